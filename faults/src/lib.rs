@@ -1,0 +1,1 @@
+//! faults: hosts, links and impairments.

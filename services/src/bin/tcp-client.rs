@@ -1,0 +1,68 @@
+//! The lecture's TCP client, and the TCP probe (`--probe`).
+
+use std::time::Duration;
+
+use clap::Parser;
+use services::cli::{self, parse_duration, ClientArgs};
+use services::interactive;
+use services::tcp_probe::{TcpProbeConfig, MAX_BYTES};
+
+/// TCP client: sends one line and prints the answer; with --probe, streams
+/// numbered lines and checks that the echo is intact and in order.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Measure instead of asking for a line.
+    #[arg(long)]
+    probe: bool,
+    /// Bytes to stream.
+    #[arg(long, default_value_t = 1 << 20, requires = "probe",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BYTES))]
+    bytes: u64,
+    /// Bytes per write call (whole 64-byte probe lines).
+    #[arg(long, default_value_t = 64, requires = "probe",
+          value_parser = clap::value_parser!(u32).range(64..=16 << 20))]
+    write_size: u32,
+    /// Congestion control (TCP_CONGESTION), e.g. cubic or bbr.
+    #[arg(long, requires = "probe")]
+    congestion: Option<String>,
+    /// Probe: give up after this long (default 60s). Without --probe: how
+    /// long to wait for the answer (default: forever).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Print the report as one JSON object.
+    #[arg(long, requires = "probe")]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    cli::init_tracing();
+    let server = args.client.resolve()?;
+    if !args.probe {
+        let stream = interactive::tcp_connect(server, args.timeout)?;
+        let line = interactive::prompt_line(&mut std::io::stdin().lock(), &mut std::io::stdout())?;
+        let reply = interactive::tcp_exchange(stream, line.as_bytes())?;
+        println!("From Server: {}", String::from_utf8_lossy(&reply));
+        return Ok(());
+    }
+    let config = TcpProbeConfig {
+        bytes: args.bytes,
+        write_size: args.write_size as usize,
+        timeout: args.timeout.unwrap_or(TcpProbeConfig::default().timeout),
+        congestion: args.congestion,
+        ..TcpProbeConfig::default()
+    };
+    let report = services::tcp_probe::run(server, &config)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&services::report::Report::Tcp(report))?
+        );
+    } else {
+        print!("{}", report.summary());
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! The lecture's TCP uppercase server, serving many clients at once.
+
+use std::time::Duration;
+
+use clap::Parser;
+use services::cli::{self, parse_duration, ServerArgs};
+use services::tcp_server::TcpServerConfig;
+
+/// TCP uppercase server: echoes each connection uppercased until it closes.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Connections served at once; more wait in the backlog.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+    /// Close a connection idle for this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    cli::init_tracing();
+    let listener = tokio::net::TcpListener::bind(args.server.addr()).await?;
+    let shutdown = cli::shutdown_signal();
+    println!("{}", services::READY_LINE);
+    let config = TcpServerConfig {
+        max_connections: args.max_connections as usize,
+        idle_timeout: args.idle_timeout,
+        ..TcpServerConfig::default()
+    };
+    services::tcp_server::run(listener, config, shutdown).await?;
+    Ok(())
+}

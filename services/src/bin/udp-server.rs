@@ -1,0 +1,24 @@
+//! The lecture's UDP uppercase server.
+
+use clap::Parser;
+use services::cli::{self, ServerArgs};
+
+/// UDP uppercase server: sends every datagram back with its letters uppercased.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    cli::init_tracing();
+    let socket = tokio::net::UdpSocket::bind(args.server.addr()).await?;
+    services::sockopt::grow_receive_buffer(&socket, 8 << 20);
+    let shutdown = cli::shutdown_signal();
+    println!("{}", services::READY_LINE);
+    services::udp_server::run(socket, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! What the four binaries share: flags, address resolution, logging and the
+//! shutdown signal.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::{Error, Result, DEFAULT_PORT};
+
+/// Flags of a server: where to bind.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to bind (the lecture binds every interface).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// Port to listen on, 1..=65535.
+    #[arg(long, default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+}
+
+impl ServerArgs {
+    /// The socket address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+/// Flags of a client: which server to talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Server name or address.
+    #[arg(long, default_value = "localhost")]
+    pub server: String,
+    /// Server port, 1..=65535.
+    #[arg(long, default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+}
+
+impl ClientArgs {
+    /// Resolves the server, preferring IPv4 as the lecture's `AF_INET` does.
+    pub fn resolve(&self) -> Result<SocketAddr> {
+        resolve(&self.server, self.port)
+    }
+}
+
+/// Resolves `host:port`, preferring an IPv4 address.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|source| Error::Resolve {
+            host: host.to_owned(),
+            port,
+            source,
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| Error::NoAddress {
+            host: host.to_owned(),
+        })
+}
+
+/// Parses a duration such as `500us`, `1ms`, `1.5s` or `2m`.
+///
+/// A bare number is seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (examples: 500us, 1ms, 1.5s)"))?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}' (use ns, us, ms, s or m)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 86_400.0 {
+        return Err(format!("'{text}' is out of range 0..=24h"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `warn`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Installs handlers for SIGINT and SIGTERM now, and returns a future that
+/// resolves when either arrives. Call it before announcing readiness, so a
+/// signal sent right after the announcement is never missed.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn bad_durations_are_refused() {
+        for bad in ["", "fast", "1h", "-1s", "1e9s", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn localhost_resolves_to_ipv4_first() {
+        let addr = resolve("localhost", 12000).unwrap();
+        assert!(addr.is_ipv4(), "{addr}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The reports the probe clients print, one JSON object each.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Percentiles;
+
+/// What a probe saw, tagged by transport (`"transport": "udp"` or `"tcp"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "transport", rename_all = "lowercase")]
+pub enum Report {
+    Udp(UdpReport),
+    Tcp(TcpReport),
+}
+
+/// What the UDP probe saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UdpReport {
+    /// Probes sent.
+    pub sent: u64,
+    /// Distinct probes whose valid echo came back.
+    pub received: u64,
+    /// Probes whose echo never came back: `sent - received`.
+    pub lost: u64,
+    /// `lost / sent`.
+    pub loss_rate: f64,
+    /// Echoes that arrived after one with a higher number (RFC 4737).
+    pub reordered: u64,
+    /// Echoes that arrived again after their first copy.
+    pub duplicates: u64,
+    /// Datagrams that were not exactly the echo of a probe.
+    pub corrupted: u64,
+    /// Round-trip times of the first copy of each echo, in ms.
+    pub rtt_ms: Option<Percentiles>,
+    /// RFC 3550 interarrival jitter, in ms.
+    pub jitter_ms: f64,
+    /// Every valid echo was exactly one probe: never two merged, never split.
+    pub boundaries_preserved: bool,
+    /// From the first send to the end of the wait for echoes, in seconds.
+    pub duration_s: f64,
+    /// Round-trip time of every first echo, in ms, in order of arrival
+    /// (only with `--samples`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rtt_samples_ms: Vec<f64>,
+}
+
+/// What the TCP probe saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpReport {
+    /// Bytes written to the connection.
+    pub bytes_sent: u64,
+    /// Bytes read back before the server closed (or the timeout).
+    pub bytes_received: u64,
+    /// The echo equals the uppercase of what was sent, byte for byte.
+    pub intact: bool,
+    /// Every echoed probe line came back in the order it was sent.
+    pub in_order: bool,
+    /// The exchange finished (the server closed after echoing everything)
+    /// before the timeout.
+    pub completed: bool,
+    /// From connect to the end of the echo, in seconds.
+    pub duration_s: f64,
+    /// Echoed bytes per second, in megabits.
+    pub goodput_mbps: f64,
+    /// Segments the client's TCP retransmitted (`tcpi_total_retrans`).
+    pub retransmits: u64,
+    /// The client's smoothed RTT at the end (`tcpi_rtt`), in ms.
+    pub srtt_ms: f64,
+    /// `write` calls that sent the stream.
+    pub writes: u64,
+    /// `read` calls that returned data.
+    pub reads: u64,
+    /// The congestion control algorithm of the connection.
+    pub congestion: String,
+    /// What went wrong, if the exchange did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl UdpReport {
+    /// A few human lines.
+    pub fn summary(&self) -> String {
+        let rtt = self.rtt_ms.map_or("no echo".to_owned(), |r| {
+            format!(
+                "min {:.3} / p50 {:.3} / p99 {:.3} / max {:.3} ms",
+                r.min, r.p50, r.p99, r.max
+            )
+        });
+        format!(
+            "UDP: sent {} received {} lost {} ({:.2}%) reordered {} duplicates {} corrupted {}\n\
+             RTT {rtt}, jitter {:.3} ms, message boundaries {}\n",
+            self.sent,
+            self.received,
+            self.lost,
+            self.loss_rate * 100.0,
+            self.reordered,
+            self.duplicates,
+            self.corrupted,
+            self.jitter_ms,
+            if self.boundaries_preserved {
+                "preserved"
+            } else {
+                "NOT preserved"
+            },
+        )
+    }
+}
+
+impl TcpReport {
+    /// A few human lines.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "TCP: sent {} B, received {} B, intact {}, in order {}, completed {}\n\
+             {:.3} s, {:.2} Mbit/s, {} retransmits, srtt {:.3} ms, {} writes / {} reads ({})\n",
+            self.bytes_sent,
+            self.bytes_received,
+            self.intact,
+            self.in_order,
+            self.completed,
+            self.duration_s,
+            self.goodput_mbps,
+            self.retransmits,
+            self.srtt_ms,
+            self.writes,
+            self.reads,
+            self.congestion,
+        );
+        if let Some(e) = &self.error {
+            s.push_str(&format!("error: {e}\n"));
+        }
+        s
+    }
+}

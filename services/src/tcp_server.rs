@@ -1,0 +1,115 @@
+//! The TCP uppercase server: every connection gets back what it sends, with
+//! ASCII letters uppercased and every other byte unchanged, until it closes.
+//!
+//! Unlike the lecture's one-shot loop, it serves many clients at once (a
+//! task per connection), under a bound on connections and an idle timeout.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct TcpServerConfig {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection that sends nothing (or reads nothing) for this long is
+    /// closed.
+    pub idle_timeout: Duration,
+    /// At shutdown, how long open connections may take to finish.
+    pub grace: Duration,
+}
+
+impl Default for TcpServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting and
+/// gives open connections `config.grace` to finish.
+pub async fn run(
+    listener: TcpListener,
+    config: TcpServerConfig,
+    shutdown: impl Future,
+) -> io::Result<()> {
+    tokio::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or an aborted handshake: back off,
+                    // keep serving the others.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let idle = config.idle_timeout;
+        connections.spawn(async move {
+            let _slot = slot;
+            match serve(stream, idle).await {
+                Ok(bytes) => tracing::debug!(%peer, bytes, "connection closed"),
+                Err(e) => tracing::debug!(%peer, "connection ended: {e}"),
+            }
+        });
+    }
+    drop(listener);
+    let drained = timeout(config.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!(
+            open = connections.len(),
+            "grace period over: closing open connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Echoes one connection in uppercase until the client closes its side.
+/// Returns the bytes echoed.
+async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match timeout(idle, stream.read(&mut buf)).await {
+            Ok(read) => read?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+        };
+        if n == 0 {
+            break;
+        }
+        buf[..n].make_ascii_uppercase();
+        timeout(idle, stream.write_all(&buf[..n]))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+        total += n as u64;
+    }
+    stream.shutdown().await?;
+    Ok(total)
+}

@@ -1,0 +1,237 @@
+//! The UDP probe: sends numbered probes at a fixed interval and accounts
+//! for every echo.
+//!
+//! A sender thread paces the probes (`std::thread::sleep`, which is far
+//! finer than a 1 ms async timer); the calling thread receives, so a probe's
+//! send time and its echo's arrival come from one monotonic clock.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::probe::{self, MAX_SEQ, MAX_UDP_SIZE, MIN_SIZE};
+use crate::report::UdpReport;
+use crate::stats::{Arrival, Jitter, Percentiles, SeqStats};
+use crate::{sockopt, Error, Result};
+
+/// The most probes one run may send.
+pub const MAX_COUNT: u64 = 10_000_000;
+const POLL: Duration = Duration::from_millis(20);
+const LINGER: Duration = Duration::from_millis(50);
+
+/// How to probe.
+#[derive(Debug, Clone)]
+pub struct UdpProbeConfig {
+    /// Probes to send, 1..=10,000,000.
+    pub count: u64,
+    /// Time between the starts of two probes (0: as fast as possible).
+    pub interval: Duration,
+    /// Bytes per probe, 29..=65507.
+    pub size: usize,
+    /// How long to wait for echoes after the last probe.
+    pub timeout: Duration,
+    /// Keep every RTT in the report.
+    pub samples: bool,
+}
+
+impl Default for UdpProbeConfig {
+    fn default() -> Self {
+        Self {
+            count: 100,
+            interval: Duration::from_millis(1),
+            size: 64,
+            timeout: Duration::from_secs(2),
+            samples: false,
+        }
+    }
+}
+
+impl UdpProbeConfig {
+    /// Checks every field against its range.
+    pub fn validate(&self) -> Result<()> {
+        check("count", self.count, 1, MAX_COUNT.min(MAX_SEQ + 1))?;
+        check(
+            "size",
+            self.size as u64,
+            MIN_SIZE as u64,
+            MAX_UDP_SIZE as u64,
+        )?;
+        check(
+            "interval_us",
+            self.interval.as_micros() as u64,
+            0,
+            60_000_000,
+        )
+    }
+}
+
+pub(crate) fn check(field: &'static str, value: u64, min: u64, max: u64) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// Probes `server` from a fresh socket.
+pub fn run(server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
+    let any: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(any).map_err(Error::socket("bind"))?;
+    run_on(socket, server, config)
+}
+
+/// Probes `server` from `socket`, which may have been opened elsewhere (in
+/// another network namespace, say).
+pub fn run_on(socket: UdpSocket, server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
+    config.validate()?;
+    sockopt::grow_receive_buffer(&socket, 8 << 20);
+    let sender = socket.try_clone().map_err(Error::socket("clone socket"))?;
+    let start = Instant::now();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let send_thread = scope.spawn(move || {
+            let result = send_all(&sender, server, config, start);
+            let _ = done_tx.send(Instant::now());
+            result
+        });
+        let report = receive(&socket, server, config, start, &done_rx);
+        let sent = send_thread.join().expect("probe sender panicked")?;
+        let mut report = report.map_err(Error::socket("recv"))?;
+        report.sent = sent;
+        report.lost = sent.saturating_sub(report.received);
+        report.loss_rate = report.lost as f64 / sent.max(1) as f64;
+        Ok(report)
+    })
+}
+
+fn send_all(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    config: &UdpProbeConfig,
+    start: Instant,
+) -> Result<u64> {
+    let mut buf = Vec::with_capacity(config.size);
+    for seq in 0..config.count {
+        let due = start + config.interval.mul_f64(seq as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        buf.clear();
+        probe::encode(
+            &mut buf,
+            seq,
+            start.elapsed().as_micros() as u64,
+            config.size,
+        );
+        match socket.send_to(&buf, server) {
+            Ok(_) => {}
+            // A full local queue or an ICMP error from an earlier probe: this
+            // probe is lost, which is what the accounting will say.
+            Err(e) if transient(&e) => tracing::debug!(seq, "send: {e}"),
+            Err(e) => {
+                return Err(Error::Socket {
+                    op: "send",
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok(config.count)
+}
+
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut
+    ) || e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
+fn receive(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    config: &UdpProbeConfig,
+    start: Instant,
+    done: &mpsc::Receiver<Instant>,
+) -> io::Result<UdpReport> {
+    let mut stats = SeqStats::new(config.count);
+    let mut jitter = Jitter::default();
+    let mut rtts = Vec::new();
+    let mut corrupted = 0;
+    let mut boundaries_preserved = true;
+    let mut buf = vec![0u8; 65_536];
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if deadline.is_none() {
+            deadline = match done.try_recv() {
+                Ok(t) => Some(t + config.timeout),
+                Err(mpsc::TryRecvError::Disconnected) => Some(Instant::now()),
+                Err(mpsc::TryRecvError::Empty) => None,
+            };
+        }
+        if stats.complete() {
+            // Everything arrived: wait a moment for late duplicates.
+            let linger = Instant::now() + LINGER;
+            deadline = Some(deadline.map_or(linger, |d| d.min(linger)));
+        }
+        let now = Instant::now();
+        let wait = match deadline {
+            Some(d) if d <= now => break,
+            Some(d) => (d - now).min(POLL),
+            None => POLL,
+        };
+        socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e) if transient(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let arrived_us = start.elapsed().as_micros() as u64;
+        if from != server {
+            continue;
+        }
+        let Some(echo) = probe::decode_echo(&buf[..n]) else {
+            corrupted += 1;
+            continue;
+        };
+        if n != config.size {
+            boundaries_preserved = false;
+        }
+        match stats.record(echo.seq) {
+            Arrival::InOrder | Arrival::Reordered => {
+                let rtt = Duration::from_micros(arrived_us.saturating_sub(echo.send_us));
+                jitter.add(rtt.as_secs_f64() * 1e3);
+                rtts.push(rtt);
+            }
+            Arrival::Duplicate => {}
+            Arrival::Foreign => corrupted += 1,
+        }
+    }
+    Ok(UdpReport {
+        sent: 0,
+        received: stats.received(),
+        lost: 0,
+        loss_rate: 0.0,
+        reordered: stats.reordered(),
+        duplicates: stats.duplicates(),
+        corrupted,
+        rtt_ms: Percentiles::of(&rtts),
+        jitter_ms: jitter.estimate(),
+        boundaries_preserved,
+        duration_s: start.elapsed().as_secs_f64(),
+        rtt_samples_ms: if config.samples {
+            rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect()
+        } else {
+            Vec::new()
+        },
+    })
+}

@@ -1,0 +1,339 @@
+//! The servers and probes in-process on 127.0.0.1:0: what they promise on a
+//! clean loopback, and how they hold up against awkward peers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use services::tcp_probe::{self, TcpProbeConfig};
+use services::tcp_server::{self, TcpServerConfig};
+use services::udp_probe::{self, UdpProbeConfig};
+use tokio::sync::oneshot;
+
+async fn udp_server() -> (SocketAddr, oneshot::Sender<()>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(services::udp_server::run(socket, stopped));
+    (addr, stop)
+}
+
+async fn tcp_server(
+    config: TcpServerConfig,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(tcp_server::run(listener, config, stopped));
+    (addr, stop, handle)
+}
+
+fn udp_roundtrip(server: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    socket.send_to(payload, server).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn udp_server_uppercases_ascii_and_passes_other_bytes_through() {
+    let (addr, _stop) = udp_server().await;
+    let payload = b"abc xyz \xc3\xa9t\xc3\xa9 \xff\xfe 09!".to_vec();
+    let got = tokio::task::spawn_blocking(move || udp_roundtrip(addr, &payload))
+        .await
+        .unwrap();
+    assert_eq!(got, b"ABC XYZ \xc3\xa9T\xc3\xa9 \xff\xfe 09!");
+}
+
+#[tokio::test]
+async fn udp_server_returns_the_largest_datagram_whole() {
+    let (addr, _stop) = udp_server().await;
+    let got = tokio::task::spawn_blocking(move || udp_roundtrip(addr, &vec![b'q'; 65_507]))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![b'Q'; 65_507]);
+}
+
+#[tokio::test]
+async fn udp_server_answers_an_empty_datagram_with_an_empty_one() {
+    let (addr, _stop) = udp_server().await;
+    let got = tokio::task::spawn_blocking(move || udp_roundtrip(addr, b""))
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+}
+
+#[tokio::test]
+async fn udp_probe_sees_a_clean_loopback_as_clean() {
+    let (addr, _stop) = udp_server().await;
+    let config = UdpProbeConfig {
+        count: 1000,
+        interval: Duration::from_micros(100),
+        ..Default::default()
+    };
+    let r = tokio::task::spawn_blocking(move || udp_probe::run(addr, &config))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            r.sent,
+            r.received,
+            r.lost,
+            r.reordered,
+            r.duplicates,
+            r.corrupted
+        ),
+        (1000, 1000, 0, 0, 0, 0),
+        "{r:?}"
+    );
+    assert!(r.boundaries_preserved);
+    let rtt = r.rtt_ms.expect("echoes came back");
+    assert!(
+        rtt.min > 0.0 && rtt.min <= rtt.p50 && rtt.p50 <= rtt.p99 && rtt.p99 <= rtt.max,
+        "{rtt:?}"
+    );
+}
+
+#[test]
+fn udp_probe_against_a_silent_peer_counts_everything_lost_and_ends_by_its_timeout() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = UdpProbeConfig {
+        count: 20,
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let r = udp_probe::run(silent.local_addr().unwrap(), &config).unwrap();
+    assert_eq!((r.sent, r.received, r.lost), (20, 0, 20));
+    assert_eq!(r.loss_rate, 1.0);
+    assert!(r.rtt_ms.is_none());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn udp_probe_counts_a_garbled_echo_as_corrupted_not_received() {
+    let liar = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = liar.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        for i in 0..10 {
+            let Ok((n, peer)) = liar.recv_from(&mut buf) else {
+                return;
+            };
+            buf[..n].make_ascii_uppercase();
+            if i % 2 == 0 {
+                buf[n - 1] = b'!';
+            }
+            let _ = liar.send_to(&buf[..n], peer);
+        }
+    });
+    let config = UdpProbeConfig {
+        count: 10,
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let r = udp_probe::run(addr, &config).unwrap();
+    assert_eq!((r.received, r.corrupted, r.lost), (5, 5, 5), "{r:?}");
+}
+
+#[tokio::test]
+async fn tcp_server_echoes_a_stream_intact_and_in_order() {
+    let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
+    let config = TcpProbeConfig {
+        bytes: 4 << 20,
+        write_size: 64 * 1024,
+        ..Default::default()
+    };
+    let r = tokio::task::spawn_blocking(move || tcp_probe::run(addr, &config))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.intact && r.in_order && r.completed, "{r:?}");
+    assert_eq!(r.bytes_received, 4 << 20);
+}
+
+#[tokio::test]
+async fn tcp_keeps_no_message_boundaries() {
+    // Thousands of 64-byte writes come back in far fewer reads: the reader
+    // sees a byte stream, not the writer's messages.
+    let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
+    let config = TcpProbeConfig {
+        bytes: 1 << 20,
+        ..Default::default()
+    };
+    let r = tokio::task::spawn_blocking(move || tcp_probe::run(addr, &config))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.intact);
+    assert_eq!(r.writes, 16_384);
+    assert!(
+        r.reads < r.writes,
+        "{} reads for {} writes",
+        r.reads,
+        r.writes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_server_serves_many_clients_at_once() {
+    let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            tokio::task::spawn_blocking(move || {
+                tcp_probe::run(
+                    addr,
+                    &TcpProbeConfig {
+                        bytes: 64 * 1024,
+                        write_size: 4096,
+                        ..Default::default()
+                    },
+                )
+            })
+        })
+        .collect();
+    for c in clients {
+        let r = c.await.unwrap().unwrap();
+        assert!(r.intact && r.in_order, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn tcp_server_passes_invalid_utf8_through_and_keeps_serving() {
+    let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
+    let got = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"ok \xff\xfe\xc3 done").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, b"OK \xff\xfe\xc3 DONE");
+    let r = tokio::task::spawn_blocking(move || tcp_probe::run(addr, &TcpProbeConfig::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.intact);
+}
+
+#[tokio::test]
+async fn tcp_server_closes_a_connection_that_stays_silent() {
+    let config = TcpServerConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (addr, _stop, _h) = tcp_server(config).await;
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let n = s.read(&mut [0u8; 16]).unwrap();
+        assert_eq!(n, 0, "expected the server to close");
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn tcp_server_serves_at_most_max_connections_and_then_the_next() {
+    let config = TcpServerConfig {
+        max_connections: 2,
+        ..Default::default()
+    };
+    let (addr, _stop, _h) = tcp_server(config).await;
+    tokio::task::spawn_blocking(move || {
+        let echo = |s: &mut TcpStream| -> Option<Vec<u8>> {
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).ok().map(|()| buf.to_vec())
+        };
+        let mut first = TcpStream::connect(addr).unwrap();
+        let mut second = TcpStream::connect(addr).unwrap();
+        assert_eq!(echo(&mut first).as_deref(), Some(&b"PING"[..]));
+        assert_eq!(echo(&mut second).as_deref(), Some(&b"PING"[..]));
+        let mut third = TcpStream::connect(addr).unwrap();
+        assert_eq!(
+            echo(&mut third),
+            None,
+            "a third connection was served beyond the bound of 2"
+        );
+        drop(first);
+        third
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 4];
+        third.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"PING");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn tcp_server_stops_on_shutdown_within_its_grace_period() {
+    let config = TcpServerConfig {
+        grace: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (addr, stop, handle) = tcp_server(config).await;
+    let _idle = TcpStream::connect(addr).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), handle)
+        .await
+        .expect("server stopped")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[test]
+fn tcp_probe_against_a_server_that_never_answers_ends_by_its_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = TcpProbeConfig {
+        bytes: 64 << 20,
+        write_size: 65_536,
+        timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let r = tcp_probe::run(addr, &config).unwrap();
+    assert!(!r.completed && !r.intact, "{r:?}");
+    assert!(r.error.is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}

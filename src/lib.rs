@@ -1,0 +1,1 @@
+//! badnet: the test driver.
