@@ -347,7 +347,7 @@ impl Netem {
         let q = match self.distribution {
             Distribution::Uniform => {
                 return self.latency - self.jitter
-                    + (u128::from(rnd) * 2 * self.jitter as u128 >> 32) as i64;
+                    + ((u128::from(rnd) * 2 * self.jitter as u128) >> 32) as i64;
             }
             Distribution::Normal => normal_quantile(u),
             Distribution::Pareto => pareto_quantile(u),
@@ -366,7 +366,7 @@ fn normal_quantile(p: f64) -> f64 {
         -3.969683028665376e1,
         2.209460984245205e2,
         -2.759285104469687e2,
-        1.383577518672690e2,
+        1.38357751867269e2,
         -3.066479806614716e1,
         2.506628277459239,
     ];

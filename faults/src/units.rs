@@ -52,7 +52,7 @@ pub fn rate(text: &str) -> Option<u64> {
         _ => return None,
     };
     let bits = value * scale;
-    (bits.is_finite() && bits >= 1.0 && bits <= 1e13).then_some(bits.round() as u64)
+    (bits.is_finite() && (1.0..=1e13).contains(&bits)).then_some(bits.round() as u64)
 }
 
 /// Formats a duration the way `tc` prints one: `50ms`, `2s`, `250us`.
