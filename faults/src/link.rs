@@ -1,0 +1,193 @@
+//! The two kinds of link between hosts: a veth pair shaped by the kernel's
+//! netem, or TUN devices joined by the userspace [`Wire`].
+
+use std::net::Ipv4Addr;
+
+use crate::counters::CounterSnapshot;
+use crate::host::Host;
+use crate::impairment::Impairment;
+use crate::wire::Wire;
+use crate::{tun, Error, Result};
+
+/// Address of host A on every link (RFC 2544's benchmarking range).
+pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// Address of host B on every link.
+pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const MAC_A: &str = "02:62:6e:00:00:01";
+const MAC_B: &str = "02:62:6e:00:00:02";
+/// Queue length of every link device: a shorter TUN queue drops packets.
+pub const TXQUEUELEN: &str = "5000";
+
+/// A link between host A and host B. Direction 0 is A to B, 1 is B to A.
+#[derive(Debug)]
+pub enum Link {
+    /// veth pair; netem on each end's egress.
+    Netem { dev_a: String, dev_b: String },
+    /// TUN devices and the userspace forwarder.
+    Wire(Wire),
+}
+
+impl Link {
+    /// Joins `a` and `b` with a veth pair named `dev_a`/`dev_b`, addresses
+    /// and static neighbours (netem drops ARP too, so none is needed).
+    ///
+    /// Equivalent to `ip -n A link add DEV_A type veth peer name DEV_B netns
+    /// B`, then `ip addr add`, `ip neigh replace ... nud permanent` and `ip
+    /// link set up` on each end. Requires CAP_NET_ADMIN.
+    pub fn veth(a: &Host, b: &Host, dev_a: &str, dev_b: &str) -> Result<Self> {
+        a.ip(&[
+            "link",
+            "add",
+            dev_a,
+            "address",
+            MAC_A,
+            "txqueuelen",
+            TXQUEUELEN,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            dev_b,
+            "address",
+            MAC_B,
+            "txqueuelen",
+            TXQUEUELEN,
+            "netns",
+            b.name(),
+        ])?;
+        for (host, dev, addr, peer, peer_mac) in [
+            (a, dev_a, ADDR_A, ADDR_B, MAC_B),
+            (b, dev_b, ADDR_B, ADDR_A, MAC_A),
+        ] {
+            host.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            host.ip(&["link", "set", "dev", dev, "up"])?;
+            host.ip(&[
+                "neigh",
+                "replace",
+                &peer.to_string(),
+                "lladdr",
+                peer_mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
+        }
+        Ok(Link::Netem {
+            dev_a: dev_a.to_owned(),
+            dev_b: dev_b.to_owned(),
+        })
+    }
+
+    /// Joins `a` and `b` with a TUN device in each and the userspace wire.
+    ///
+    /// Equivalent to `ip tuntap add dev DEV mode tun`, `ip addr add ADDR
+    /// peer PEER dev DEV` and `ip link set dev DEV txqueuelen 5000 up` in
+    /// each host, plus a forwarder. Requires CAP_NET_ADMIN.
+    pub fn wire(
+        a: &Host,
+        b: &Host,
+        dev_a: &str,
+        dev_b: &str,
+        forward: &Impairment,
+        reverse: &Impairment,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut fds = Vec::new();
+        for (host, dev, addr, peer) in [(a, dev_a, ADDR_A, ADDR_B), (b, dev_b, ADDR_B, ADDR_A)] {
+            let fd = host.run(|| tun::open(dev))?.map_err(Error::sys(format!(
+                "opening TUN device {dev} in {}",
+                host.name()
+            )))?;
+            host.ip(&[
+                "addr",
+                "add",
+                &addr.to_string(),
+                "peer",
+                &format!("{peer}/32"),
+                "dev",
+                dev,
+            ])?;
+            host.ip(&["link", "set", "dev", dev, "txqueuelen", TXQUEUELEN, "up"])?;
+            fds.push(fd);
+        }
+        let b_fd = fds.pop().expect("two devices");
+        let a_fd = fds.pop().expect("two devices");
+        Ok(Link::Wire(Wire::start(a_fd, b_fd, forward, reverse, seed)?))
+    }
+
+    /// Sets direction `d`'s impairment (replacing any before it).
+    ///
+    /// netem: equivalent to `ip netns exec HOST tc qdisc replace dev DEV
+    /// root netem ARGS`, or `tc qdisc del dev DEV root` for none. Requires
+    /// CAP_NET_ADMIN.
+    pub fn set(&self, hosts: [&Host; 2], d: usize, spec: &Impairment) -> Result<()> {
+        match self {
+            Link::Wire(w) => {
+                w.set(d, spec);
+                Ok(())
+            }
+            Link::Netem { dev_a, dev_b } => {
+                let dev = if d == 0 { dev_a } else { dev_b };
+                let host = hosts[d];
+                if spec.is_none() {
+                    return match host.tc(&["qdisc", "del", "dev", dev, "root"]) {
+                        Err(Error::Command { stderr, .. }) if is_absent(&stderr) => Ok(()),
+                        other => other.map(drop),
+                    };
+                }
+                let args = spec.tc_args();
+                let mut argv = vec!["qdisc", "replace", "dev", dev.as_str(), "root", "netem"];
+                argv.extend(args.iter().map(String::as_str));
+                host.tc(&argv).map(drop).map_err(|e| match e {
+                    Error::Command { stderr, .. } if stderr.contains("qdisc kind is unknown") => {
+                        Error::NoNetem { detail: stderr }
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// What direction `d` did so far.
+    ///
+    /// netem reports only what `tc -s qdisc` counts: packets sent and
+    /// dropped (loss and queue drops together); the other counts stay 0.
+    pub fn counters(&self, hosts: [&Host; 2], d: usize) -> CounterSnapshot {
+        match self {
+            Link::Wire(w) => w.counters(d),
+            Link::Netem { dev_a, dev_b } => {
+                let dev = if d == 0 { dev_a } else { dev_b };
+                netem_counters(hosts[d], dev).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Which backend this is.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Link::Netem { .. } => "netem",
+            Link::Wire(_) => "wire",
+        }
+    }
+}
+
+fn is_absent(stderr: &str) -> bool {
+    stderr.contains("handle of zero")
+        || stderr.contains("No such file")
+        || stderr.contains("Invalid handle")
+}
+
+fn netem_counters(host: &Host, dev: &str) -> Option<CounterSnapshot> {
+    let out = host.tc(&["-s", "-j", "qdisc", "show", "dev", dev]).ok()?;
+    let qdiscs: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let q = qdiscs.as_array()?.iter().find(|q| q["kind"] == "netem")?;
+    let passed = q["packets"].as_u64()?;
+    let dropped = q["drops"].as_u64().unwrap_or(0);
+    Some(CounterSnapshot {
+        packets_in: passed + dropped,
+        passed,
+        dropped,
+        ..CounterSnapshot::default()
+    })
+}

@@ -1,0 +1,139 @@
+//! Run ids and who owns them, so a later run can tell a dead run's
+//! leftovers from a live run's resources.
+//!
+//! Each run writes `/run/badnet/<id>` (its PID and the process start time)
+//! before it creates anything, and removes it after its last resource is
+//! gone. A run whose record names a process that is no longer there, or is
+//! another process with the same PID, is dead.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// Every resource name starts with this.
+pub const PREFIX: &str = "bn";
+const STATE_DIR: &str = "/run/badnet";
+/// Length of a run id (hex digits).
+pub const ID_LEN: usize = 6;
+
+/// A live run: its id, and its record on disk while it lives.
+#[derive(Debug)]
+pub struct Run {
+    id: String,
+    record: PathBuf,
+}
+
+impl Run {
+    /// A new run with a fresh id, recorded as owned by this process.
+    pub fn start() -> Result<Self> {
+        fs::create_dir_all(STATE_DIR).map_err(Error::sys(format!("creating {STATE_DIR}")))?;
+        let me = std::process::id();
+        let started = start_time(me).unwrap_or_default();
+        for _ in 0..16 {
+            let id = format!(
+                "{:06x}",
+                Rng::seeded(Rng::entropy_seed()).next_u32() & 0x00ff_ffff
+            );
+            let record = PathBuf::from(STATE_DIR).join(&id);
+            let created = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&record);
+            if let Ok(mut f) = created {
+                use std::io::Write;
+                writeln!(f, "{me} {started}").map_err(Error::sys("writing the run record"))?;
+                return Ok(Self { id, record });
+            }
+        }
+        Err(Error::sys("choosing a run id")(std::io::Error::other(
+            "16 ids in a row were taken",
+        )))
+    }
+
+    /// The run id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The name of a resource of this run: `bn<id>-<role>`.
+    pub fn name(&self, role: &str) -> String {
+        format!("{PREFIX}{}-{role}", self.id)
+    }
+
+    /// Forgets the run: its resources are gone.
+    pub fn finish(self) {
+        let _ = fs::remove_file(&self.record);
+    }
+}
+
+/// The run id inside a resource name, if it is one of ours.
+pub fn run_id_of(name: &str) -> Option<&str> {
+    let id = name.strip_prefix(PREFIX)?.get(..ID_LEN)?;
+    (id.bytes().all(|b| b.is_ascii_hexdigit())
+        && name.as_bytes().get(PREFIX.len() + ID_LEN) == Some(&b'-'))
+    .then_some(id)
+}
+
+/// Whether the run `id` still has a live owner.
+pub fn is_alive(id: &str) -> bool {
+    let Ok(text) = fs::read_to_string(PathBuf::from(STATE_DIR).join(id)) else {
+        return false;
+    };
+    let mut fields = text.split_whitespace();
+    let (Some(pid), Some(started)) = (fields.next(), fields.next()) else {
+        return false;
+    };
+    pid.parse()
+        .ok()
+        .and_then(start_time)
+        .is_some_and(|t| t.to_string() == started)
+}
+
+/// Records of runs (live or dead) on this machine.
+pub fn recorded_runs() -> Vec<String> {
+    fs::read_dir(STATE_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the record of a dead run.
+pub fn forget(id: &str) {
+    let _ = fs::remove_file(PathBuf::from(STATE_DIR).join(id));
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22, counted after the command name, which may hold spaces.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_read_back_from_names() {
+        assert_eq!(run_id_of("bn1a2b3c-a"), Some("1a2b3c"));
+        assert_eq!(run_id_of("bn1a2b3c-srv"), Some("1a2b3c"));
+        for other in ["bn1a2b3c", "bnzzzzzz-a", "eth0", "bn1a2b-a", "xbn1a2b3c-a"] {
+            assert_eq!(run_id_of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_not() {
+        let me = std::process::id();
+        assert!(start_time(me).is_some());
+        assert!(start_time(u32::MAX).is_none());
+    }
+}

@@ -1,0 +1,5 @@
+//! The `badnet` binary: everything is in the library.
+
+fn main() -> std::process::ExitCode {
+    badnet::cli::main()
+}
