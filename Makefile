@@ -43,6 +43,7 @@ lint:
 
 test: deps check-root lint
 ifeq ($(NEXTEST),yes)
+	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
 else
 	$(CARGO) test --workspace --no-fail-fast
