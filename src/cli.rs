@@ -2,8 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
 use faults::{Backend, Direction, Impairment, Lab};
+
+use crate::runner::{self, Outcome};
+use crate::scenario::{Partition, Scenario, Transport};
 use nix::sys::signal::{SigSet, Signal};
 
 /// See, by measurement, what UDP and TCP do on a bad network.
@@ -16,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one transport over one bad network and report what it saw.
+    Run(Box<RunArgs>),
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -40,6 +47,122 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+}
+
+/// `badnet run` flags: an impairment, a backend and a workload.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// udp or tcp.
+    #[arg(value_enum)]
+    pub transport: Transport,
+    /// Loss per direction, e.g. 10%.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Delay per direction, e.g. 50ms.
+    #[arg(long)]
+    pub delay: Option<String>,
+    /// Jitter around the delay, e.g. 10ms (needs --delay).
+    #[arg(long)]
+    pub jitter: Option<String>,
+    /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
+    #[arg(long)]
+    pub reorder: Option<String>,
+    /// Packets duplicated, e.g. 5%.
+    #[arg(long)]
+    pub duplicate: Option<String>,
+    /// Packets with one bit flipped, e.g. 2%.
+    #[arg(long)]
+    pub corrupt: Option<String>,
+    /// Rate limit, e.g. 10mbit.
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
+    #[arg(long)]
+    pub netem: Option<String>,
+    /// Cut the link for this long (with --partition-after).
+    #[arg(long, value_parser = services::cli::parse_duration, requires = "partition_after")]
+    pub partition_for: Option<Duration>,
+    /// Cut the link this long after the probe starts.
+    #[arg(long, value_parser = services::cli::parse_duration, requires = "partition_for")]
+    pub partition_after: Option<Duration>,
+    /// both, forward (client to server) or reverse.
+    #[arg(long, default_value = "both")]
+    pub direction: Direction,
+    /// auto, netem or wire.
+    #[arg(long, default_value = "auto")]
+    pub backend: Backend,
+    /// UDP probes to send.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
+    pub count: u64,
+    /// Time between UDP probes.
+    #[arg(long, default_value = "1ms", value_parser = services::cli::parse_duration)]
+    pub interval: Duration,
+    /// Bytes per UDP probe.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(29..=65_507))]
+    pub size: u32,
+    /// TCP bytes to stream.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
+    pub bytes: u64,
+    /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
+    #[arg(long, value_parser = services::cli::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Seed of the wire's random draws.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// One JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunArgs {
+    /// The impairment as netem arguments, from the flags.
+    pub fn netem_args(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(d) = &self.delay {
+            words.push(format!("delay {d}"));
+            if let Some(j) = &self.jitter {
+                words.push(j.clone());
+            }
+        } else if let Some(j) = &self.jitter {
+            words.push(format!("delay 0ms {j}"));
+        }
+        for (word, value) in [
+            ("loss", &self.loss),
+            ("reorder", &self.reorder),
+            ("duplicate", &self.duplicate),
+            ("corrupt", &self.corrupt),
+            ("rate", &self.rate),
+        ] {
+            if let Some(v) = value {
+                words.push(format!("{word} {v}"));
+            }
+        }
+        if let Some(n) = &self.netem {
+            words.push(n.clone());
+        }
+        words.join(" ")
+    }
+
+    /// The scenario the flags describe; bad values name their flag.
+    pub fn scenario(&self) -> Result<Scenario, faults::Error> {
+        let mut s = Scenario::new(self.transport);
+        s.impairment = self.netem_args().parse()?;
+        s.direction = self.direction;
+        s.backend = self.backend;
+        s.partition = self
+            .partition_after
+            .zip(self.partition_for)
+            .map(|(after, duration)| Partition { after, duration });
+        s.count = self.count;
+        s.interval = self.interval;
+        s.size = self.size as usize;
+        s.bytes = self.bytes;
+        if let Some(t) = self.timeout {
+            s.timeout = t;
+        }
+        s.seed = self.seed;
+        Ok(s)
+    }
 }
 
 /// Runs the command line; the exit code follows the README: 0 done, 1 a
@@ -70,6 +193,7 @@ fn init_tracing() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => run_scenario(&args),
         Command::Doctor { json } => doctor(json),
         Command::Cleanup => {
             let removed = faults::cleanup::sweep()?;
@@ -88,6 +212,76 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         } => lab(backend, &impair.parse()?, direction, seed),
     }
+}
+
+fn run_scenario(args: &RunArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario()?;
+    let outcome = runner::run(&scenario)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&outcome_json(&outcome, &args.netem_args()))?
+        );
+    } else {
+        print!("{}", summary(&outcome));
+    }
+    Ok(())
+}
+
+/// The probe's fields, plus backend, hosts, impairment and link counters.
+pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(&o.report).expect("reports serialize");
+    let extra = serde_json::json!({
+        "backend": o.backend,
+        "backend_reason": o.backend_reason,
+        "hosts": o.hosts,
+        "run_id": o.run_id,
+        "impairment": {
+            "given": given,
+            "tc": o.scenario.impairment.tc_args().join(" "),
+            "direction": o.scenario.direction,
+            "spec": o.scenario.impairment,
+        },
+        "partition": o.scenario.partition,
+        "link": o.link,
+    });
+    if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    v
+}
+
+fn summary(o: &Outcome) -> String {
+    use services::report::Report;
+    let mut s = format!(
+        "{} over {} ({:?}), backend {} ({}), hosts {}\n",
+        match o.report {
+            Report::Udp(_) => "UDP",
+            Report::Tcp(_) => "TCP",
+        },
+        o.scenario.impairment,
+        o.scenario.direction,
+        o.backend,
+        o.backend_reason,
+        o.hosts,
+    );
+    if let Some(p) = o.scenario.partition {
+        s.push_str(&format!(
+            "partition: {:?} after {:?}\n",
+            p.duration, p.after
+        ));
+    }
+    s.push_str(&match &o.report {
+        Report::Udp(r) => r.summary(),
+        Report::Tcp(r) => r.summary(),
+    });
+    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
+        s.push_str(&format!(
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops
+        ));
+    }
+    s
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {

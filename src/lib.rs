@@ -3,7 +3,15 @@
 //!
 //! Module map:
 //! - [`cli`]: the `badnet` command line.
+//! - [`scenario`]: transport, impairment, backend, workload.
+//! - [`runner`]: runs a scenario on network-namespace hosts.
+//! - [`verdict`]: what the measurements must show.
 //! - [`stats`]: Clopper-Pearson bounds for checks that must not be flaky.
+//! - [`bins`]: finding the services' binaries.
 
+pub mod bins;
 pub mod cli;
+pub mod runner;
+pub mod scenario;
 pub mod stats;
+pub mod verdict;

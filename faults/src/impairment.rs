@@ -74,7 +74,9 @@ pub enum Loss {
 /// One direction's impairment, with netem's defaults for what is not given.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Impairment {
+    #[serde(rename = "delay_ms", serialize_with = "units::serialize_ms")]
     pub delay: Duration,
+    #[serde(rename = "jitter_ms", serialize_with = "units::serialize_ms")]
     pub jitter: Duration,
     pub delay_correlation: f64,
     pub distribution: Distribution,
@@ -174,7 +176,7 @@ impl Impairment {
             return Err(Error::invalid(
                 "jitter",
                 format_time(self.jitter),
-                "needs a delay (netem jitters around the delay)",
+                "a delay as well (netem jitters around the delay)",
             ));
         }
         pct("delay correlation", self.delay_correlation)?;
@@ -242,11 +244,15 @@ impl Impairment {
             return Err(Error::invalid(
                 "reorder",
                 format_percent(self.reorder),
-                "needs a delay (reordered packets skip it)",
+                "a delay as well (reordered packets skip it)",
             ));
         }
         if self.gap > 0 && self.reorder == 0.0 {
-            return Err(Error::invalid("gap", self.gap.to_string(), "needs reorder"));
+            return Err(Error::invalid(
+                "gap",
+                self.gap.to_string(),
+                "reorder as well",
+            ));
         }
         if let Some(rate) = self.rate {
             check(

@@ -67,6 +67,11 @@ pub fn format_time(d: Duration) -> String {
     }
 }
 
+/// Serializes a duration as milliseconds (a float), for JSON reports.
+pub fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
 /// Formats bits per second with the largest exact unit: `10mbit`.
 pub fn format_rate(bits: u64) -> String {
     for (unit, scale) in [

@@ -47,3 +47,25 @@ pub fn bin(name: &str) -> PathBuf {
     dir.pop();
     dir.join(name)
 }
+
+/// Runs `scenario` and returns its outcome, failing with the cause.
+pub fn run(scenario: &badnet::scenario::Scenario) -> badnet::runner::Outcome {
+    require_root();
+    badnet::runner::run(scenario).unwrap_or_else(|e| panic!("run failed: {e:#}"))
+}
+
+/// The UDP report of an outcome.
+pub fn udp_report(o: &badnet::runner::Outcome) -> &services::report::UdpReport {
+    match &o.report {
+        services::report::Report::Udp(r) => r,
+        other => panic!("expected a UDP report, got {other:?}"),
+    }
+}
+
+/// The TCP report of an outcome.
+pub fn tcp_report(o: &badnet::runner::Outcome) -> &services::report::TcpReport {
+    match &o.report {
+        services::report::Report::Tcp(r) => r,
+        other => panic!("expected a TCP report, got {other:?}"),
+    }
+}

@@ -1,0 +1,193 @@
+//! Running a scenario: build the lab, start the server in host B, run the
+//! probe in host A, cut the link if asked, collect what both sides saw,
+//! and remove everything.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use faults::{Lab, LinkCounters};
+use serde::Serialize;
+use services::report::Report;
+
+use crate::bins;
+use crate::scenario::{Scenario, Transport};
+
+/// The port the server listens on (the lecture's).
+pub const PORT: u16 = services::DEFAULT_PORT;
+const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    /// `netem` or `wire`.
+    pub backend: String,
+    /// Why that backend.
+    pub backend_reason: String,
+    /// What kind of host ran the programs.
+    pub hosts: &'static str,
+    /// The run id in every resource name.
+    pub run_id: String,
+    /// What the probe saw.
+    pub report: Report,
+    /// What the link did, per direction.
+    pub link: LinkCounters,
+}
+
+/// A child process killed (by its PID) when dropped.
+struct Guarded(Child);
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `scenario` on a fresh pair of network-namespace hosts.
+pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    scenario.impairment.validate()?;
+    let lab = Lab::new(scenario.backend, scenario.seed)?;
+    lab.impair(scenario.direction, &scenario.impairment)?;
+    let server = start_server(&lab, scenario.transport)?;
+    let report = std::thread::scope(|s| {
+        if let Some(p) = scenario.partition {
+            let lab = &lab;
+            s.spawn(move || {
+                std::thread::sleep(p.after);
+                if let Err(e) = lab.partition() {
+                    tracing::error!("partition: {e}");
+                }
+                std::thread::sleep(p.duration);
+                if let Err(e) = lab.heal() {
+                    tracing::error!("heal: {e}");
+                }
+            });
+        }
+        run_probe(&lab, scenario)
+    })?;
+    let link = lab.counters();
+    drop(server);
+    let outcome = Outcome {
+        scenario: scenario.clone(),
+        backend: lab.backend().to_owned(),
+        backend_reason: lab.backend_reason().to_owned(),
+        hosts: "netns",
+        run_id: lab.run_id().to_owned(),
+        report,
+        link,
+    };
+    lab.remove()?;
+    Ok(outcome)
+}
+
+fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<Guarded> {
+    let name = match transport {
+        Transport::Udp => "udp-server",
+        Transport::Tcp => "tcp-server",
+    };
+    let mut cmd = lab
+        .b()
+        .command(bins::locate(name)?.to_str().context("binary path")?);
+    cmd.args([
+        "--bind",
+        &lab.addr_b().to_string(),
+        "--port",
+        &PORT.to_string(),
+    ]);
+    let mut child = Guarded(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?,
+    );
+    let stdout = child.0.stdout.take().context("server stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(READY_WAIT) {
+        Ok(line) if line.trim_end() == services::READY_LINE => Ok(child),
+        Ok(line) => bail!("{name} said {line:?} instead of its readiness line"),
+        Err(_) => bail!("{name} was not ready within {READY_WAIT:?}"),
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{}us", d.as_micros())
+}
+
+fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
+    let (name, mut args, limit) = match s.transport {
+        Transport::Udp => (
+            "udp-client",
+            vec![
+                "--count".to_owned(),
+                s.count.to_string(),
+                "--interval".to_owned(),
+                micros(s.interval),
+                "--size".to_owned(),
+                s.size.to_string(),
+            ],
+            s.interval.mul_f64(s.count as f64) + s.timeout,
+        ),
+        Transport::Tcp => (
+            "tcp-client",
+            vec![
+                "--bytes".to_owned(),
+                s.bytes.to_string(),
+                "--write-size".to_owned(),
+                s.write_size.to_string(),
+            ],
+            s.timeout,
+        ),
+    };
+    args.extend([
+        "--server".to_owned(),
+        lab.addr_b().to_string(),
+        "--port".to_owned(),
+        PORT.to_string(),
+    ]);
+    args.extend([
+        "--probe".to_owned(),
+        "--json".to_owned(),
+        "--timeout".to_owned(),
+        micros(s.timeout),
+    ]);
+    let mut cmd = lab
+        .a()
+        .command(bins::locate(name)?.to_str().context("binary path")?);
+    cmd.args(&args);
+    let out = output_within(cmd, limit + Duration::from_secs(10))
+        .with_context(|| format!("running {name}"))?;
+    serde_json::from_str(out.trim()).with_context(|| format!("{name} printed no report: {out:?}"))
+}
+
+/// Runs `cmd` and returns its stdout, killing it (by PID) past `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
+    let mut child = Guarded(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?);
+    let (mut stdout, mut stderr) = (
+        child.0.stdout.take().context("stdout")?,
+        child.0.stderr.take().context("stderr")?,
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let (out, err) = rx
+        .recv_timeout(limit)
+        .map_err(|_| anyhow::anyhow!("still running after {limit:?}: killed"))?;
+    let status = child.0.wait()?;
+    if !status.success() {
+        bail!("{status}: {}", err.trim());
+    }
+    Ok(out)
+}

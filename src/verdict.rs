@@ -1,0 +1,254 @@
+//! Verdicts: what a run's measurements must show, each check with its
+//! bound derived from the sample size (see [`crate::stats`]).
+
+use services::report::{TcpReport, UdpReport};
+
+use crate::stats::{clopper_pearson, ProportionCheck, FALSE_FAILURE};
+
+/// One verdict, with what was observed and what was expected.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub pass: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, pass: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            pass,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Panics with every check's detail unless all passed.
+pub fn assert_all(checks: &[Check]) {
+    let failed: Vec<_> = checks.iter().filter(|c| !c.pass).collect();
+    for c in checks {
+        println!(
+            "{} {}: {}",
+            if c.pass { "pass" } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    assert!(
+        failed.is_empty(),
+        "failed: {}",
+        failed
+            .iter()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+/// Round-trip loss through `directions` lossy directions of loss `p` each
+/// is 1 - (1 - p)^directions.
+pub fn round_trip_loss(p: f64, directions: i32) -> f64 {
+    1.0 - (1.0 - p).powi(directions)
+}
+
+/// `k` of `n` is consistent with the expected proportion.
+pub fn proportion(name: &str, k: u64, n: u64, expected: f64) -> Check {
+    let c = ProportionCheck::new(k, n, expected);
+    Check::new(name, c.pass, c.to_string())
+}
+
+/// `k` of `n` is consistent with some proportion in `lo..=hi` (for a
+/// quantity the model pins down only to a range).
+pub fn proportion_in(name: &str, k: u64, n: u64, lo: f64, hi: f64) -> Check {
+    let (l, u) = clopper_pearson(k, n, FALSE_FAILURE);
+    Check::new(
+        name,
+        l <= hi && u >= lo,
+        format!("observed {:.4} ({k} of {n}), interval {l:.4}..{u:.4} at {FALSE_FAILURE:e}, expected {lo:.4}..{hi:.4}", k as f64 / n as f64),
+    )
+}
+
+/// UDP round-trip loss matches `p` per direction over `directions`.
+pub fn udp_loss(r: &UdpReport, p: f64, directions: i32) -> Check {
+    proportion(
+        &format!(
+            "round-trip loss, {:.1}% per direction x{directions}",
+            p * 100.0
+        ),
+        r.lost,
+        r.sent,
+        round_trip_loss(p, directions),
+    )
+}
+
+/// Nothing lost, reordered, duplicated or corrupted; every echo one probe.
+pub fn udp_clean(r: &UdpReport) -> Vec<Check> {
+    vec![
+        Check::new(
+            "nothing lost",
+            r.lost == 0,
+            format!("lost {} of {}", r.lost, r.sent),
+        ),
+        Check::new(
+            "nothing reordered",
+            r.reordered == 0,
+            format!("reordered {}", r.reordered),
+        ),
+        Check::new(
+            "nothing duplicated",
+            r.duplicates == 0,
+            format!("duplicates {}", r.duplicates),
+        ),
+        udp_uncorrupted(r),
+        udp_boundaries(r),
+    ]
+}
+
+/// No corrupted datagram reached the application.
+pub fn udp_uncorrupted(r: &UdpReport) -> Check {
+    Check::new(
+        "no corrupted datagram reached the application",
+        r.corrupted == 0,
+        format!("corrupted {}", r.corrupted),
+    )
+}
+
+/// Every echo was exactly one probe.
+pub fn udp_boundaries(r: &UdpReport) -> Check {
+    Check::new(
+        "message boundaries preserved",
+        r.boundaries_preserved,
+        format!("boundaries_preserved = {}", r.boundaries_preserved),
+    )
+}
+
+/// Every byte arrived, intact, in order, exactly once.
+pub fn tcp_reliable(r: &TcpReport) -> Vec<Check> {
+    vec![
+        Check::new(
+            "completed",
+            r.completed,
+            format!(
+                "completed = {} ({})",
+                r.completed,
+                r.error.as_deref().unwrap_or("no error")
+            ),
+        ),
+        Check::new(
+            "every byte exactly once",
+            r.bytes_received == r.bytes_sent,
+            format!("{} of {} bytes", r.bytes_received, r.bytes_sent),
+        ),
+        Check::new("intact", r.intact, format!("intact = {}", r.intact)),
+        Check::new("in order", r.in_order, format!("in_order = {}", r.in_order)),
+    ]
+}
+
+/// The client's TCP retransmitted: proof that the network really dropped.
+pub fn tcp_retransmitted(r: &TcpReport) -> Check {
+    Check::new(
+        "TCP retransmitted",
+        r.retransmits > 0,
+        format!("{} retransmits", r.retransmits),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp(sent: u64, received: u64) -> UdpReport {
+        UdpReport {
+            sent,
+            received,
+            lost: sent - received,
+            loss_rate: (sent - received) as f64 / sent as f64,
+            reordered: 0,
+            duplicates: 0,
+            corrupted: 0,
+            rtt_ms: None,
+            jitter_ms: 0.0,
+            boundaries_preserved: true,
+            duration_s: 1.0,
+            rtt_samples_ms: Vec::new(),
+        }
+    }
+
+    fn tcp(received: u64, intact: bool) -> TcpReport {
+        TcpReport {
+            bytes_sent: 1000,
+            bytes_received: received,
+            intact,
+            in_order: intact,
+            completed: true,
+            duration_s: 1.0,
+            goodput_mbps: 0.008,
+            retransmits: 3,
+            srtt_ms: 1.0,
+            writes: 10,
+            reads: 5,
+            congestion: "cubic".into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn loss_through_two_directions_passes_the_round_trip_expectation() {
+        // 20% per direction, 10000 probes: 1-(0.8)^2 = 36% round trip.
+        assert!(udp_loss(&udp(10_000, 6_400), 0.20, 2).pass);
+    }
+
+    #[test]
+    fn a_verdict_that_forgets_the_return_direction_fails() {
+        // The same measurement against the wrong model (one direction) fails:
+        // the suite's loss checks can tell 20% from 36%.
+        let check = udp_loss(&udp(10_000, 6_400), 0.20, 1);
+        assert!(!check.pass, "{}", check.detail);
+    }
+
+    #[test]
+    fn a_udp_that_lost_nothing_fails_a_loss_check() {
+        assert!(!udp_loss(&udp(4_000, 4_000), 0.10, 2).pass);
+    }
+
+    #[test]
+    fn clean_checks_catch_each_kind_of_damage() {
+        let mut r = udp(100, 100);
+        assert!(udp_clean(&r).iter().all(|c| c.pass));
+        r.duplicates = 1;
+        r.corrupted = 1;
+        r.boundaries_preserved = false;
+        let failed: Vec<_> = udp_clean(&r)
+            .into_iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "nothing duplicated",
+                "no corrupted datagram reached the application",
+                "message boundaries preserved"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tcp_that_lost_or_garbled_bytes_fails_reliability() {
+        assert!(tcp_reliable(&tcp(1000, true)).iter().all(|c| c.pass));
+        assert!(tcp_reliable(&tcp(999, false)).iter().any(|c| !c.pass));
+        assert!(tcp_reliable(&tcp(1000, false)).iter().any(|c| !c.pass));
+    }
+
+    #[test]
+    fn range_check_passes_inside_and_fails_outside() {
+        assert!(proportion_in("x", 950, 10_000, 0.09, 0.10).pass);
+        assert!(!proportion_in("x", 500, 10_000, 0.09, 0.10).pass);
+    }
+
+    #[test]
+    #[should_panic(expected = "failed: nothing lost")]
+    fn assert_all_names_what_failed() {
+        assert_all(&udp_clean(&udp(10, 9)));
+    }
+}

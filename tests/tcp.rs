@@ -1,0 +1,113 @@
+//! TCP is reliable: on the same bad networks every byte arrives, intact,
+//! in order, exactly once, and TCP pays for it in retransmissions and time.
+
+mod common;
+
+use std::time::Duration;
+
+use badnet::scenario::{Partition, Scenario, Transport};
+use badnet::verdict::{self, assert_all};
+use common::*;
+use faults::Direction;
+use rstest::rstest;
+
+const BYTES: u64 = 256 * 1024;
+
+fn tcp() -> Scenario {
+    let mut s = Scenario::new(Transport::Tcp);
+    s.bytes = BYTES;
+    s.timeout = Duration::from_secs(90);
+    s.seed = Some(4_243);
+    s
+}
+
+/// Under each impairment the echo is the uppercase of the stream, byte for
+/// byte and in order. Where the network drops (loss, corruption), the
+/// client's retransmission count and the link's drop count prove it did.
+#[rstest]
+#[case::loss_10pct_both("loss 10%", Direction::Both, true)]
+#[case::loss_20pct_forward("loss 20%", Direction::Forward, true)]
+#[case::delay_and_jitter("delay 20ms 10ms", Direction::Both, false)]
+#[case::reorder_25pct("delay 10ms reorder 25%", Direction::Both, false)]
+#[case::duplicate_10pct("duplicate 10%", Direction::Both, false)]
+#[case::corrupt_5pct("corrupt 5%", Direction::Both, true)]
+#[case::everything_together(
+    "delay 10ms 5ms loss 10% duplicate 5% corrupt 2% reorder 10%",
+    Direction::Both,
+    true
+)]
+fn tcp_delivers_every_byte_in_order_under(
+    #[case] spec: &str,
+    #[case] direction: Direction,
+    #[case] drops: bool,
+) {
+    let o = run(&tcp().impaired(spec, direction));
+    let r = tcp_report(&o);
+    let mut checks = verdict::tcp_reliable(r);
+    if drops {
+        checks.push(verdict::tcp_retransmitted(r));
+    }
+    assert_all(&checks);
+    if drops && spec.contains("loss") {
+        assert!(
+            o.link.forward.dropped + o.link.reverse.dropped > 0,
+            "{:?}",
+            o.link
+        );
+    }
+}
+
+/// The same transfer over the same 5 ms delay, with and without 10% loss
+/// each way: the lossy one must take longer (it waits for
+/// retransmissions).
+#[test]
+fn tcp_pays_for_reliability_in_time() {
+    let clean = run(&tcp().impaired("delay 5ms", Direction::Both));
+    let lossy = run(&tcp().impaired("delay 5ms loss 10%", Direction::Both));
+    let (c, l) = (tcp_report(&clean), tcp_report(&lossy));
+    assert_all(&verdict::tcp_reliable(l));
+    assert!(
+        l.duration_s > c.duration_s,
+        "lossy {:.3} s vs clean {:.3} s",
+        l.duration_s,
+        c.duration_s
+    );
+    assert!(l.retransmits > c.retransmits);
+}
+
+/// A 2 s partition in the middle of a rate-limited transfer: TCP stalls,
+/// retransmits, and completes intact once the link heals.
+#[test]
+fn tcp_stalls_through_a_partition_and_completes_intact() {
+    let mut s = tcp().impaired("rate 4mbit", Direction::Both);
+    s.bytes = 512 * 1024;
+    s.partition = Some(Partition {
+        after: Duration::from_millis(300),
+        duration: Duration::from_secs(2),
+    });
+    let o = run(&s);
+    let r = tcp_report(&o);
+    assert_all(&verdict::tcp_reliable(r));
+    assert!(
+        r.duration_s > 2.0,
+        "finished in {:.3} s across a 2 s partition",
+        r.duration_s
+    );
+    assert!(r.retransmits > 0);
+}
+
+/// 4096 writes of 64 bytes come back in fewer reads: the receiver sees a
+/// byte stream, not the sender's messages.
+#[test]
+fn tcp_keeps_no_message_boundaries() {
+    let o = run(&tcp());
+    let r = tcp_report(&o);
+    assert_all(&verdict::tcp_reliable(r));
+    assert_eq!(r.writes, BYTES / 64);
+    assert!(
+        r.reads < r.writes,
+        "{} reads for {} writes",
+        r.reads,
+        r.writes
+    );
+}

@@ -1,0 +1,191 @@
+//! UDP is unreliable: on a bad network it loses, reorders and duplicates,
+//! and the probe counts each separately. Network-namespace hosts, backend
+//! auto (netem where the kernel has it, the userspace wire elsewhere).
+//!
+//! Every proportion is checked with the exact Clopper-Pearson interval of
+//! its sample at a false-failure probability of 1e-6 (`badnet::verdict`).
+
+mod common;
+
+use std::time::Duration;
+
+use badnet::scenario::{Partition, Scenario, Transport};
+use badnet::verdict::{self, assert_all};
+use common::*;
+use faults::Direction;
+use rstest::rstest;
+
+const COUNT: u64 = 4000;
+
+fn udp() -> Scenario {
+    let mut s = Scenario::new(Transport::Udp);
+    s.count = COUNT;
+    s.interval = Duration::from_micros(250);
+    s.timeout = Duration::from_millis(500);
+    s.seed = Some(4_242);
+    s
+}
+
+#[test]
+fn udp_on_a_clean_link_loses_reorders_and_duplicates_nothing() {
+    let o = run(&udp());
+    assert_all(&verdict::udp_clean(udp_report(&o)));
+}
+
+/// Loss p on k directions: the round-trip loss of 4000 probes must be
+/// consistent with 1-(1-p)^k (Clopper-Pearson at 1e-6; the interval is
+/// about ±0.03 wide around 0.19, so a verdict that ignored the return
+/// direction, 0.10, fails).
+#[rstest]
+#[case::loss_10pct_both("loss 10%", Direction::Both, 0.10)]
+#[case::loss_20pct_forward("loss 20%", Direction::Forward, 0.20)]
+#[case::loss_5pct_reverse("loss 5%", Direction::Reverse, 0.05)]
+#[case::loss_30pct_both("loss 30%", Direction::Both, 0.30)]
+fn udp_loses_about_the_configured_fraction(
+    #[case] spec: &str,
+    #[case] direction: Direction,
+    #[case] p: f64,
+) {
+    let s = udp().impaired(spec, direction);
+    let o = run(&s);
+    let r = udp_report(&o);
+    assert_all(&[
+        verdict::udp_loss(r, p, s.impaired_directions()),
+        verdict::udp_uncorrupted(r),
+        verdict::udp_boundaries(r),
+    ]);
+    assert_eq!(r.duplicates, 0);
+}
+
+#[test]
+fn udp_at_100pct_loss_receives_nothing_and_ends_by_its_timeout() {
+    let s = udp().impaired("loss 100%", Direction::Both);
+    let o = run(&s);
+    let r = udp_report(&o);
+    assert_eq!((r.sent, r.received), (COUNT, 0));
+    assert!(r.rtt_ms.is_none());
+    let budget = (s.interval.mul_f64(COUNT as f64) + s.timeout).as_secs_f64() + 1.0;
+    assert!(
+        r.duration_s < budget,
+        "took {} s, budget {budget} s",
+        r.duration_s
+    );
+}
+
+/// A delay d on each direction makes every round trip at least 2d; the
+/// median stays within 2 ms of it (forwarding and scheduling only add).
+#[test]
+fn udp_round_trip_is_twice_the_one_way_delay() {
+    let o = run(&udp().impaired("delay 20ms", Direction::Both));
+    let rtt = udp_report(&o).rtt_ms.expect("echoes");
+    assert!(rtt.min >= 40.0, "min RTT {} ms below 2 x 20 ms", rtt.min);
+    assert!(rtt.p50 < 42.0, "median RTT {} ms", rtt.p50);
+}
+
+/// Jitter of ±5 ms on a 10 ms delay, probes 0.25 ms apart: netem's queue is
+/// ordered by send time, so packets overtake each other.
+#[test]
+fn udp_jitter_wider_than_the_send_gap_reorders() {
+    let o = run(&udp().impaired("delay 10ms 5ms", Direction::Both));
+    let r = udp_report(&o);
+    assert!(
+        r.reordered > COUNT / 10,
+        "only {} of {COUNT} reordered",
+        r.reordered
+    );
+    assert_eq!((r.lost, r.duplicates), (0, 0));
+    assert!(r.rtt_ms.expect("echoes").min >= 10.0);
+    assert!(r.jitter_ms > 0.5, "jitter {} ms", r.jitter_ms);
+}
+
+/// `reorder 25%` sends a quarter of the probes ahead of the 10 ms delay:
+/// they overtake the probes still queued, which then arrive late (RFC 4737).
+/// On the wire, the link's own count of packets sent ahead must match 25%.
+#[test]
+fn udp_reorder_sends_probes_ahead_of_their_elders() {
+    let o = run(&udp().impaired("delay 10ms reorder 25%", Direction::Forward));
+    let r = udp_report(&o);
+    assert_eq!((r.lost, r.duplicates), (0, 0));
+    assert!(
+        r.reordered > COUNT / 10,
+        "only {} of {COUNT} reordered",
+        r.reordered
+    );
+    if o.backend == "wire" {
+        assert_all(&[verdict::proportion(
+            "sent ahead by the link",
+            o.link.forward.reordered,
+            o.link.forward.packets_in,
+            0.25,
+        )]);
+    }
+}
+
+/// `duplicate 10%` client to server: the server echoes each copy, so the
+/// duplicates the probe counts are Binomial(4000, 0.10).
+#[test]
+fn udp_duplicates_arrive_as_extra_copies() {
+    let o = run(&udp().impaired("duplicate 10%", Direction::Forward));
+    let r = udp_report(&o);
+    assert_eq!((r.lost, r.received), (0, COUNT));
+    assert_all(&[verdict::proportion(
+        "duplicates",
+        r.duplicates,
+        r.sent,
+        0.10,
+    )]);
+}
+
+/// `corrupt 10%`: a flipped bit breaks the IP or UDP checksum, so the
+/// kernel drops the datagram: corruption shows as loss, never as a
+/// corrupted echo. (On a veth, netem may flip a bit of the Ethernet source
+/// address, which no one checks: up to 6 of the 106 bytes of a 64-byte
+/// probe's frame, so loss lies in 0.10 x (1 - 6/106) ..= 0.10.)
+#[test]
+fn udp_corrupted_datagrams_never_reach_the_application() {
+    let o = run(&udp().impaired("corrupt 10%", Direction::Forward));
+    let r = udp_report(&o);
+    assert_all(&[
+        verdict::udp_uncorrupted(r),
+        verdict::proportion_in(
+            "corruption seen as loss",
+            r.lost,
+            r.sent,
+            0.10 * (1.0 - 6.0 / 106.0),
+            0.10,
+        ),
+    ]);
+}
+
+#[test]
+fn udp_keeps_message_boundaries_with_large_datagrams() {
+    let mut s = udp().impaired("loss 5%", Direction::Both);
+    s.size = 1400;
+    s.count = 1000;
+    let o = run(&s);
+    let r = udp_report(&o);
+    assert_all(&[verdict::udp_boundaries(r), verdict::udp_uncorrupted(r)]);
+    assert!(r.received > 0);
+}
+
+/// A 1 s partition in a 3 s run of probes 1 ms apart loses the probes sent
+/// while the link is cut: about 1000 (5% + 20 probes of slack for timer and
+/// command latency).
+#[test]
+fn udp_loses_what_is_sent_during_a_partition() {
+    let mut s = udp();
+    s.count = 3000;
+    s.interval = Duration::from_millis(1);
+    s.partition = Some(Partition {
+        after: Duration::from_secs(1),
+        duration: Duration::from_secs(1),
+    });
+    let o = run(&s);
+    let r = udp_report(&o);
+    assert!(
+        (930..=1070).contains(&r.lost),
+        "lost {} during a 1 s cut at 1 probe/ms",
+        r.lost
+    );
+    assert_eq!(r.received + r.lost, 3000);
+}
