@@ -1,14 +1,17 @@
 # badnet: see, by measurement, what UDP and TCP do on a bad network.
 #
-#   make test    lint, unit tests and every suite (needs root: network namespaces)
-#   make build   build every crate and binary
+#   make test       lint, unit tests and every suite (needs root: network namespaces)
+#   make test-netns the same (every suite runs on network-namespace hosts)
+#   make build      build every crate and binary
+#   make doctor     what this machine can do
+#   make clean-net  remove what killed runs left behind
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test lint fmt deps check-root
+.PHONY: all build test test-netns lint fmt deps check-root doctor clean-net
 
 all: build
 
@@ -48,3 +51,11 @@ ifeq ($(NEXTEST),yes)
 else
 	$(CARGO) test --workspace --no-fail-fast
 endif
+
+test-netns: test
+
+doctor: build
+	./target/debug/badnet doctor
+
+clean-net: build
+	./target/debug/badnet cleanup
