@@ -5,13 +5,22 @@
 #   make build      build every crate and binary
 #   make doctor     what this machine can do
 #   make clean-net  remove what killed runs left behind
+#   make images     the services image, FROM scratch, from static binaries (no registry)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns lint fmt deps check-root doctor clean-net
+.PHONY: all build test test-netns lint fmt deps check-root doctor clean-net images
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE := badnet/services:$(VERSION)
+TARGET := x86_64-unknown-linux-gnu
+IMAGE_BINS := udp-server udp-client tcp-server tcp-client
+CONTEXT := target/docker-context
+# Whether a Docker engine answers.
+DOCKER := $(shell docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && echo yes)
 
 all: build
 
@@ -44,7 +53,9 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: deps check-root lint
+# The container suite needs the image; without a Docker engine it fails and
+# says so (make test-netns runs everything else).
+test: deps check-root lint $(if $(DOCKER),images)
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -52,7 +63,23 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 
-test-netns: test
+test-netns: deps check-root lint
+ifeq ($(NEXTEST),yes)
+	$(CARGO) test --workspace --doc
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(containers)'
+else
+	$(CARGO) test --workspace --no-fail-fast -- --skip container
+endif
+
+images:
+	rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --profile image --target $(TARGET) -p services --bins
+	rm -rf $(CONTEXT) && mkdir -p $(CONTEXT)
+	cp $(addprefix target/$(TARGET)/image/,$(IMAGE_BINS)) $(CONTEXT)/
+	DOCKER_BUILDKIT=0 docker build --quiet -f docker/Dockerfile \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	  -t $(IMAGE) $(CONTEXT)
+	@docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "$(IMAGE): %.2f MB\n", $$1/1e6}'
 
 doctor: build
 	./target/debug/badnet doctor

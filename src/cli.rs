@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use faults::{Backend, Direction, Impairment, Lab};
 
 use crate::runner::{self, Outcome};
-use crate::scenario::{Partition, Scenario, Transport};
+use crate::scenario::{HostKind, Partition, Scenario, Transport};
 use nix::sys::signal::{SigSet, Signal};
 
 /// See, by measurement, what UDP and TCP do on a bad network.
@@ -91,6 +91,9 @@ pub struct RunArgs {
     /// auto, netem or wire.
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
+    /// netns (namespaces this run creates) or containers (`make images` first).
+    #[arg(long, value_enum, default_value = "netns")]
+    pub hosts: HostKind,
     /// UDP probes to send.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
     pub count: u64,
@@ -149,6 +152,7 @@ impl RunArgs {
         s.impairment = self.netem_args().parse()?;
         s.direction = self.direction;
         s.backend = self.backend;
+        s.hosts = self.hosts;
         s.partition = self
             .partition_after
             .zip(self.partition_for)
@@ -196,7 +200,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_scenario(&args),
         Command::Doctor { json } => doctor(json),
         Command::Cleanup => {
-            let removed = faults::cleanup::sweep()?;
+            let mut removed = faults::cleanup::sweep()?;
+            removed.extend(
+                crate::containers::sweep()?
+                    .into_iter()
+                    .map(|id| format!("container {id}")),
+            );
             if removed.is_empty() {
                 println!("nothing to clean up");
             }

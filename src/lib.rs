@@ -5,12 +5,15 @@
 //! - [`cli`]: the `badnet` command line.
 //! - [`scenario`]: transport, impairment, backend, workload.
 //! - [`runner`]: runs a scenario on network-namespace hosts.
+//! - [`containers`]: the container lane: the same scenarios between
+//!   containers of the services image.
 //! - [`verdict`]: what the measurements must show.
 //! - [`stats`]: Clopper-Pearson bounds for checks that must not be flaky.
 //! - [`bins`]: finding the services' binaries.
 
 pub mod bins;
 pub mod cli;
+pub mod containers;
 pub mod runner;
 pub mod scenario;
 pub mod stats;

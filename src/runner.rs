@@ -13,7 +13,7 @@ use serde::Serialize;
 use services::report::Report;
 
 use crate::bins;
-use crate::scenario::{Scenario, Transport};
+use crate::scenario::{HostKind, Partition, Scenario, Transport};
 
 /// The port the server listens on (the lecture's).
 pub const PORT: u16 = services::DEFAULT_PORT;
@@ -47,8 +47,28 @@ impl Drop for Guarded {
     }
 }
 
-/// Runs `scenario` on a fresh pair of network-namespace hosts.
+/// Runs `scenario` on the hosts it names: network namespaces, or
+/// containers.
 pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    match scenario.hosts {
+        HostKind::Netns => run_netns(scenario),
+        HostKind::Containers => crate::containers::run(scenario),
+    }
+}
+
+/// Cuts the link after `p.after`, and heals it `p.duration` later.
+pub fn partition_after(lab: &Lab, p: Partition) {
+    std::thread::sleep(p.after);
+    if let Err(e) = lab.partition() {
+        tracing::error!("partition: {e}");
+    }
+    std::thread::sleep(p.duration);
+    if let Err(e) = lab.heal() {
+        tracing::error!("heal: {e}");
+    }
+}
+
+fn run_netns(scenario: &Scenario) -> anyhow::Result<Outcome> {
     scenario.impairment.validate()?;
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
@@ -56,16 +76,7 @@ pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
     let report = std::thread::scope(|s| {
         if let Some(p) = scenario.partition {
             let lab = &lab;
-            s.spawn(move || {
-                std::thread::sleep(p.after);
-                if let Err(e) = lab.partition() {
-                    tracing::error!("partition: {e}");
-                }
-                std::thread::sleep(p.duration);
-                if let Err(e) = lab.heal() {
-                    tracing::error!("heal: {e}");
-                }
-            });
+            s.spawn(move || partition_after(lab, p));
         }
         run_probe(&lab, scenario)
     })?;
@@ -122,43 +133,55 @@ fn micros(d: Duration) -> String {
     format!("{}us", d.as_micros())
 }
 
-fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
-    let (name, mut args, limit) = match s.transport {
-        Transport::Udp => (
-            "udp-client",
-            vec![
-                "--count".to_owned(),
-                s.count.to_string(),
-                "--interval".to_owned(),
-                micros(s.interval),
-                "--size".to_owned(),
-                s.size.to_string(),
-            ],
-            s.interval.mul_f64(s.count as f64) + s.timeout,
-        ),
-        Transport::Tcp => (
-            "tcp-client",
-            vec![
-                "--bytes".to_owned(),
-                s.bytes.to_string(),
-                "--write-size".to_owned(),
-                s.write_size.to_string(),
-            ],
-            s.timeout,
-        ),
+/// The probe's arguments (after the binary) for scenario `s` against
+/// `server`.
+pub fn probe_args(s: &Scenario, server: &str) -> Vec<String> {
+    let mut args: Vec<String> = match s.transport {
+        Transport::Udp => vec![
+            "--count".into(),
+            s.count.to_string(),
+            "--interval".into(),
+            micros(s.interval),
+            "--size".into(),
+            s.size.to_string(),
+        ],
+        Transport::Tcp => vec![
+            "--bytes".into(),
+            s.bytes.to_string(),
+            "--write-size".into(),
+            s.write_size.to_string(),
+        ],
     };
     args.extend([
-        "--server".to_owned(),
-        lab.addr_b().to_string(),
-        "--port".to_owned(),
+        "--server".into(),
+        server.to_owned(),
+        "--port".into(),
         PORT.to_string(),
     ]);
     args.extend([
-        "--probe".to_owned(),
-        "--json".to_owned(),
-        "--timeout".to_owned(),
+        "--probe".into(),
+        "--json".into(),
+        "--timeout".into(),
         micros(s.timeout),
     ]);
+    args
+}
+
+/// How long the probe of `s` may run: its sending time and its timeout.
+pub fn probe_limit(s: &Scenario) -> Duration {
+    match s.transport {
+        Transport::Udp => s.interval.mul_f64(s.count as f64) + s.timeout,
+        Transport::Tcp => s.timeout,
+    }
+}
+
+fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
+    let name = match s.transport {
+        Transport::Udp => "udp-client",
+        Transport::Tcp => "tcp-client",
+    };
+    let args = probe_args(s, &lab.addr_b().to_string());
+    let limit = probe_limit(s);
     let mut cmd = lab
         .a()
         .command(bins::locate(name)?.to_str().context("binary path")?);

@@ -13,6 +13,16 @@ pub enum Transport {
     Tcp,
 }
 
+/// What the hosts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HostKind {
+    /// Network namespaces that the run creates.
+    Netns,
+    /// Containers of the services image (`make images`).
+    Containers,
+}
+
 /// A cut of the link during the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Partition {
@@ -31,6 +41,7 @@ pub struct Scenario {
     pub impairment: Impairment,
     pub direction: Direction,
     pub backend: Backend,
+    pub hosts: HostKind,
     pub partition: Option<Partition>,
     /// UDP: probes to send.
     pub count: u64,
@@ -58,6 +69,7 @@ impl Scenario {
             impairment: Impairment::none(),
             direction: Direction::Both,
             backend: Backend::Auto,
+            hosts: HostKind::Netns,
             partition: None,
             count: 1000,
             interval: Duration::from_millis(1),

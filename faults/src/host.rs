@@ -1,5 +1,5 @@
 //! A host: a network namespace that the run created, or one it was handed
-//! (a container's `/proc/PID/ns/net`), which it never deletes.
+//! (a container's), which it never deletes.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
@@ -18,8 +18,20 @@ pub struct Host {
     name: String,
     path: PathBuf,
     ns: File,
-    owned: bool,
+    kind: Kind,
     removed: bool,
+}
+
+/// Who made the namespace, and so what removing the host does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Created by this run: removing deletes it (and its programs).
+    Created,
+    /// Another's (a container's), given a name in `/run/netns` by this run:
+    /// removing takes back the name; the namespace lives on.
+    Attached,
+    /// Another's, used by path: removing does nothing.
+    Wrapped,
 }
 
 impl Host {
@@ -36,7 +48,7 @@ impl Host {
                 name: name.to_owned(),
                 path,
                 ns,
-                owned: true,
+                kind: Kind::Created,
                 removed: false,
             },
             Err(e) => {
@@ -68,9 +80,32 @@ impl Host {
             name: name.to_owned(),
             path: path.to_owned(),
             ns,
-            owned: false,
+            kind: Kind::Wrapped,
             removed: false,
         })
+    }
+
+    /// Gives the namespace of process `pid` (a container's) the name `name`,
+    /// so links can be made to it. Removing the host takes the name back;
+    /// the namespace itself lives as long as its processes.
+    ///
+    /// Equivalent to `ip netns attach NAME PID`. Requires CAP_SYS_ADMIN.
+    pub fn attach(name: &str, pid: u32) -> Result<Self> {
+        cmd::run_argv(&["ip", "netns", "attach", name, &pid.to_string()])?;
+        let path = PathBuf::from("/run/netns").join(name);
+        match File::open(&path) {
+            Ok(ns) => Ok(Host {
+                name: name.to_owned(),
+                path,
+                ns,
+                kind: Kind::Attached,
+                removed: false,
+            }),
+            Err(e) => {
+                let _ = cmd::run_argv(&["ip", "netns", "del", name]);
+                Err(Error::sys(format!("opening {}", path.display()))(e))
+            }
+        }
     }
 
     /// The host's name.
@@ -110,7 +145,7 @@ impl Host {
 
     /// How a command of this host reads in a shell.
     pub fn shown(&self, argv: &[&str]) -> Vec<String> {
-        let mut shown: Vec<String> = if self.owned {
+        let mut shown: Vec<String> = if self.kind != Kind::Wrapped {
             vec![
                 "ip".into(),
                 "netns".into(),
@@ -157,9 +192,9 @@ impl Host {
         })
     }
 
-    /// PIDs of the processes inside this host.
+    /// PIDs of the processes inside this host, if this run created it.
     pub fn pids(&self) -> Vec<i32> {
-        if !self.owned {
+        if self.kind != Kind::Created {
             return Vec::new();
         }
         cmd::run_argv(&["ip", "netns", "pids", &self.name])
@@ -171,7 +206,8 @@ impl Host {
             .unwrap_or_default()
     }
 
-    /// Deletes the namespace if this run created it, and reports failure.
+    /// Deletes the namespace if this run created it (or takes back the name
+    /// it attached), and reports failure.
     ///
     /// Equivalent to `ip netns del NAME`.
     pub fn remove(mut self) -> Result<()> {
@@ -180,7 +216,7 @@ impl Host {
     }
 
     fn remove_now(&self) -> Result<()> {
-        if !self.owned {
+        if self.kind == Kind::Wrapped {
             return Ok(());
         }
         cmd::run_argv(&["ip", "netns", "del", &self.name]).map(drop)
@@ -189,7 +225,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        if self.removed || !self.owned {
+        if self.removed || self.kind == Kind::Wrapped {
             return;
         }
         if std::env::var_os("BADNET_KEEP").is_some() {

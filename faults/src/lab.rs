@@ -54,6 +54,17 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The spec of each direction (A to B, B to A) when `spec` is applied in
+    /// this direction.
+    pub fn split(self, spec: &Impairment) -> [Impairment; 2] {
+        let none = Impairment::none();
+        match self {
+            Direction::Forward => [spec.clone(), none],
+            Direction::Reverse => [none, spec.clone()],
+            Direction::Both => [spec.clone(), spec.clone()],
+        }
+    }
+
     fn indices(self) -> &'static [usize] {
         match self {
             Direction::Forward => &[0],
@@ -103,11 +114,30 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Sweeps what dead runs left, then builds two hosts and a link of the
-    /// chosen backend. On any failure, removes what it had built.
+    /// Sweeps what dead runs left, then builds two network-namespace hosts
+    /// and a clean link of the chosen backend. On any failure, removes what
+    /// it had built.
     ///
     /// Requires CAP_NET_ADMIN and CAP_SYS_ADMIN.
     pub fn new(backend: Backend, seed: Option<u64>) -> Result<Self> {
+        let none = Impairment::none();
+        Self::build(backend, seed, [&none, &none], |run| {
+            Ok((Host::create(&run.name("a"))?, Host::create(&run.name("b"))?))
+        })
+    }
+
+    /// Like [`Lab::new`], with hosts made by `hosts` (given the run, for
+    /// names) and each direction's impairment in place before the first
+    /// packet can cross: for programs that start before their link exists.
+    pub fn build(
+        backend: Backend,
+        seed: Option<u64>,
+        initial: [&Impairment; 2],
+        hosts: impl FnOnce(&Run) -> Result<(Host, Host)>,
+    ) -> Result<Self> {
+        for spec in initial {
+            spec.validate()?;
+        }
         if let Err(e) = cleanup::sweep() {
             tracing::warn!("sweeping dead runs: {e}");
         }
@@ -117,34 +147,31 @@ impl Lab {
             link: None,
             a: None,
             b: None,
-            configured: Mutex::new([Impairment::none(), Impairment::none()]),
+            configured: Mutex::new([initial[0].clone(), initial[1].clone()]),
             partitioned: Mutex::new(false),
             backend_reason: reason,
             run: None,
         };
-        let (name_a, name_b) = (run.name("a"), run.name("b"));
+        let (dev_a, dev_b) = (run.name("a"), run.name("b"));
+        let made = hosts(&run);
         lab.run = Some(run);
-        lab.a = Some(Host::create(&name_a)?);
-        lab.b = Some(Host::create(&name_b)?);
-        let (a, b) = (
-            lab.a.as_ref().expect("host a"),
-            lab.b.as_ref().expect("host b"),
-        );
-        lab.link = Some(match backend {
-            Backend::Wire => {
-                let none = Impairment::none();
-                Link::wire(
-                    a,
-                    b,
-                    &name_a,
-                    &name_b,
-                    &none,
-                    &none,
-                    seed.unwrap_or_else(Rng::entropy_seed),
-                )?
-            }
-            _ => Link::veth(a, b, &name_a, &name_b)?,
-        });
+        let (a, b) = made?;
+        lab.a = Some(a);
+        lab.b = Some(b);
+        let (a, b) = (lab.a(), lab.b());
+        let link = match backend {
+            Backend::Wire => Link::wire(
+                a,
+                b,
+                &dev_a,
+                &dev_b,
+                initial[0],
+                initial[1],
+                seed.unwrap_or_else(Rng::entropy_seed),
+            )?,
+            _ => Link::veth(a, b, &dev_a, &dev_b, initial)?,
+        };
+        lab.link = Some(link);
         tracing::info!(
             run = lab.run_id(),
             backend = lab.backend(),

@@ -29,12 +29,20 @@ pub enum Link {
 
 impl Link {
     /// Joins `a` and `b` with a veth pair named `dev_a`/`dev_b`, addresses
-    /// and static neighbours (netem drops ARP too, so none is needed).
+    /// and static neighbours (netem drops ARP too, so none is needed), with
+    /// each direction's impairment in place before the link comes up.
     ///
     /// Equivalent to `ip -n A link add DEV_A type veth peer name DEV_B netns
-    /// B`, then `ip addr add`, `ip neigh replace ... nud permanent` and `ip
-    /// link set up` on each end. Requires CAP_NET_ADMIN.
-    pub fn veth(a: &Host, b: &Host, dev_a: &str, dev_b: &str) -> Result<Self> {
+    /// B`, then `ip addr add`, `ip neigh replace ... nud permanent`, `tc
+    /// qdisc replace ... netem` and `ip link set up` on each end. Requires
+    /// CAP_NET_ADMIN.
+    pub fn veth(
+        a: &Host,
+        b: &Host,
+        dev_a: &str,
+        dev_b: &str,
+        initial: [&Impairment; 2],
+    ) -> Result<Self> {
         a.ip(&[
             "link",
             "add",
@@ -55,12 +63,16 @@ impl Link {
             "netns",
             b.name(),
         ])?;
-        for (host, dev, addr, peer, peer_mac) in [
+        let link = Link::Netem {
+            dev_a: dev_a.to_owned(),
+            dev_b: dev_b.to_owned(),
+        };
+        let ends = [
             (a, dev_a, ADDR_A, ADDR_B, MAC_B),
             (b, dev_b, ADDR_B, ADDR_A, MAC_A),
-        ] {
+        ];
+        for (d, (host, dev, addr, peer, peer_mac)) in ends.into_iter().enumerate() {
             host.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            host.ip(&["link", "set", "dev", dev, "up"])?;
             host.ip(&[
                 "neigh",
                 "replace",
@@ -72,11 +84,12 @@ impl Link {
                 "nud",
                 "permanent",
             ])?;
+            link.set([a, b], d, initial[d])?;
         }
-        Ok(Link::Netem {
-            dev_a: dev_a.to_owned(),
-            dev_b: dev_b.to_owned(),
-        })
+        for (host, dev) in [(a, dev_a), (b, dev_b)] {
+            host.ip(&["link", "set", "dev", dev, "up"])?;
+        }
+        Ok(link)
     }
 
     /// Joins `a` and `b` with a TUN device in each and the userspace wire.

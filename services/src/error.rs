@@ -31,6 +31,12 @@ pub enum Error {
         min: u64,
         max: u64,
     },
+    /// The server did not answer within the wait.
+    #[error("server {server} did not answer within {waited:?}")]
+    NoServer {
+        server: std::net::SocketAddr,
+        waited: std::time::Duration,
+    },
     /// Standard input ended before a line was read.
     #[error("no input line on standard input")]
     NoInput,

@@ -32,12 +32,8 @@ pub fn prompt_line(input: &mut impl BufRead, output: &mut impl Write) -> Result<
 /// back (up to 65507 bytes). Waits forever, like the lecture's client,
 /// unless a timeout is given.
 pub fn udp_exchange(server: SocketAddr, message: &[u8], wait: Option<Duration>) -> Result<Vec<u8>> {
-    let any: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(any).map_err(Error::socket("bind"))?;
+    let socket =
+        UdpSocket::bind(crate::udp_probe::unspecified(server)).map_err(Error::socket("bind"))?;
     socket
         .set_read_timeout(wait)
         .map_err(Error::socket("set timeout"))?;

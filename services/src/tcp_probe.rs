@@ -69,6 +69,29 @@ pub fn run(server: SocketAddr, config: &TcpProbeConfig) -> Result<TcpReport> {
     run_on(stream, config)
 }
 
+/// Connects to `server`, retrying every 100 ms for at most `limit` (the
+/// network may not be up yet), then probes it.
+pub fn run_when_reachable(
+    server: SocketAddr,
+    config: &TcpProbeConfig,
+    limit: Duration,
+) -> Result<TcpReport> {
+    config.validate()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
+            Ok(stream) => return run_on(stream, config),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => {
+                return Err(Error::NoServer {
+                    server,
+                    waited: limit,
+                })
+            }
+        }
+    }
+}
+
 /// Probes over a connected `stream`.
 pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
     config.validate()?;

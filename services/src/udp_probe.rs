@@ -79,14 +79,43 @@ pub(crate) fn check(field: &'static str, value: u64, min: u64, max: u64) -> Resu
     }
 }
 
-/// Probes `server` from a fresh socket.
-pub fn run(server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
-    let any: SocketAddr = if server.is_ipv4() {
+/// Waits until `server` answers a datagram, for at most `limit`, from a
+/// socket of its own (so the hello's echo never mixes with the probes').
+/// Sends a hello every 100 ms; network errors (no route yet) are retried.
+pub fn wait_for_server(server: SocketAddr, limit: Duration) -> Result<()> {
+    let socket = UdpSocket::bind(unspecified(server)).map_err(Error::socket("bind"))?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(Error::socket("set timeout"))?;
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 64];
+    while Instant::now() < deadline {
+        match socket.send_to(b"hello?", server) {
+            Ok(_) => {
+                if matches!(socket.recv_from(&mut buf), Ok((_, from)) if from == server) {
+                    return Ok(());
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    Err(Error::NoServer {
+        server,
+        waited: limit,
+    })
+}
+
+pub(crate) fn unspecified(server: SocketAddr) -> SocketAddr {
+    if server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(any).map_err(Error::socket("bind"))?;
+    }
+}
+
+/// Probes `server` from a fresh socket.
+pub fn run(server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
+    let socket = UdpSocket::bind(unspecified(server)).map_err(Error::socket("bind"))?;
     run_on(socket, server, config)
 }
 

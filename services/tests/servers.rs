@@ -337,3 +337,37 @@ fn tcp_probe_against_a_server_that_never_answers_ends_by_its_timeout() {
     );
     drop(listener);
 }
+
+#[tokio::test]
+async fn udp_probe_waits_for_a_server_that_starts_late() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    drop(socket);
+    let waiter = tokio::task::spawn_blocking(move || {
+        udp_probe::wait_for_server(addr, Duration::from_secs(5))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let socket = tokio::net::UdpSocket::bind(addr).await.unwrap();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(services::udp_server::run(socket, stopped));
+    waiter.await.unwrap().expect("server found");
+}
+
+#[test]
+fn waiting_for_a_server_that_never_comes_ends_by_its_limit() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let err = udp_probe::wait_for_server(silent.local_addr().unwrap(), Duration::from_millis(300))
+        .unwrap_err();
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    assert!(tcp_probe::run_when_reachable(
+        addr,
+        &TcpProbeConfig::default(),
+        Duration::from_millis(300)
+    )
+    .is_err());
+}

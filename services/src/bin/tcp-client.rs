@@ -32,6 +32,10 @@ struct Args {
     /// long to wait for the answer (default: forever).
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Before probing, wait up to this long for the server to answer (for a
+    /// client that starts before its network is up).
+    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    wait_for_server: Option<Duration>,
     /// Print the report as one JSON object.
     #[arg(long, requires = "probe")]
     json: bool,
@@ -55,7 +59,10 @@ fn main() -> anyhow::Result<()> {
         congestion: args.congestion,
         ..TcpProbeConfig::default()
     };
-    let report = services::tcp_probe::run(server, &config)?;
+    let report = match args.wait_for_server {
+        Some(limit) => services::tcp_probe::run_when_reachable(server, &config, limit)?,
+        None => services::tcp_probe::run(server, &config)?,
+    };
     if args.json {
         println!(
             "{}",

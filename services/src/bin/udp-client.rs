@@ -35,6 +35,10 @@ struct Args {
     /// Keep every RTT in the report.
     #[arg(long, requires = "probe")]
     samples: bool,
+    /// Before probing, wait up to this long for the server to answer (for a
+    /// client that starts before its network is up).
+    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    wait_for_server: Option<Duration>,
     /// Print the report as one JSON object.
     #[arg(long, requires = "probe")]
     json: bool,
@@ -57,6 +61,9 @@ fn main() -> anyhow::Result<()> {
         timeout: args.timeout.unwrap_or(UdpProbeConfig::default().timeout),
         samples: args.samples,
     };
+    if let Some(limit) = args.wait_for_server {
+        services::udp_probe::wait_for_server(server, limit)?;
+    }
     let report = services::udp_probe::run(server, &config)?;
     if args.json {
         println!(

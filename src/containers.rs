@@ -1,0 +1,202 @@
+//! The container lane: the same scenarios between two containers of the
+//! services image, joined by the same links and backends as netns hosts.
+//!
+//! Each container starts with `--network none`; its namespace (from
+//! `State.Pid`) is attached by name and linked like any host. The server
+//! runs as its container's command; the probe runs as the second
+//! container's command, waits for the server to answer (its network does
+//! not exist yet when it starts), and its report is read from its output.
+//! Every container carries the label `io.badnet.run=<run id>`, so what a
+//! killed run left is swept by the next run or `badnet cleanup`.
+
+use std::io::Read;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use faults::{owner, Host, Lab};
+use testcontainers::core::WaitFor;
+use testcontainers::runners::SyncRunner;
+use testcontainers::{Container, GenericImage, ImageExt};
+
+use crate::runner::{self, Outcome, PORT};
+use crate::scenario::{Scenario, Transport};
+
+/// The services image.
+pub const IMAGE: &str = "badnet/services";
+/// Its tag: this version.
+pub const TAG: &str = env!("CARGO_PKG_VERSION");
+/// The label that marks a container as a run's.
+pub const LABEL: &str = "io.badnet.run";
+const WAIT_FOR_SERVER: Duration = Duration::from_secs(30);
+
+/// Fails unless a Docker engine answers and the image is built, saying how
+/// to get each.
+pub fn check() -> anyhow::Result<()> {
+    let version = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match version {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => bail!(
+            "no Docker engine reachable ({}): the container lane needs one; `make test-netns` runs everything else",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => bail!("no docker command ({e}): the container lane needs Docker; `make test-netns` runs everything else"),
+    }
+    let image = Command::new("docker")
+        .args(["image", "inspect", &format!("{IMAGE}:{TAG}")])
+        .output()?;
+    if !image.status.success() {
+        bail!("image {IMAGE}:{TAG} is not built: run `make images` (no registry needed)");
+    }
+    Ok(())
+}
+
+/// Removes the containers of runs whose owner is gone. Returns their ids.
+pub fn sweep() -> anyhow::Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={LABEL}"),
+            "--format",
+            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}}"),
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((id, run)) = line.split_once(' ') else {
+            continue;
+        };
+        if !owner::is_alive(run) {
+            let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
+            if rm.status.success() {
+                removed.push(id.to_owned());
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn start(
+    run: &str,
+    cmd: Vec<String>,
+    ready: Option<&str>,
+) -> anyhow::Result<Container<GenericImage>> {
+    let mut image = GenericImage::new(IMAGE, TAG);
+    if let Some(line) = ready {
+        image = image.with_wait_for(WaitFor::message_on_stdout(line));
+    }
+    let container = image
+        .with_cmd(cmd)
+        .with_network("none")
+        .with_label(LABEL, run)
+        .with_startup_timeout(Duration::from_secs(30))
+        .start()
+        .context("starting a container of the services image")?;
+    Ok(container)
+}
+
+fn pid(container: &Container<GenericImage>) -> anyhow::Result<u32> {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", container.id()])
+        .output()?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("container PID")?;
+    if pid == 0 {
+        bail!("container {} is not running", container.id());
+    }
+    Ok(pid)
+}
+
+fn host_error(e: anyhow::Error) -> faults::Error {
+    faults::Error::Sys {
+        op: "starting the containers".into(),
+        source: std::io::Error::other(format!("{e:#}")),
+    }
+}
+
+/// Runs `s` between two containers.
+pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
+    check()?;
+    if let Err(e) = sweep() {
+        tracing::warn!("sweeping dead runs' containers: {e:#}");
+    }
+    let [forward, reverse] = s.direction.split(&s.impairment);
+    let (server_bin, client_bin) = match s.transport {
+        Transport::Udp => ("/bin/udp-server", "/bin/udp-client"),
+        Transport::Tcp => ("/bin/tcp-server", "/bin/tcp-client"),
+    };
+    let mut containers = None;
+    let lab = Lab::build(s.backend, s.seed, [&forward, &reverse], |run| {
+        let server_cmd = vec![server_bin.to_owned(), "--port".to_owned(), PORT.to_string()];
+        let server = start(run.id(), server_cmd, Some(services::READY_LINE)).map_err(host_error)?;
+        let mut client_cmd = vec![client_bin.to_owned()];
+        client_cmd.extend(runner::probe_args(s, &faults::link::ADDR_B.to_string()));
+        client_cmd.extend([
+            "--wait-for-server".to_owned(),
+            format!("{}s", WAIT_FOR_SERVER.as_secs()),
+        ]);
+        let client = start(run.id(), client_cmd, None).map_err(host_error)?;
+        let hosts = (
+            Host::attach(&run.name("ca"), pid(&client).map_err(host_error)?)?,
+            Host::attach(&run.name("cb"), pid(&server).map_err(host_error)?)?,
+        );
+        containers = Some((server, client));
+        Ok(hosts)
+    })?;
+    let (_server, client) = containers.as_ref().context("containers")?;
+    let limit = runner::probe_limit(s) + WAIT_FOR_SERVER + Duration::from_secs(10);
+    let output = std::thread::scope(|scope| {
+        if let Some(p) = s.partition {
+            let lab = &lab;
+            scope.spawn(move || runner::partition_after(lab, p));
+        }
+        let mut stdout = client.stdout(true);
+        let (tx, rx) = mpsc::channel();
+        scope.spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            let _ = tx.send(out);
+        });
+        rx.recv_timeout(limit)
+            .map_err(|_| anyhow::anyhow!("the probe container still runs after {limit:?}"))
+    });
+    let output = match output {
+        Ok(out) => out,
+        Err(e) => {
+            let _ = client.stop_with_timeout(Some(0));
+            return Err(e);
+        }
+    };
+    let code = client.exit_code()?;
+    if code != Some(0) {
+        let stderr =
+            String::from_utf8_lossy(&client.stderr_to_vec().unwrap_or_default()).into_owned();
+        bail!(
+            "the probe container exited with {code:?}: {}",
+            stderr.trim()
+        );
+    }
+    let report = serde_json::from_str(output.trim())
+        .with_context(|| format!("the probe printed no report: {output:?}"))?;
+    let outcome = Outcome {
+        scenario: s.clone(),
+        backend: lab.backend().to_owned(),
+        backend_reason: lab.backend_reason().to_owned(),
+        hosts: "containers",
+        run_id: lab.run_id().to_owned(),
+        report,
+        link: lab.counters(),
+    };
+    lab.remove()?;
+    Ok(outcome)
+}
