@@ -76,6 +76,16 @@ pub fn run_id_of(name: &str) -> Option<&str> {
     .then_some(id)
 }
 
+/// The PID recorded as the owner of run `id`.
+pub fn owner_pid(id: &str) -> Option<u32> {
+    fs::read_to_string(PathBuf::from(STATE_DIR).join(id))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether the run `id` still has a live owner.
 pub fn is_alive(id: &str) -> bool {
     let Ok(text) = fs::read_to_string(PathBuf::from(STATE_DIR).join(id)) else {

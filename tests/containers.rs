@@ -1,0 +1,203 @@
+//! The container lane: the services image, and the core UDP and TCP
+//! properties between two containers, with the same statistical bounds as
+//! the netns suite (Clopper-Pearson at 1e-6 per assertion).
+//!
+//! Needs a Docker engine and the image (`make test` builds it). Without
+//! them these tests fail, saying so; `make test-netns` runs everything else.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use badnet::containers::{self, IMAGE, LABEL, TAG};
+use badnet::scenario::{HostKind, Partition, Scenario, Transport};
+use badnet::verdict::{self, assert_all};
+use common::*;
+use faults::Direction;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use testcontainers::core::WaitFor;
+use testcontainers::runners::SyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+fn require_containers() {
+    require_root();
+    if let Err(e) = containers::check() {
+        panic!("{e:#}");
+    }
+}
+
+fn in_containers(transport: Transport) -> Scenario {
+    require_containers();
+    let mut s = Scenario::new(transport);
+    s.hosts = HostKind::Containers;
+    s.count = 3000;
+    s.interval = Duration::from_micros(300);
+    s.timeout = Duration::from_millis(500);
+    s.bytes = 256 * 1024;
+    if transport == Transport::Tcp {
+        s.timeout = Duration::from_secs(90);
+    }
+    s.seed = Some(5_151);
+    s
+}
+
+fn labelled(run: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={LABEL}={run}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn image_is_small_unprivileged_labelled_and_serves_udp_by_default() {
+    require_containers();
+    let out = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{.Size}} {{.Config.User}} {{json .Config.Cmd}} {{index .Config.Labels \"org.opencontainers.image.version\"}}", &format!("{IMAGE}:{TAG}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let size: u64 = fields[0].parse().unwrap();
+    assert!(size < 10_000_000, "image is {size} bytes");
+    assert_eq!(fields[1], "65534:65534");
+    assert_eq!(fields[2], r#"["/bin/udp-server"]"#);
+    assert_eq!(fields[3], TAG);
+    // The default command is the UDP server, and it announces itself.
+    let container = GenericImage::new(IMAGE, TAG)
+        .with_wait_for(WaitFor::message_on_stdout(services::READY_LINE))
+        .with_network("none")
+        .start()
+        .expect("the default command prints the readiness line");
+    assert!(container.is_running().unwrap());
+}
+
+#[test]
+fn containers_udp_on_a_clean_link_loses_nothing() {
+    let o = run(&in_containers(Transport::Udp));
+    assert_eq!(o.hosts, "containers");
+    assert_all(&verdict::udp_clean(udp_report(&o)));
+}
+
+/// 10% loss each way between containers: round-trip loss consistent with
+/// 1-(0.9)^2 = 0.19 over 3000 probes.
+#[test]
+fn containers_udp_loses_about_the_configured_fraction() {
+    let s = in_containers(Transport::Udp).impaired("loss 10%", Direction::Both);
+    let o = run(&s);
+    let r = udp_report(&o);
+    assert_all(&[
+        verdict::udp_loss(r, 0.10, 2),
+        verdict::udp_uncorrupted(r),
+        verdict::udp_boundaries(r),
+    ]);
+}
+
+/// `duplicate 10%` client to server: duplicates are Binomial(3000, 0.10).
+#[test]
+fn containers_udp_duplicates_arrive_as_extra_copies() {
+    let o = run(&in_containers(Transport::Udp).impaired("duplicate 10%", Direction::Forward));
+    let r = udp_report(&o);
+    assert_eq!(r.lost, 0);
+    assert_all(&[verdict::proportion(
+        "duplicates",
+        r.duplicates,
+        r.sent,
+        0.10,
+    )]);
+}
+
+#[test]
+fn containers_tcp_delivers_every_byte_in_order_under_loss_and_reordering() {
+    let s = in_containers(Transport::Tcp)
+        .impaired("delay 5ms 2ms loss 10% reorder 10%", Direction::Both);
+    let o = run(&s);
+    let r = tcp_report(&o);
+    let mut checks = verdict::tcp_reliable(r);
+    checks.push(verdict::tcp_retransmitted(r));
+    assert_all(&checks);
+}
+
+#[test]
+fn containers_tcp_stalls_through_a_partition_and_completes_intact() {
+    let mut s = in_containers(Transport::Tcp).impaired("rate 4mbit", Direction::Both);
+    s.bytes = 512 * 1024;
+    s.partition = Some(Partition {
+        after: Duration::from_millis(300),
+        duration: Duration::from_secs(2),
+    });
+    let o = run(&s);
+    let r = tcp_report(&o);
+    assert_all(&verdict::tcp_reliable(r));
+    assert!(r.duration_s > 2.0, "{} s", r.duration_s);
+    assert!(
+        labelled(&o.run_id).is_empty(),
+        "containers left: {:?}",
+        labelled(&o.run_id)
+    );
+    assert!(namespaces_of(&o.run_id).is_empty());
+}
+
+#[test]
+fn containers_of_a_killed_run_are_swept_by_cleanup() {
+    require_containers();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_badnet"))
+        .args([
+            "run",
+            "udp",
+            "--hosts",
+            "containers",
+            "--count",
+            "60000",
+            "--interval",
+            "1ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The run whose recorded owner is this child, once both its containers run.
+    let started = Instant::now();
+    let run = loop {
+        let mine = faults::owner::recorded_runs()
+            .into_iter()
+            .find(|r| faults::owner::owner_pid(r) == Some(child.id()));
+        if let Some(run) = mine.filter(|r| labelled(r).len() == 2) {
+            break run;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run's containers did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let mut out = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut out);
+    let cleanup = Command::new(env!("CARGO_BIN_EXE_badnet"))
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert!(
+        cleanup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
+    assert!(
+        labelled(&run).is_empty(),
+        "containers of run {run} left: {:?}",
+        labelled(&run)
+    );
+    assert!(
+        namespaces_of(&run).is_empty(),
+        "names of run {run} left: {:?}",
+        namespaces_of(&run)
+    );
+}
