@@ -23,6 +23,21 @@ pub struct Cli {
 pub enum Command {
     /// Run one transport over one bad network and report what it saw.
     Run(Box<RunArgs>),
+    /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
+    Demo {
+        /// Where to write report.json, report.md, the plots and the pcaps.
+        #[arg(long, default_value = "badnet-report")]
+        out: std::path::PathBuf,
+        /// auto, netem or wire.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
+        /// netns or containers.
+        #[arg(long, value_enum, default_value = "netns")]
+        hosts: HostKind,
+        /// Fewer probes and bytes: under 30 seconds.
+        #[arg(long)]
+        quick: bool,
+    },
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -199,6 +214,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run_scenario(&args),
         Command::Doctor { json } => doctor(json),
+        Command::Demo {
+            out,
+            backend,
+            hosts,
+            quick,
+        } => {
+            let report = crate::demo::run(&crate::demo::DemoConfig {
+                out: out.clone(),
+                backend,
+                hosts,
+                quick,
+            })?;
+            println!("{}", crate::demo::table(&report));
+            println!("{}\n", report.summary);
+            println!(
+                "Wrote {}/report.md, report.json, loss.svg, goodput.svg, rtt.svg{} in {:.0} s.",
+                out.display(),
+                if hosts == HostKind::Netns {
+                    ", tcp.pcap, udp.pcap"
+                } else {
+                    ""
+                },
+                report.duration_s
+            );
+            Ok(())
+        }
         Command::Cleanup => {
             let mut removed = faults::cleanup::sweep()?;
             removed.extend(

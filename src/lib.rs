@@ -8,12 +8,16 @@
 //! - [`containers`]: the container lane: the same scenarios between
 //!   containers of the services image.
 //! - [`verdict`]: what the measurements must show.
+//! - [`demo`]: UDP and TCP side by side on a ladder of bad networks.
+//! - [`plot`]: small SVG charts.
 //! - [`stats`]: Clopper-Pearson bounds for checks that must not be flaky.
 //! - [`bins`]: finding the services' binaries.
 
 pub mod bins;
 pub mod cli;
 pub mod containers;
+pub mod demo;
+pub mod plot;
 pub mod runner;
 pub mod scenario;
 pub mod stats;

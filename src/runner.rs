@@ -3,6 +3,7 @@
 //! and remove everything.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -72,16 +73,7 @@ fn run_netns(scenario: &Scenario) -> anyhow::Result<Outcome> {
     scenario.impairment.validate()?;
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
-    let server = start_server(&lab, scenario.transport)?;
-    let report = std::thread::scope(|s| {
-        if let Some(p) = scenario.partition {
-            let lab = &lab;
-            s.spawn(move || partition_after(lab, p));
-        }
-        run_probe(&lab, scenario)
-    })?;
-    let link = lab.counters();
-    drop(server);
+    let report = run_on_lab(&lab, scenario, None)?;
     let outcome = Outcome {
         scenario: scenario.clone(),
         backend: lab.backend().to_owned(),
@@ -89,10 +81,77 @@ fn run_netns(scenario: &Scenario) -> anyhow::Result<Outcome> {
         hosts: "netns",
         run_id: lab.run_id().to_owned(),
         report,
-        link,
+        link: lab.counters(),
     };
     lab.remove()?;
     Ok(outcome)
+}
+
+/// Runs `scenario`'s server and probe on an existing, already impaired
+/// lab (several probes can share one link), cutting the link if the
+/// scenario asks. With `capture`, host A's side of the link is recorded
+/// there as a pcap while the probe runs.
+pub fn run_on_lab(
+    lab: &Lab,
+    scenario: &Scenario,
+    capture: Option<&Path>,
+) -> anyhow::Result<Report> {
+    let server = start_server(lab, scenario.transport)?;
+    let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
+    let report = std::thread::scope(|s| {
+        if let Some(p) = scenario.partition {
+            s.spawn(move || partition_after(lab, p));
+        }
+        run_probe(lab, scenario)
+    });
+    if let Some(mut tcpdump) = capture {
+        // Give tcpdump time to read what the kernel buffered; it writes out
+        // and exits on SIGINT.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(tcpdump.0.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = tcpdump.0.wait();
+    }
+    drop(server);
+    report
+}
+
+fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<Guarded> {
+    let dev = lab.device_a();
+    let mut cmd = lab.a().command("tcpdump");
+    cmd.args([
+        "-i",
+        &dev,
+        "--immediate-mode",
+        "-U",
+        "-Z",
+        "root",
+        "-s",
+        "256",
+        "-w",
+    ])
+    .arg(path);
+    let mut child = Guarded(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting tcpdump (install it: apt-get install tcpdump)")?,
+    );
+    // tcpdump says "listening on ..." once it captures.
+    let stderr = child.0.stderr.take().context("tcpdump stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(READY_WAIT) {
+        Ok(line) if line.contains("listening on") => Ok(child),
+        Ok(line) => bail!("tcpdump: {}", line.trim()),
+        Err(_) => bail!("tcpdump did not start within {READY_WAIT:?}"),
+    }
 }
 
 fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<Guarded> {
@@ -164,6 +223,12 @@ pub fn probe_args(s: &Scenario, server: &str) -> Vec<String> {
         "--timeout".into(),
         micros(s.timeout),
     ]);
+    if s.transport == Transport::Udp && s.samples {
+        args.push("--samples".into());
+    }
+    if let (Transport::Tcp, Some(cc)) = (s.transport, &s.congestion) {
+        args.extend(["--congestion".into(), cc.clone()]);
+    }
     args
 }
 
@@ -213,4 +278,30 @@ fn output_within(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
         bail!("{status}: {}", err.trim());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_args_carry_every_setting_of_the_scenario() {
+        let mut udp = Scenario::new(Transport::Udp);
+        udp.samples = true;
+        let args = probe_args(&udp, "198.18.0.2").join(" ");
+        assert!(
+            args.contains("--count 1000 --interval 1000us --size 64"),
+            "{args}"
+        );
+        assert!(
+            args.contains("--server 198.18.0.2 --port 12000 --probe --json --timeout 2000000us"),
+            "{args}"
+        );
+        assert!(args.ends_with("--samples"), "{args}");
+        let mut tcp = Scenario::new(Transport::Tcp);
+        tcp.congestion = Some("cubic".into());
+        let args = probe_args(&tcp, "198.18.0.2").join(" ");
+        assert!(args.contains("--bytes 1048576 --write-size 64"), "{args}");
+        assert!(args.ends_with("--congestion cubic"), "{args}");
+    }
 }

@@ -59,6 +59,10 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Seed of the wire's draws.
     pub seed: Option<u64>,
+    /// UDP: keep every RTT in the report.
+    pub samples: bool,
+    /// TCP: congestion control (`TCP_CONGESTION`), or the system's default.
+    pub congestion: Option<String>,
 }
 
 impl Scenario {
@@ -81,6 +85,8 @@ impl Scenario {
                 Transport::Tcp => Duration::from_secs(60),
             },
             seed: None,
+            samples: false,
+            congestion: None,
         }
     }
 

@@ -196,6 +196,11 @@ impl Lab {
         self.b.as_ref().expect("a live lab has host b")
     }
 
+    /// The name of host A's link device (where to capture).
+    pub fn device_a(&self) -> String {
+        self.run.as_ref().map_or_else(String::new, |r| r.name("a"))
+    }
+
     /// A's address on the link.
     pub fn addr_a(&self) -> std::net::Ipv4Addr {
         ADDR_A
