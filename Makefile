@@ -6,13 +6,14 @@
 #   make doctor     what this machine can do
 #   make clean-net  remove what killed runs left behind
 #   make images     the services image, FROM scratch, from static binaries (no registry)
+#   make demo       UDP and TCP side by side on a ladder of bad networks (badnet-report/)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns lint fmt deps check-root doctor clean-net images
+.PHONY: all build test test-netns test-wire lint fmt deps check-root doctor clean-net images demo
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE := badnet/services:$(VERSION)
@@ -56,7 +57,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The container suite needs the image; without a Docker engine it fails and
-# says so (make test-netns runs everything else).
+# says so (make test-netns runs everything else). Where the kernel has netem,
+# backend auto picks it, and the scenario suites run once more on the wire.
 test: deps check-root lint $(if $(DOCKER),images)
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --workspace --doc
@@ -64,6 +66,10 @@ ifeq ($(NEXTEST),yes)
 else
 	$(CARGO) test --workspace --no-fail-fast
 endif
+	@if ./target/debug/badnet doctor --json | grep -q '"netem": true'; then $(MAKE) --no-print-directory test-wire; fi
+
+test-wire:
+	BADNET_BACKEND=wire $(CARGO) nextest run --no-fail-fast --test udp --test tcp
 
 test-netns: deps check-root lint
 ifeq ($(NEXTEST),yes)
@@ -88,3 +94,7 @@ doctor: build
 
 clean-net: build
 	./target/debug/badnet cleanup
+
+demo: deps check-root
+	$(CARGO) build --release --workspace --bins
+	./target/release/badnet demo

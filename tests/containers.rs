@@ -32,6 +32,7 @@ fn require_containers() {
 fn in_containers(transport: Transport) -> Scenario {
     require_containers();
     let mut s = Scenario::new(transport);
+    s.backend = backend();
     s.hosts = HostKind::Containers;
     s.count = 3000;
     s.interval = Duration::from_micros(300);

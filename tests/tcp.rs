@@ -15,6 +15,7 @@ const BYTES: u64 = 256 * 1024;
 
 fn tcp() -> Scenario {
     let mut s = Scenario::new(Transport::Tcp);
+    s.backend = backend();
     s.bytes = BYTES;
     s.timeout = Duration::from_secs(90);
     s.seed = Some(4_243);

@@ -19,6 +19,7 @@ const COUNT: u64 = 4000;
 
 fn udp() -> Scenario {
     let mut s = Scenario::new(Transport::Udp);
+    s.backend = backend();
     s.count = COUNT;
     s.interval = Duration::from_micros(250);
     s.timeout = Duration::from_millis(500);

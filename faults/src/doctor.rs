@@ -69,7 +69,7 @@ fn netem_check(root: bool) -> Check {
             Err(e) => format!("no sch_netem ({e}): backend auto picks the userspace wire"),
         },
         remedy: result.err().map(|_| {
-            "the wire backend needs nothing more; for the kernel's netem, load it (modprobe sch_netem) or run `make test-kernel`, which boots a small VM whose kernel has it".into()
+            "the wire backend needs nothing more; for the kernel's netem, load it (modprobe sch_netem, from linux-modules-extra on Ubuntu)".into()
         }),
     }
 }

@@ -16,6 +16,14 @@ pub fn require_root() {
     );
 }
 
+/// The backend the scenario suites run on: `BADNET_BACKEND` (auto, netem
+/// or wire), auto by default, so CI can run them on both where netem exists.
+pub fn backend() -> Backend {
+    std::env::var("BADNET_BACKEND").map_or(Backend::Auto, |b| {
+        b.parse().expect("BADNET_BACKEND is auto, netem or wire")
+    })
+}
+
 /// A lab of `backend`, seeded for repeatable draws.
 pub fn lab(backend: Backend) -> Lab {
     require_root();
