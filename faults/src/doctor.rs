@@ -69,7 +69,7 @@ fn netem_check(root: bool) -> Check {
             Err(e) => format!("no sch_netem ({e}): backend auto picks the userspace wire"),
         },
         remedy: result.err().map(|_| {
-            "the wire backend needs nothing more; for the kernel's netem, load it (modprobe sch_netem, from linux-modules-extra on Ubuntu)".into()
+            "the wire backend needs nothing more; for the kernel's netem, load it (modprobe sch_netem, from linux-modules-extra on Ubuntu), or run `make test-kernel`, which tests the netem backend in a small VM whose kernel has it".into()
         }),
     }
 }

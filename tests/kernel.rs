@@ -1,0 +1,338 @@
+//! The kernel lane: the netem backend against a real `sch_netem`, in a small
+//! VM whose kernel has it (Debian's), for hosts whose own kernel does not.
+//! `make test-kernel` builds the VM (tests/kernel/build-image.sh) and runs
+//! this suite; `make test` runs it where the host has no netem.
+//!
+//! Inside the VM, `badnet run --backend netem --json` runs each scenario of
+//! tests/kernel/scenarios.txt; here the same verdict code as the netns suite
+//! judges each result, and a parity check runs the same scenarios through
+//! the userspace wire on this host and compares the two side by side: the
+//! Clopper-Pearson intervals (1e-6 each) of the two backends' proportions
+//! must overlap, and their median RTTs must agree within 2 ms.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use badnet::stats::{clopper_pearson, FALSE_FAILURE};
+use badnet::verdict::{self, assert_all, Check};
+use common::*;
+use services::report::{Report, TcpReport, UdpReport};
+
+/// KVM boots in a few seconds or not at all; TCG emulates, so it gets longer.
+fn boot_limit(accel: &str) -> Duration {
+    Duration::from_secs(if accel == "kvm" { 20 } else { 120 })
+}
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
+struct Vm(Child);
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn image() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kernel");
+    assert!(
+        dir.join("vmlinuz").is_file() && dir.join("initrd.gz").is_file(),
+        "no VM image in {}: run `make test-kernel`, which builds it",
+        dir.display()
+    );
+    dir
+}
+
+/// Boots the VM with `accel` and returns the console's lines as they come.
+fn boot(accel: &str) -> (Vm, mpsc::Receiver<String>) {
+    let dir = image();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            accel,
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-nic",
+            "none",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .arg("-kernel")
+        .arg(dir.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(dir.join("initrd.gz"))
+        .args(["-append", "console=ttyS0 quiet panic=-1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-x86_64 (make test-kernel installs it)");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Vm(child), rx)
+}
+
+fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    marker: &str,
+    limit: Duration,
+    seen: &mut Vec<String>,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(marker);
+                seen.push(line);
+                if found {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Runs the VM's scenarios: KVM when it boots, TCG otherwise. Returns the
+/// accelerator and each scenario's report.
+fn run_vm() -> (String, BTreeMap<String, Report>) {
+    let mut accels = vec!["tcg"];
+    if std::fs::metadata("/dev/kvm").is_ok() {
+        accels.insert(0, "kvm");
+    }
+    for accel in accels {
+        let (vm, rx) = boot(accel);
+        let mut seen = Vec::new();
+        if !wait_for(&rx, "BADNET-BOOTED", boot_limit(accel), &mut seen) {
+            println!(
+                "accelerator {accel}: no boot within {:?}; last lines: {:?}",
+                boot_limit(accel),
+                seen.iter().rev().take(5).collect::<Vec<_>>()
+            );
+            continue;
+        }
+        println!("accelerator {accel}: booted");
+        assert!(
+            wait_for(&rx, "BADNET-DONE", RUN_LIMIT, &mut seen),
+            "the VM did not finish its scenarios: {seen:?}"
+        );
+        drop(vm);
+        let mut results = BTreeMap::new();
+        for line in &seen {
+            if let Some(rest) = line.trim_end().strip_prefix("BADNET-ERROR ") {
+                panic!("a scenario failed to run in the VM: {rest}");
+            }
+            if let Some((name, json)) = line
+                .trim_end()
+                .strip_prefix("BADNET-RESULT ")
+                .and_then(|r| r.split_once(' '))
+            {
+                let v: serde_json::Value =
+                    serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: {e}: {json}"));
+                assert_eq!(v["backend"], "netem", "{name} ran on {}", v["backend"]);
+                results.insert(name.to_owned(), serde_json::from_value(v).unwrap());
+            }
+        }
+        return (accel.to_owned(), results);
+    }
+    panic!("the VM booted with no accelerator");
+}
+
+fn udp(r: &Report) -> &UdpReport {
+    match r {
+        Report::Udp(u) => u,
+        Report::Tcp(_) => panic!("expected UDP"),
+    }
+}
+
+fn tcp(r: &Report) -> &TcpReport {
+    match r {
+        Report::Tcp(t) => t,
+        Report::Udp(_) => panic!("expected TCP"),
+    }
+}
+
+/// The suite's verdict for each scenario of scenarios.txt.
+fn verdicts(name: &str, r: &Report) -> Vec<Check> {
+    match name {
+        "udp_loss_10pct_both" => vec![
+            verdict::udp_loss(udp(r), 0.10, 2),
+            verdict::udp_uncorrupted(udp(r)),
+        ],
+        "udp_duplicate_10pct_forward" => vec![verdict::proportion(
+            "duplicates",
+            udp(r).duplicates,
+            udp(r).sent,
+            0.10,
+        )],
+        "udp_reorder_25pct_forward" => {
+            let u = udp(r);
+            vec![verdict::proportion_in(
+                "reordered (RFC 4737)",
+                u.reordered,
+                u.sent,
+                0.10,
+                1.0,
+            )]
+        }
+        "udp_delay_20ms_both" => {
+            let p = udp(r).rtt_ms.expect("echoes");
+            vec![Check {
+                name: "RTT at least 2 x 20 ms, median within 5 ms".into(),
+                pass: p.min >= 40.0 && p.p50 < 45.0,
+                detail: format!("{p:?}"),
+            }]
+        }
+        "tcp_loss_10pct_both" => {
+            let mut c = verdict::tcp_reliable(tcp(r));
+            c.push(verdict::tcp_retransmitted(tcp(r)));
+            c
+        }
+        "tcp_partition_2s" => {
+            let mut c = verdict::tcp_reliable(tcp(r));
+            c.push(Check {
+                name: "stalled through the partition".into(),
+                pass: tcp(r).duration_s > 2.0,
+                detail: format!("{} s", tcp(r).duration_s),
+            });
+            c
+        }
+        other => panic!("no verdict for scenario {other}"),
+    }
+}
+
+/// The same scenario through the userspace wire on this host.
+fn on_the_wire(name: &str) -> Report {
+    let line = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/scenarios.txt"),
+    )
+    .unwrap()
+    .lines()
+    .find(|l| l.starts_with(&format!("{name}|")))
+    .unwrap()
+    .to_owned();
+    let args: Vec<&str> = line.split_once('|').unwrap().1.split_whitespace().collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
+        .arg("run")
+        .args(&args)
+        .args(["--backend", "wire", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} on the wire: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn overlap(name: &str, k1: u64, n1: u64, k2: u64, n2: u64) -> Check {
+    let (a, b) = (
+        clopper_pearson(k1, n1, FALSE_FAILURE),
+        clopper_pearson(k2, n2, FALSE_FAILURE),
+    );
+    Check {
+        name: format!("{name}: netem and wire agree"),
+        pass: a.0 <= b.1 && b.0 <= a.1,
+        detail: format!(
+            "netem {k1}/{n1} ({:.4}..{:.4}), wire {k2}/{n2} ({:.4}..{:.4})",
+            a.0, a.1, b.0, b.1
+        ),
+    }
+}
+
+#[test]
+fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
+    require_root();
+    let (accel, results) = run_vm();
+    println!(
+        "kernel lane: accelerator {accel}, {} scenarios",
+        results.len()
+    );
+    assert_eq!(
+        results.len(),
+        6,
+        "scenarios reported: {:?}",
+        results.keys().collect::<Vec<_>>()
+    );
+    let mut checks = Vec::new();
+    for (name, r) in &results {
+        checks.extend(verdicts(name, r).into_iter().map(|c| Check {
+            name: format!("{name}: {}", c.name),
+            ..c
+        }));
+    }
+    println!(
+        "{:<30} {:>22} {:>22}",
+        "parity", "netem (VM)", "wire (host)"
+    );
+    for name in [
+        "udp_loss_10pct_both",
+        "udp_duplicate_10pct_forward",
+        "udp_reorder_25pct_forward",
+        "udp_delay_20ms_both",
+    ] {
+        let (n, w) = (udp(&results[name]), on_the_wire(name));
+        let w = udp(&w).clone();
+        println!(
+            "{name:<30} {:>10} lost {:>5} dup {:>10} lost {:>5} dup",
+            n.lost, n.duplicates, w.lost, w.duplicates
+        );
+        println!(
+            "{:<30} {:>10} reord {:>9.2} ms {:>10} reord {:>9.2} ms",
+            "",
+            n.reordered,
+            n.rtt_ms.map_or(0.0, |p| p.p50),
+            w.reordered,
+            w.rtt_ms.map_or(0.0, |p| p.p50)
+        );
+        checks.push(overlap(
+            &format!("{name} loss"),
+            n.lost,
+            n.sent,
+            w.lost,
+            w.sent,
+        ));
+        checks.push(overlap(
+            &format!("{name} duplicates"),
+            n.duplicates,
+            n.sent,
+            w.duplicates,
+            w.sent,
+        ));
+        if name == "udp_delay_20ms_both" {
+            let (a, b) = (n.rtt_ms.unwrap().p50, w.rtt_ms.unwrap().p50);
+            checks.push(Check {
+                name: "median RTT: netem and wire agree".into(),
+                pass: (a - b).abs() < 2.0,
+                detail: format!("netem {a:.3} ms, wire {b:.3} ms"),
+            });
+        }
+        if name == "udp_reorder_25pct_forward" {
+            checks.push(overlap(
+                "reordered",
+                n.reordered,
+                n.sent,
+                w.reordered,
+                w.sent,
+            ));
+        }
+    }
+    assert_all(&checks);
+}

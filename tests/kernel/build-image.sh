@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the kernel lane's VM under target/kernel/: Debian's kernel (which
+# has sch_netem) with its sch_netem and veth modules, busybox, the host's
+# ip and tc with their shared libraries, and the project's binaries built
+# static, in one initramfs whose /init runs the scenarios of scenarios.txt.
+# The kernel is downloaded once (apt-get download, unpacked with dpkg-deb,
+# never installed on the host); the initramfs is rebuilt every time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=target/kernel
+bin=target/x86_64-unknown-linux-gnu
+mkdir -p "$out"
+
+if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/sch_netem.ko" ] || [ ! -f "$out/veth.ko" ]; then
+  pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -n 1)
+  [ -n "$pkg" ] || { echo "no linux-image-*-amd64 package found (apt-get update first)"; exit 1; }
+  rm -rf "$out/deb" "$out"/*.deb
+  (cd "$out" && apt-get download "$pkg" 2>/dev/null)
+  dpkg-deb -x "$out"/linux-image-*.deb "$out/deb"
+  cp "$out"/deb/boot/vmlinuz-* "$out/vmlinuz"
+  find "$out/deb" \( -name sch_netem.ko -o -name veth.ko \) -exec cp {} "$out/" \;
+  basename "$out"/deb/lib/modules/* > "$out/kernel-version"
+  rm -rf "$out/deb" "$out"/*.deb
+fi
+
+root="$out/root"
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,run,tmp,etc,lib/modules,usr/lib/tc}
+cp "$(command -v busybox)" "$root/bin/busybox"
+# Only these applets: busybox's own ip and tc must not shadow the real ones.
+for applet in sh mount insmod poweroff mkdir cat echo sleep tr; do
+  ln -s busybox "$root/bin/$applet"
+done
+for tool in ip tc; do
+  path=$(command -v "$tool")
+  cp "$path" "$root/sbin/$tool"
+  for lib in $(ldd "$path" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+done
+cp /usr/lib/tc/*.dist "$root/usr/lib/tc/" 2>/dev/null || true
+for b in badnet udp-server udp-client tcp-server tcp-client; do
+  cp "$bin/vm/$b" "$root/bin/$b" 2>/dev/null || cp "$bin/image/$b" "$root/bin/$b"
+done
+cp "$out/sch_netem.ko" "$out/veth.ko" "$root/lib/modules/"
+cp tests/kernel/init "$root/init"
+cp tests/kernel/scenarios.txt "$root/scenarios"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out/initrd.gz"
+echo "kernel lane image: $out/vmlinuz ($(cat "$out/kernel-version")), $out/initrd.gz ($(du -h "$out/initrd.gz" | cut -f1))"
