@@ -188,7 +188,7 @@ impl RunArgs {
 /// failure to run, 2 bad input.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    services::cli::init_tracing();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -199,15 +199,6 @@ pub fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

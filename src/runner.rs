@@ -141,17 +141,23 @@ fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<Guarded> {
     );
     // tcpdump says "listening on ..." once it captures.
     let stderr = child.0.stderr.take().context("tcpdump stderr")?;
+    match first_line_within(stderr, READY_WAIT) {
+        Some(line) if line.contains("listening on") => Ok(child),
+        Some(line) => bail!("tcpdump: {}", line.trim()),
+        None => bail!("tcpdump did not start within {READY_WAIT:?}"),
+    }
+}
+
+/// The first line `reader` gives within `limit`, read on a thread of its
+/// own so a silent process cannot hang the caller.
+fn first_line_within(reader: impl Read + Send + 'static, limit: Duration) -> Option<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
-        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = BufReader::new(reader).read_line(&mut line);
         let _ = tx.send(line);
     });
-    match rx.recv_timeout(READY_WAIT) {
-        Ok(line) if line.contains("listening on") => Ok(child),
-        Ok(line) => bail!("tcpdump: {}", line.trim()),
-        Err(_) => bail!("tcpdump did not start within {READY_WAIT:?}"),
-    }
+    rx.recv_timeout(limit).ok()
 }
 
 fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<Guarded> {
@@ -175,16 +181,10 @@ fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<Guarded> {
             .with_context(|| format!("starting {name}"))?,
     );
     let stdout = child.0.stdout.take().context("server stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    match rx.recv_timeout(READY_WAIT) {
-        Ok(line) if line.trim_end() == services::READY_LINE => Ok(child),
-        Ok(line) => bail!("{name} said {line:?} instead of its readiness line"),
-        Err(_) => bail!("{name} was not ready within {READY_WAIT:?}"),
+    match first_line_within(stdout, READY_WAIT) {
+        Some(line) if line.trim_end() == services::READY_LINE => Ok(child),
+        Some(line) => bail!("{name} said {line:?} instead of its readiness line"),
+        None => bail!("{name} was not ready within {READY_WAIT:?}"),
     }
 }
 

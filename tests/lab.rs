@@ -152,12 +152,11 @@ fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
             assert!(matches!(err, faults::Error::NoNetem { .. }), "{err}");
             assert!(err.to_string().contains("--backend wire"), "{err}");
             let after = faults::cleanup::namespaces();
-            assert!(
-                after.iter().all(|n| before.contains(n)
-                    || !n.starts_with("bn")
-                    || faults::owner::is_alive(&n[2..8])),
-                "{detail}: left {after:?}"
-            );
+            let leftover = |n: &String| {
+                !before.contains(n)
+                    && faults::owner::run_id_of(n).is_some_and(|id| !faults::owner::is_alive(id))
+            };
+            assert!(!after.iter().any(leftover), "{detail}: left {after:?}");
         }
     }
 }
