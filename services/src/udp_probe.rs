@@ -150,8 +150,12 @@ fn send_all(
     start: Instant,
 ) -> Result<u64> {
     let mut buf = Vec::with_capacity(config.size);
+    // The schedule starts when this thread does, so a late thread start
+    // never sends the first probes in a burst; send times still use the
+    // shared clock `start`, which the receiver measures RTTs against.
+    let first = Instant::now();
     for seq in 0..config.count {
-        let due = start + config.interval.mul_f64(seq as f64);
+        let due = first + config.interval.mul_f64(seq as f64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
