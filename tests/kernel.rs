@@ -8,7 +8,8 @@
 //! judges each result, and a parity check runs the same scenarios through
 //! the userspace wire on this host and compares the two side by side: the
 //! Clopper-Pearson intervals (1e-6 each) of the two backends' proportions
-//! must overlap, and their median RTTs must agree within 2 ms.
+//! must overlap, and their minimum RTTs (the delay floor netem sets) must
+//! agree within 1 ms.
 
 mod common;
 
@@ -317,11 +318,17 @@ fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
             w.sent,
         ));
         if name == "udp_delay_20ms_both" {
-            let (a, b) = (n.rtt_ms.unwrap().p50, w.rtt_ms.unwrap().p50);
+            // netem sets the delay floor; above it, the VM's emulated CPU
+            // adds queueing of its own that varies from run to run (medians
+            // of 40.6 and 42.5 ms were seen), so the floors are compared.
+            let (a, b) = (n.rtt_ms.unwrap(), w.rtt_ms.unwrap());
             checks.push(Check {
-                name: "median RTT: netem and wire agree".into(),
-                pass: (a - b).abs() < 2.0,
-                detail: format!("netem {a:.3} ms, wire {b:.3} ms"),
+                name: "minimum RTT: netem and wire agree".into(),
+                pass: (a.min - b.min).abs() < 1.0,
+                detail: format!(
+                    "min: netem {:.3} ms, wire {:.3} ms (medians {:.3} and {:.3} ms)",
+                    a.min, b.min, a.p50, b.p50
+                ),
             });
         }
         if name == "udp_reorder_25pct_forward" {
