@@ -305,7 +305,7 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
         })()
         .with_context(|| format!("goodput sweep at {}% loss", p * 100.0))?;
         let rtt = 2.0 * SWEEP_DELAY_MS / 1e3;
-        let mathis_mbps = 1448.0 * 8.0 / (rtt * p.sqrt()) * (1.5f64).sqrt() / 1e6;
+        let mathis_mbps = mathis_mbps(p, rtt);
         sweep.push(SweepPoint {
             loss: p,
             tcp: o,
@@ -331,6 +331,12 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     report.duration_s = started.elapsed().as_secs_f64();
     write_files(cfg, &report)?;
     Ok(report)
+}
+
+/// Mathis et al.'s bound on TCP goodput, MSS / (RTT sqrt(p)) sqrt(3/2),
+/// in Mbit/s, for a 1448-byte MSS, loss `p` and `rtt_s` seconds.
+fn mathis_mbps(p: f64, rtt_s: f64) -> f64 {
+    1448.0 * 8.0 / (rtt_s * p.sqrt()) * 1.5f64.sqrt() / 1e6
 }
 
 fn machine() -> String {
@@ -506,13 +512,7 @@ fn goodput_chart(report: &DemoReport) -> Chart {
         .collect();
     let mathis: Vec<(f64, f64)> = (1..=100)
         .map(|i| f64::from(i) * 0.1)
-        .map(|p| {
-            (
-                p,
-                1448.0 * 8.0 / (2.0 * SWEEP_DELAY_MS / 1e3 * (p / 100.0).sqrt()) * 1.5f64.sqrt()
-                    / 1e6,
-            )
-        })
+        .map(|p| (p, mathis_mbps(p / 100.0, 2.0 * SWEEP_DELAY_MS / 1e3)))
         .collect();
     let top = nice_ceiling(
         report

@@ -4,9 +4,8 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::lab::netem_available;
-use crate::owner::Run;
-use crate::{host::Host, tun};
+use crate::lab::{in_throwaway_host, netem_available};
+use crate::{tun, Error};
 
 /// One capability.
 #[derive(Debug, Clone, Serialize)]
@@ -80,21 +79,11 @@ fn tun_check(root: bool) -> Check {
     } else if !root {
         Err("not checked without root".to_owned())
     } else {
-        Run::start().map_err(|e| e.to_string()).and_then(|run| {
-            let name = run.name("tun");
-            let r = Host::create(&name)
-                .map_err(|e| e.to_string())
-                .and_then(|h| {
-                    let opened = h
-                        .run(|| tun::open("bntun0").map(drop))
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()));
-                    let _ = h.remove();
-                    opened
-                });
-            run.finish();
-            r
+        in_throwaway_host("tun", |host| {
+            host.run(|| tun::open("bntun0").map(drop))?
+                .map_err(Error::sys("opening a TUN device"))
         })
+        .map_err(|e| e.to_string())
     };
     Check {
         name: "tun",

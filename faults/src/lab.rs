@@ -361,18 +361,25 @@ pub fn netem_available() -> std::result::Result<(), String> {
 }
 
 fn probe_netem() -> std::result::Result<(), String> {
-    let run = Run::start().map_err(|e| e.to_string())?;
-    let result = Host::create(&run.name("probe"))
-        .map_err(|e| e.to_string())
-        .and_then(|host| {
-            let tried = host.tc(&["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
-            let removed = host.remove();
-            match (tried, removed) {
-                (Ok(_), Ok(())) => Ok(()),
-                (Err(Error::Command { stderr, .. }), _) => Err(stderr),
-                (Err(e), _) | (Ok(_), Err(e)) => Err(e.to_string()),
-            }
-        });
+    in_throwaway_host("probe", |host| {
+        host.tc(&["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+            .map(drop)
+    })
+    .map_err(|e| match e {
+        Error::Command { stderr, .. } => stderr,
+        other => other.to_string(),
+    })
+}
+
+/// Runs `f` in a namespace made for it under a run of its own, then
+/// removes both; a failure to remove is reported when `f` succeeded.
+pub(crate) fn in_throwaway_host<T>(role: &str, f: impl FnOnce(&Host) -> Result<T>) -> Result<T> {
+    let run = Run::start()?;
+    let result = Host::create(&run.name(role)).and_then(|host| {
+        let tried = f(&host);
+        let removed = host.remove();
+        tried.and_then(|t| removed.map(|()| t))
+    });
     run.finish();
     result
 }
