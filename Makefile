@@ -8,13 +8,14 @@
 #   make images     the services image, FROM scratch, from static binaries (no registry)
 #   make demo       UDP and TCP side by side on a ladder of bad networks (badnet-report/)
 #   make test-kernel the netem backend against a real sch_netem, in a small VM
+#   make bench      benchmarks (release build): target/bench/*.json and summary.md
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo
+.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE := badnet/services:$(VERSION)
@@ -119,3 +120,21 @@ clean-net: build
 demo: deps check-root
 	$(CARGO) build --release --workspace --bins
 	./target/release/badnet demo
+
+# Benchmarks, not tests: the test suites timed (built first, so the time is
+# the runs'), then `badnet bench` (release): the wire against veth,
+# impairment fidelity, the servers against the lecture's, 10,000 clients,
+# runs alone and side by side. BENCH_FLAGS=--quick for a short pass.
+BENCH_OUT := target/bench
+bench: deps check-root
+	$(CARGO) build --release --workspace --bins
+	mkdir -p $(BENCH_OUT)
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace --no-run
+	start=$$(date +%s.%N); \
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not (binary(containers) | binary(kernel))' >$(BENCH_OUT)/tests.log 2>&1; \
+	rc=$$?; end=$$(date +%s.%N); \
+	echo "{\"suites\": \"nextest, every suite but the container and VM lanes\", \"wall_s\": $$(awk "BEGIN{printf \"%.1f\", $$end - $$start}"), \"exit\": $$rc}" >$(BENCH_OUT)/tests.json; \
+	cat $(BENCH_OUT)/tests.json
+endif
+	./target/release/badnet bench --out $(BENCH_OUT) $(BENCH_FLAGS)

@@ -28,7 +28,7 @@ pub enum Command {
         /// Where to write report.json, report.md, the plots and the pcaps.
         #[arg(long, default_value = "badnet-report")]
         out: std::path::PathBuf,
-        /// auto, netem or wire.
+        /// auto, netem, wire or veth (a plain pair, no impairment).
         #[arg(long, default_value = "auto")]
         backend: Backend,
         /// netns or containers.
@@ -46,10 +46,26 @@ pub enum Command {
     },
     /// Remove what dead runs left behind (namespaces, links, processes).
     Cleanup,
+    /// Benchmarks: the wire against veth, impairment fidelity, the servers
+    /// against the lecture's, runs alone and side by side.
+    Bench {
+        /// Where to write <section>.json and summary.md.
+        #[arg(long, default_value = "target/bench")]
+        out: std::path::PathBuf,
+        /// Shorter spans, fewer samples.
+        #[arg(long)]
+        quick: bool,
+        /// Only these sections: link, fidelity, servers, suite.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Concurrent TCP clients to hold.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+    },
     /// Build two hosts and an impaired link, print how to use them, and keep
     /// them until Ctrl-C.
     Lab {
-        /// auto, netem or wire.
+        /// auto, netem, wire or veth (a plain pair, no impairment).
         #[arg(long, default_value = "auto")]
         backend: Backend,
         /// netem arguments for the link, e.g. "delay 50ms 10ms loss 5%".
@@ -229,6 +245,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 report.duration_s
             );
+            Ok(())
+        }
+        Command::Bench {
+            out,
+            quick,
+            only,
+            clients,
+        } => {
+            let summary = crate::bench::run(&crate::bench::BenchConfig {
+                out: out.clone(),
+                quick,
+                only,
+                clients,
+            })?;
+            println!("{summary}");
+            println!("Wrote {}/*.json and summary.md.", out.display());
             Ok(())
         }
         Command::Cleanup => {

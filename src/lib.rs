@@ -11,8 +11,10 @@
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks.
 //! - [`plot`]: small SVG charts.
 //! - [`stats`]: Clopper-Pearson bounds for checks that must not be flaky.
+//! - [`bench`]: `badnet bench`, the benchmarks.
 //! - [`bins`]: finding the services' binaries.
 
+pub mod bench;
 pub mod bins;
 pub mod cli;
 pub mod containers;

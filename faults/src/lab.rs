@@ -26,6 +26,9 @@ pub enum Backend {
     Netem,
     /// TUN devices and the userspace forwarder.
     Wire,
+    /// A plain veth pair, no qdisc, no impairment: the baseline the
+    /// benchmarks measure the others against.
+    Veth,
 }
 
 impl std::str::FromStr for Backend {
@@ -35,7 +38,12 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "netem" => Ok(Backend::Netem),
             "wire" => Ok(Backend::Wire),
-            other => Err(Error::invalid("backend", other, "auto, netem or wire")),
+            "veth" => Ok(Backend::Veth),
+            other => Err(Error::invalid(
+                "backend",
+                other,
+                "auto, netem, wire or veth (no impairment)",
+            )),
         }
     }
 }
@@ -110,6 +118,7 @@ pub struct Lab {
     run: Option<Run>,
     configured: Mutex<[Impairment; 2]>,
     partitioned: Mutex<bool>,
+    backend: Backend,
     backend_reason: String,
 }
 
@@ -142,6 +151,9 @@ impl Lab {
             tracing::warn!("sweeping dead runs: {e}");
         }
         let (backend, reason) = resolve(backend)?;
+        if backend == Backend::Veth && initial.iter().any(|s| !s.is_none()) {
+            return Err(veth_unimpaired());
+        }
         let run = Run::start()?;
         let mut lab = Lab {
             link: None,
@@ -149,6 +161,7 @@ impl Lab {
             b: None,
             configured: Mutex::new([initial[0].clone(), initial[1].clone()]),
             partitioned: Mutex::new(false),
+            backend,
             backend_reason: reason,
             run: None,
         };
@@ -211,9 +224,12 @@ impl Lab {
         ADDR_B
     }
 
-    /// `netem` or `wire`.
+    /// `netem`, `wire` or `veth`.
     pub fn backend(&self) -> &'static str {
-        self.link.as_ref().map_or("none", Link::kind)
+        match self.backend {
+            Backend::Veth => "veth",
+            _ => self.link.as_ref().map_or("none", Link::kind),
+        }
     }
 
     /// Why this backend was picked.
@@ -229,6 +245,9 @@ impl Lab {
     /// first: bad input changes nothing.
     pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<()> {
         spec.validate()?;
+        if self.backend == Backend::Veth && !spec.is_none() {
+            return Err(veth_unimpaired());
+        }
         let mut configured = self.configured.lock().expect("lab lock");
         let partitioned = *self.partitioned.lock().expect("lab lock");
         for &d in direction.indices() {
@@ -247,6 +266,9 @@ impl Lab {
 
     /// Cuts the link both ways: every packet is lost until [`Lab::heal`].
     pub fn partition(&self) -> Result<()> {
+        if self.backend == Backend::Veth {
+            return Err(veth_unimpaired());
+        }
         let mut partitioned = self.partitioned.lock().expect("lab lock");
         for d in 0..2 {
             self.link()
@@ -336,6 +358,7 @@ impl Drop for Lab {
 pub fn resolve(backend: Backend) -> Result<(Backend, String)> {
     match backend {
         Backend::Wire => Ok((Backend::Wire, "wire: asked for".into())),
+        Backend::Veth => Ok((Backend::Veth, "veth: asked for (no impairment)".into())),
         Backend::Netem => match netem_available() {
             Ok(()) => Ok((Backend::Netem, "netem: asked for".into())),
             Err(detail) => Err(Error::NoNetem { detail }),
@@ -351,6 +374,14 @@ pub fn resolve(backend: Backend) -> Result<(Backend, String)> {
             ),
         }),
     }
+}
+
+fn veth_unimpaired() -> Error {
+    Error::invalid(
+        "backend",
+        "veth",
+        "netem or wire: the veth backend is a plain pair and carries no impairment",
+    )
 }
 
 /// Whether the kernel has `sch_netem`, tried once per process in a

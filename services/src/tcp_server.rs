@@ -37,6 +37,24 @@ impl Default for TcpServerConfig {
     }
 }
 
+/// Connections the kernel queues before `accept`: Linux caps this at
+/// `net.core.somaxconn` (4096 by default).
+pub const BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` the way a server that restarts must: with
+/// SO_REUSEADDR, so connections of an earlier server still in TIME-WAIT on
+/// the port do not keep it from binding, and a backlog of [`BACKLOG`].
+pub fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves on `listener` until `shutdown` resolves, then stops accepting and
 /// gives open connections `config.grace` to finish.
 pub async fn run(

@@ -24,7 +24,12 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     cli::init_tracing();
-    let listener = tokio::net::TcpListener::bind(args.server.addr()).await?;
+    // Every connection is a descriptor: let the bound be --max-connections.
+    let limit = cli::raise_fd_limit(u64::from(args.max_connections) + 64)?;
+    if limit < u64::from(args.max_connections) + 16 {
+        tracing::warn!(limit, "descriptor limit is below --max-connections");
+    }
+    let listener = services::tcp_server::bind(args.server.addr())?;
     let shutdown = cli::shutdown_signal();
     println!("{}", services::READY_LINE);
     let config = TcpServerConfig {

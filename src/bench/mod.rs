@@ -1,0 +1,338 @@
+//! `badnet bench`: how fast the links are, how faithful the impairments,
+//! how strong the servers, how long the runs take. Each section writes
+//! `OUT/<section>.json`; `OUT/summary.md` puts them side by side with the
+//! machine they ran on.
+//!
+//! Benchmarks, not tests: nothing here passes or fails on a number.
+
+mod link;
+mod servers;
+mod suite;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use faults::Backend;
+use serde::Serialize;
+
+/// The sections, in the order they run.
+pub const SECTIONS: [&str; 4] = ["link", "fidelity", "servers", "suite"];
+
+/// What `badnet bench` was asked for.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub out: PathBuf,
+    /// Shorter spans and fewer samples.
+    pub quick: bool,
+    /// Sections to run (all when empty).
+    pub only: Vec<String>,
+    /// Concurrent TCP clients to hold.
+    pub clients: usize,
+}
+
+/// Runs the sections and writes their JSON and the summary.
+pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
+    for name in &config.only {
+        anyhow::ensure!(
+            SECTIONS.contains(&name.as_str()),
+            "unknown section '{name}' (sections: {})",
+            SECTIONS.join(", ")
+        );
+    }
+    let wanted = |name: &str| config.only.is_empty() || config.only.iter().any(|o| o == name);
+    std::fs::create_dir_all(&config.out)
+        .with_context(|| format!("creating {}", config.out.display()))?;
+    let machine = Machine::here();
+    write(&config.out, "machine", &machine)?;
+    let mut md = format!("Machine: {machine}.\n");
+    let fidelity_backend = match faults::lab::netem_available() {
+        Ok(()) => Backend::Netem,
+        Err(_) => Backend::Wire,
+    };
+    for section in SECTIONS.iter().filter(|s| wanted(s)) {
+        eprintln!("bench: {section}");
+        let start = Instant::now();
+        match *section {
+            "link" => {
+                let r = link::link(config.quick)?;
+                write(&config.out, section, &r)?;
+                md += &link_md(&r);
+            }
+            "fidelity" => {
+                let r = link::fidelity(fidelity_backend, config.quick)?;
+                write(&config.out, section, &r)?;
+                md += &fidelity_md(fidelity_backend, &r);
+            }
+            "servers" => {
+                let r = servers::servers(config.quick, config.clients)?;
+                write(&config.out, section, &r)?;
+                md += &servers_md(&r);
+            }
+            "suite" => {
+                let r = suite::suite(&config.out, config.quick)?;
+                write(&config.out, section, &r)?;
+                md += &suite_md(&config.out, &r);
+            }
+            _ => unreachable!("checked above"),
+        }
+        eprintln!(
+            "bench: {section} took {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    std::fs::write(config.out.join("summary.md"), &md)?;
+    Ok(md)
+}
+
+fn write(out: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
+    let path = out.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The `q` quantile of sorted `xs` (nearest rank), NaN when empty.
+fn percentile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+/// A count timed from its first to its last increment.
+#[derive(Debug, Default)]
+struct Timed {
+    total: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Timed {
+    fn add(&mut self, n: u64) {
+        let now = Instant::now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.total += n;
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Per second between the first and the last increment.
+    fn per_second(&self) -> f64 {
+        match (self.first, self.last) {
+            (Some(a), Some(b)) if b > a => self.total as f64 / (b - a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Where the numbers come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    pub build: &'static str,
+    pub badnet: &'static str,
+}
+
+impl Machine {
+    fn here() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|x| x.1))
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        let memory_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_gib: (memory_kib / (1024.0 * 1024.0) * 10.0).round() / 10.0,
+            kernel,
+            build: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            badnet: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+impl std::fmt::Display for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, {} cores, {} GiB, Linux {}, {} build",
+            self.cpu, self.cores, self.memory_gib, self.kernel, self.build
+        )
+    }
+}
+
+fn link_md(r: &link::LinkBench) -> String {
+    let mut md = String::from(
+        "\n### The wire against a plain veth pair (no impairment)\n\n\
+         | | veth | wire | wire / veth |\n|---|---:|---:|---:|\n",
+    );
+    let _ = writeln!(
+        md,
+        "| TCP, one stream | {:.0} MB/s | {:.0} MB/s | {:.2} |",
+        r.veth.tcp_mb_s, r.wire.tcp_mb_s, r.tcp_ratio
+    );
+    let _ = writeln!(
+        md,
+        "| UDP, 64-byte payloads received | {:.0} k/s | {:.0} k/s | {:.2} |",
+        r.veth.udp_received_pps / 1e3,
+        r.wire.udp_received_pps / 1e3,
+        r.udp_pps_ratio
+    );
+    let _ = writeln!(
+        md,
+        "| UDP round trip p50 / p99 | {:.0} / {:.0} us | {:.0} / {:.0} us | |",
+        r.veth.rtt_us.p50, r.veth.rtt_us.p99, r.wire.rtt_us.p50, r.wire.rtt_us.p99
+    );
+    let _ = writeln!(
+        md,
+        "\nThe wire adds {:.1} us per crossing at the median, {:.1} us at p99 ({} round trips).",
+        r.added_one_way_us.p50, r.added_one_way_us.p99, r.added_one_way_us.samples
+    );
+    md
+}
+
+fn fidelity_md(backend: Backend, r: &[link::Fidelity]) -> String {
+    let name = if backend == Backend::Netem {
+        "netem"
+    } else {
+        "wire"
+    };
+    let mut md = format!(
+        "\n### Impairment fidelity ({name}, {} datagrams per setting, 200 us apart)\n\n\
+         | setting | property | configured | observed | error |\n|---|---|---:|---:|---:|\n",
+        r.first().map_or(0, |f| f.sent)
+    );
+    let mut worst_rate: Option<(f64, String)> = None;
+    let mut worst_ms: Option<(f64, String)> = None;
+    for f in r {
+        for p in &f.properties {
+            if p.configured == 0.0 && p.observed == 0.0 {
+                continue;
+            }
+            let mark = match p.consistent {
+                Some(false) => " (outside its 1e-6 interval)",
+                _ => "",
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {:.3} {u} | {:.3} {u} | {:+.3} {u}{mark} |",
+                f.spec,
+                p.name,
+                p.configured,
+                p.observed,
+                p.error,
+                u = p.unit
+            );
+            let worst = if p.unit == "%" {
+                &mut worst_rate
+            } else {
+                &mut worst_ms
+            };
+            let label = format!("{} of `{}`", p.name, f.spec);
+            if !worst.as_ref().is_some_and(|w| p.error.abs() <= w.0.abs()) {
+                *worst = Some((p.error, label));
+            }
+        }
+    }
+    if let Some((e, label)) = worst_rate {
+        let _ = writeln!(md, "\nWorst proportion error: {e:+.3} points ({label}).");
+    }
+    if let Some((e, label)) = worst_ms {
+        let _ = writeln!(md, "Worst delay error: {e:+.3} ms ({label}).");
+    }
+    md
+}
+
+fn servers_md(r: &servers::ServerBench) -> String {
+    let cell =
+        |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.0} {unit}"));
+    let mut md = String::from(
+        "\n### Servers (loopback of one host)\n\n\
+         | server | UDP echo, 64 B | TCP exchanges (connect, line, reply, close) | TCP echo stream |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for s in std::iter::once(&r.ours).chain(r.python.as_ref()) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            s.server,
+            cell(s.udp_echo_pps, "/s"),
+            cell(s.tcp_exchanges_per_s, "/s"),
+            cell(s.tcp_echo_mb_s, "MB/s"),
+        );
+    }
+    let c = &r.clients;
+    let _ = writeln!(
+        md,
+        "\nConcurrent TCP clients: {} of {} held and answering (opened in {:.1} s); server RSS {} KiB idle, \
+         {} KiB with all held ({:.1} KiB per connection), {} KiB after they left; {} threads. \
+         One more client's round trip meanwhile: p50 {:.0} us, p99 {:.0} us.",
+        c.held,
+        c.target,
+        c.open_s,
+        c.rss_idle_kib,
+        c.rss_held_kib,
+        c.kib_per_connection,
+        c.rss_after_kib,
+        c.threads,
+        c.rtt_while_held_us.0,
+        c.rtt_while_held_us.1,
+    );
+    md
+}
+
+fn suite_md(out: &Path, r: &suite::SuiteBench) -> String {
+    let mut md = String::from("\n### Runs\n\n");
+    if let Some(tests) = std::fs::read_to_string(out.join("tests.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        let _ = writeln!(
+            md,
+            "The test suites (nextest, built beforehand): {:.0} s wall.\n",
+            tests["wall_s"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    let _ = writeln!(md, "`badnet demo --quick`: {:.1} s.\n", r.demo_quick_s);
+    md += "| scenarios at once | wall | scenarios/s | all passed, distinct runs |\n|---:|---:|---:|---|\n";
+    for p in &r.parallel {
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} s | {:.2} | {} |",
+            p.runs,
+            p.wall_s,
+            p.throughput,
+            if p.all_passed { "yes" } else { "no" }
+        );
+    }
+    md
+}
