@@ -186,7 +186,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
             stderr.trim()
         );
     }
-    let report = serde_json::from_str(output.trim())
+    let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
     let outcome = Outcome {
         scenario: s.clone(),

@@ -253,7 +253,7 @@ fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
     cmd.args(&args);
     let out = output_within(cmd, limit + Duration::from_secs(10))
         .with_context(|| format!("running {name}"))?;
-    serde_json::from_str(out.trim()).with_context(|| format!("{name} printed no report: {out:?}"))
+    Report::parse(&out).with_context(|| format!("{name} printed no report: {out:?}"))
 }
 
 /// Runs `cmd` and returns its stdout, killing it (by PID) past `limit`.

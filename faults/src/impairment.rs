@@ -179,6 +179,13 @@ impl Impairment {
                 "a delay as well (netem jitters around the delay)",
             ));
         }
+        if self.distribution != Distribution::Uniform && self.jitter.is_zero() {
+            return Err(Error::invalid(
+                "distribution",
+                self.distribution.name(),
+                "a jitter as well (the distribution shapes the jitter)",
+            ));
+        }
         pct("delay correlation", self.delay_correlation)?;
         match self.loss {
             Loss::None => {}

@@ -222,6 +222,8 @@ impl Netem {
         if self.queue.len() >= self.limit {
             Counters::bump(&self.counters.queue_drops);
             if copy.is_some() {
+                // The copy was made, and dropped with the original.
+                Counters::bump(&self.counters.duplicated);
                 Counters::bump(&self.counters.queue_drops);
             }
             return;

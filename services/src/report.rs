@@ -76,7 +76,100 @@ pub struct TcpReport {
     pub error: Option<String>,
 }
 
+/// Why a probe's output is not a report the driver can judge.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Not JSON, or not a report's fields.
+    #[error("not a probe report: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Well-formed, but its numbers contradict each other.
+    #[error("inconsistent probe report: {0}")]
+    Inconsistent(String),
+}
+
+impl Report {
+    /// Parses one report as a probe prints it, and checks that its numbers
+    /// agree with each other (received never above sent, lost = sent -
+    /// received, rates and times finite and in range, percentiles in
+    /// order), so a garbled or forged report is refused here rather than
+    /// judged.
+    pub fn parse(text: &str) -> Result<Report, ReportError> {
+        let report: Report = serde_json::from_str(text.trim())?;
+        let problem = match &report {
+            Report::Udp(r) => r.inconsistency(),
+            Report::Tcp(r) => r.inconsistency(),
+        };
+        match problem {
+            Some(p) => Err(ReportError::Inconsistent(p)),
+            None => Ok(report),
+        }
+    }
+}
+
+fn finite_non_negative(name: &str, value: f64) -> Option<String> {
+    (!(value.is_finite() && value >= 0.0)).then(|| format!("{name} = {value}"))
+}
+
 impl UdpReport {
+    fn inconsistency(&self) -> Option<String> {
+        if self.received > self.sent {
+            return Some(format!("received {} > sent {}", self.received, self.sent));
+        }
+        if self.lost != self.sent - self.received {
+            return Some(format!(
+                "lost {} != sent {} - received {}",
+                self.lost, self.sent, self.received
+            ));
+        }
+        if self.reordered > self.received {
+            return Some(format!(
+                "reordered {} > received {}",
+                self.reordered, self.received
+            ));
+        }
+        let rate = if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        };
+        let close = (self.loss_rate - rate).abs() <= 1e-9;
+        if !close {
+            return Some(format!(
+                "loss_rate {} != lost / sent = {rate}",
+                self.loss_rate
+            ));
+        }
+        if let Some(p) = finite_non_negative("jitter_ms", self.jitter_ms)
+            .or_else(|| finite_non_negative("duration_s", self.duration_s))
+        {
+            return Some(p);
+        }
+        match self.rtt_ms {
+            None if self.received > 0 => {
+                return Some(format!("{} echoes but no rtt_ms", self.received));
+            }
+            Some(r) => {
+                let q = [r.min, r.p50, r.p99, r.max];
+                if q.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+                    || q.windows(2).any(|w| w[0] > w[1])
+                {
+                    return Some(format!("rtt_ms out of order or range: {q:?}"));
+                }
+            }
+            None => {}
+        }
+        if self.rtt_samples_ms.len() as u64 > self.received {
+            return Some(format!(
+                "{} rtt samples for {} echoes",
+                self.rtt_samples_ms.len(),
+                self.received
+            ));
+        }
+        self.rtt_samples_ms
+            .iter()
+            .find_map(|&v| finite_non_negative("an rtt sample", v))
+    }
+
     /// A few human lines.
     pub fn summary(&self) -> String {
         let rtt = self.rtt_ms.map_or("no echo".to_owned(), |r| {
@@ -106,6 +199,21 @@ impl UdpReport {
 }
 
 impl TcpReport {
+    fn inconsistency(&self) -> Option<String> {
+        if self.intact && self.bytes_received != self.bytes_sent {
+            return Some(format!(
+                "intact, yet received {} of {} bytes",
+                self.bytes_received, self.bytes_sent
+            ));
+        }
+        if self.completed == self.error.is_some() {
+            return Some("completed must mean no error, and an error not completed".to_owned());
+        }
+        finite_non_negative("duration_s", self.duration_s)
+            .or_else(|| finite_non_negative("goodput_mbps", self.goodput_mbps))
+            .or_else(|| finite_non_negative("srtt_ms", self.srtt_ms))
+    }
+
     /// A few human lines.
     pub fn summary(&self) -> String {
         let mut s = format!(

@@ -1,0 +1,187 @@
+//! The parsers of what crosses a process or a network boundary against
+//! arbitrary input: the probe report (what the driver reads from a probe's
+//! stdout) and the probe echo (what the probe reads off the network).
+//! Property tests (proptest; failures are kept in
+//! `tests/parsers.proptest-regressions`) and a hand-kept corpus of reports
+//! (`tests/corpus/report/`: `ok-*` must parse, `bad-*` must be refused).
+
+use proptest::prelude::*;
+use services::probe::{self, HEADER_LEN, MAX_SEQ, MIN_SIZE};
+use services::report::{Report, TcpReport, UdpReport};
+use services::stats::Percentiles;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 2048,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A report whose numbers agree with each other, as a probe prints them.
+fn udp_report() -> impl Strategy<Value = Report> {
+    (
+        0u64..1_000_000,
+        0.0f64..=1.0,
+        any::<bool>(),
+        prop::collection::vec(0.0f64..1e4, 4),
+        0.0f64..1e3,
+        0.0f64..1e5,
+    )
+        .prop_map(
+            |(sent, share, with_samples, mut q, jitter_ms, duration_s)| {
+                let received = (sent as f64 * share) as u64;
+                let lost = sent - received;
+                q.sort_by(f64::total_cmp);
+                Report::Udp(UdpReport {
+                    sent,
+                    received,
+                    lost,
+                    loss_rate: if sent == 0 {
+                        0.0
+                    } else {
+                        lost as f64 / sent as f64
+                    },
+                    reordered: received / 3,
+                    duplicates: received / 7,
+                    corrupted: sent / 11,
+                    rtt_ms: (received > 0).then(|| Percentiles {
+                        min: q[0],
+                        p50: q[1],
+                        p99: q[2],
+                        max: q[3],
+                    }),
+                    jitter_ms,
+                    boundaries_preserved: true,
+                    duration_s,
+                    rtt_samples_ms: if with_samples {
+                        q.iter().take(received.min(4) as usize).copied().collect()
+                    } else {
+                        Vec::new()
+                    },
+                })
+            },
+        )
+}
+
+fn tcp_report() -> impl Strategy<Value = Report> {
+    (
+        0u64..u64::MAX / 2,
+        any::<bool>(),
+        proptest::option::of("\\PC{0,30}"),
+        0.0f64..1e4,
+    )
+        .prop_map(|(bytes, intact, error, duration_s)| {
+            Report::Tcp(TcpReport {
+                bytes_sent: bytes,
+                bytes_received: if intact { bytes } else { bytes / 2 },
+                intact,
+                in_order: true,
+                completed: error.is_none(),
+                duration_s,
+                goodput_mbps: duration_s / 3.0,
+                retransmits: bytes % 1000,
+                srtt_ms: duration_s / 10.0,
+                writes: 1,
+                reads: 2,
+                congestion: "cubic".into(),
+                error,
+            })
+        })
+}
+
+/// `text` with a few bytes replaced, deleted or inserted.
+fn mutate(text: &str, edits: &[(usize, u8, u8)]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for &(at, op, b) in edits {
+        let at = at % (bytes.len() + 1);
+        match op % 3 {
+            0 if at < bytes.len() => bytes[at] = b,
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            _ => bytes.insert(at, b),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn any_text_is_a_report_or_refused_never_a_panic(text in "\\PC{0,200}") {
+        let _ = Report::parse(&text);
+    }
+
+    #[test]
+    fn a_consistent_report_survives_printing_and_parsing(report in prop_oneof![udp_report(), tcp_report()]) {
+        let text = serde_json::to_string(&report).unwrap();
+        let parsed = Report::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(parsed, report);
+    }
+
+    /// A report garbled on its way (bytes replaced, lost or added) is
+    /// refused or still consistent: never a panic, never a report whose
+    /// numbers contradict each other.
+    #[test]
+    fn a_garbled_report_is_refused_or_consistent(
+        report in prop_oneof![udp_report(), tcp_report()],
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
+    ) {
+        let text = mutate(&serde_json::to_string(&report).unwrap(), &edits);
+        if let Ok(Report::Udp(r)) = Report::parse(&text) {
+            prop_assert!(r.received <= r.sent && r.lost == r.sent - r.received);
+        }
+    }
+
+    #[test]
+    fn any_bytes_are_an_echo_or_refused_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = probe::decode_echo(&bytes);
+    }
+
+    #[test]
+    fn every_probe_echo_decodes_to_its_own_number(seq in 0..=MAX_SEQ, send_us in any::<u64>(), size in MIN_SIZE..2000usize) {
+        let mut p = Vec::new();
+        probe::encode(&mut p, seq, send_us, size);
+        let echo = probe::decode_echo(&p.to_ascii_uppercase()).expect("a valid echo");
+        prop_assert_eq!(echo.seq, seq);
+        prop_assert_eq!(echo.send_us, send_us % 10u64.pow(16));
+        // The lowercase probe itself is not an echo.
+        prop_assert!(probe::decode_echo(&p).is_none());
+    }
+
+    /// Any change to the tail (a corrupted payload byte) or to the length
+    /// (a cut or padded datagram) is caught.
+    #[test]
+    fn a_damaged_echo_is_refused(seq in 0..=MAX_SEQ, size in MIN_SIZE..600usize, at in any::<usize>(), flip in 1u8..=255, cut in 1usize..10) {
+        let mut p = Vec::new();
+        probe::encode(&mut p, seq, 0, size);
+        let echo = p.to_ascii_uppercase();
+        let mut damaged = echo.clone();
+        let i = HEADER_LEN + at % (size - HEADER_LEN);
+        damaged[i] ^= flip;
+        prop_assert!(probe::decode_echo(&damaged).is_none());
+        let mut padded = echo.clone();
+        padded.push(b'A');
+        prop_assert!(probe::decode_echo(&padded).map_or(true, |e| e.seq == seq) );
+        let short = &echo[..echo.len().saturating_sub(cut)];
+        prop_assert!(probe::decode_echo(short).map_or(true, |e| e.seq == seq));
+    }
+}
+
+#[test]
+fn the_report_corpus_parses_as_recorded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/report");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        match Report::parse(&text) {
+            Ok(_) => assert!(name.starts_with("ok-"), "{name} was accepted"),
+            Err(e) => assert!(name.starts_with("bad-"), "{name} was refused: {e}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "the corpus has only {checked} reports");
+}
