@@ -25,9 +25,13 @@ const PORT: u16 = 5201;
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkFigures {
     pub backend: String,
-    /// One TCP stream A to B (cubic), payload megabytes (1e6) per second.
+    /// One TCP stream A to B, payload megabytes (1e6) per second: the
+    /// median of the rounds.
     pub tcp_mb_s: f64,
-    /// 64-byte UDP payloads sent A to B as fast as one thread can.
+    /// Each round's figure.
+    pub tcp_rounds_mb_s: Vec<f64>,
+    /// 64-byte UDP payloads sent A to B as fast as one thread can (median
+    /// of the rounds).
     pub udp_sent_pps: f64,
     /// Of those, received per second at B.
     pub udp_received_pps: f64,
@@ -55,32 +59,52 @@ pub struct LinkBench {
 }
 
 pub fn link(quick: bool) -> anyhow::Result<LinkBench> {
-    let seconds = if quick { 0.5 } else { 2.0 };
+    let span = Duration::from_secs_f64(if quick { 0.5 } else { 1.0 });
+    let rounds = if quick { 1 } else { 5 };
     let pings = if quick { 2_000 } else { 10_000 };
+    // Both labs at once, measured in alternation: a machine whose speed
+    // drifts (other tenants, frequency) drifts for both.
+    let labs = [
+        Lab::new(Backend::Veth, Some(1))?,
+        Lab::new(Backend::Wire, Some(1))?,
+    ];
+    let mut tcp = [Vec::new(), Vec::new()];
+    let mut udp = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for (i, lab) in labs.iter().enumerate() {
+            let name = lab.backend();
+            eprintln!(
+                "  round {}/{rounds}, {name}: TCP stream, UDP flood",
+                round + 1
+            );
+            tcp[i].push(tcp_stream(lab, span).with_context(|| format!("TCP stream over {name}"))?);
+            udp[i].push(udp_flood(lab, span).with_context(|| format!("UDP flood over {name}"))?);
+        }
+    }
     let mut figures = Vec::new();
-    for backend in [Backend::Veth, Backend::Wire] {
-        let lab = Lab::new(backend, Some(1))?;
+    for (i, lab) in labs.iter().enumerate() {
         let name = lab.backend().to_owned();
-        eprintln!("  {name}: TCP stream, UDP flood, UDP ping-pong");
-        let tcp_mb_s = tcp_stream(&lab, Duration::from_secs_f64(seconds))
-            .with_context(|| format!("TCP stream over {name}"))?;
-        let (sent, received) = udp_flood(&lab, Duration::from_secs_f64(seconds))
-            .with_context(|| format!("UDP flood over {name}"))?;
+        eprintln!("  {name}: UDP ping-pong");
         let mut rtts =
-            udp_ping_pong(&lab, pings).with_context(|| format!("ping-pong over {name}"))?;
+            udp_ping_pong(lab, pings).with_context(|| format!("ping-pong over {name}"))?;
         rtts.sort_by(f64::total_cmp);
-        lab.remove()?;
+        let mut sent: Vec<f64> = udp[i].iter().map(|u| u.0).collect();
+        let mut received: Vec<f64> = udp[i].iter().map(|u| u.1).collect();
         figures.push(LinkFigures {
             backend: name,
-            tcp_mb_s,
-            udp_sent_pps: sent,
-            udp_received_pps: received,
+            tcp_mb_s: median(&mut tcp[i].clone()),
+            tcp_rounds_mb_s: tcp[i].clone(),
+            udp_sent_pps: median(&mut sent),
+            udp_received_pps: median(&mut received),
             rtt_us: Quantiles {
                 p50: percentile(&rtts, 0.50),
                 p99: percentile(&rtts, 0.99),
                 samples: rtts.len(),
             },
         });
+    }
+    for lab in labs {
+        lab.remove()?;
     }
     let wire = figures.pop().expect("two backends");
     let veth = figures.pop().expect("two backends");
@@ -95,6 +119,11 @@ pub fn link(quick: bool) -> anyhow::Result<LinkBench> {
         veth,
         wire,
     })
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    percentile(xs, 0.5)
 }
 
 /// Accepts one connection within `limit` (a failed client never leaves the

@@ -214,8 +214,20 @@ fn link_md(r: &link::LinkBench) -> String {
     );
     let _ = writeln!(
         md,
-        "\nThe wire adds {:.1} us per crossing at the median, {:.1} us at p99 ({} round trips).",
-        r.added_one_way_us.p50, r.added_one_way_us.p99, r.added_one_way_us.samples
+        "\nTCP is the median of {} rounds, veth and wire measured in alternation \
+         (wire: {}). The wire adds {:.1} us per crossing at the median of {} round trips \
+         ({:+.1} us at p99, where a shared machine's noise dominates).",
+        r.wire.tcp_rounds_mb_s.len(),
+        r.wire
+            .tcp_rounds_mb_s
+            .iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + " MB/s",
+        r.added_one_way_us.p50,
+        r.added_one_way_us.samples,
+        r.added_one_way_us.p99,
     );
     md
 }
