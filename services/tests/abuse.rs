@@ -44,6 +44,42 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
+/// A server whose standard error goes to a file, checked for panics.
+struct Watched {
+    server: Server,
+    log: std::path::PathBuf,
+}
+
+impl Watched {
+    fn start(cmd: std::process::Command, name: &str) -> Self {
+        let log =
+            std::env::temp_dir().join(format!("badnet-abuse-{}-{name}.log", std::process::id()));
+        let file = std::fs::File::create(&log).unwrap();
+        Self {
+            server: start_server_with_stderr(cmd, file.into()),
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.0.id()
+    }
+
+    /// Alive, and nothing in it panicked (a panicking connection task
+    /// would not stop the process, but prints to standard error).
+    fn assert_sound(&mut self) {
+        assert_alive(&mut self.server);
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(!log.contains("panicked"), "the server panicked:\n{log}");
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 fn assert_alive(server: &mut Server) {
     assert!(
         server.0.try_wait().unwrap().is_none(),
@@ -75,7 +111,7 @@ fn reset(conn: TcpStream) {
 #[test]
 fn tcp_server_keeps_serving_while_clients_reset_mid_stream() {
     in_private_netns(|| {
-        let mut server = start_server(ours("tcp-server"));
+        let mut server = Watched::start(ours("tcp-server"), "reset");
         // A well-behaved client streams 2 MB meanwhile and reads it all back.
         let good = std::thread::spawn(|| {
             let mut conn = connect();
@@ -108,7 +144,7 @@ fn tcp_server_keeps_serving_while_clients_reset_mid_stream() {
         }
         good.join()
             .expect("the well-behaved client got its stream intact");
-        assert_alive(&mut server);
+        server.assert_sound();
         exchange(&mut connect(), b"still there?");
     });
 }
@@ -118,8 +154,8 @@ fn tcp_server_under_a_flood_past_its_bound_keeps_serving_and_its_memory_bounded(
     in_private_netns(|| {
         let mut cmd = ours("tcp-server");
         cmd.args(["--max-connections", "32"]);
-        let mut server = start_server(cmd);
-        let pid = server.0.id();
+        let mut server = Watched::start(cmd, "flood");
+        let pid = server.pid();
         // Fill the bound with clients that are served.
         let mut held: Vec<TcpStream> = (0..32)
             .map(|i| {
@@ -149,7 +185,7 @@ fn tcp_server_under_a_flood_past_its_bound_keeps_serving_and_its_memory_bounded(
         for (i, c) in held.iter_mut().enumerate() {
             exchange(c, format!("again {i}").as_bytes());
         }
-        assert_alive(&mut server);
+        server.assert_sound();
         // When they leave, the flood is served in turn.
         held.clear();
         let mut first = flood.into_iter().next().unwrap();
@@ -158,7 +194,7 @@ fn tcp_server_under_a_flood_past_its_bound_keeps_serving_and_its_memory_bounded(
             .read_exact(&mut echo)
             .expect("a waiting client is served once a slot frees");
         assert!(echo.iter().all(|&b| b == b'F'));
-        assert_alive(&mut server);
+        server.assert_sound();
     });
 }
 
@@ -195,8 +231,8 @@ fn tcp_server_restarts_on_a_port_its_last_connections_hold_in_time_wait() {
 #[test]
 fn udp_server_keeps_serving_while_peers_vanish_and_flood() {
     in_private_netns(|| {
-        let mut server = start_server(ours("udp-server"));
-        let pid = server.0.id();
+        let mut server = Watched::start(ours("udp-server"), "udp");
+        let pid = server.pid();
         let before = rss_kib(pid);
         // 500 peers each send a burst of odd datagrams (empty, the largest,
         // invalid UTF-8) and close before the echo comes: each echo meets a
@@ -212,7 +248,7 @@ fn udp_server_keeps_serving_while_peers_vanish_and_flood() {
             }
         }
         std::thread::sleep(Duration::from_millis(200));
-        assert_alive(&mut server);
+        server.assert_sound();
         let after = rss_kib(pid);
         assert!(
             after < before + 8 * 1024,

@@ -40,10 +40,15 @@ impl Drop for Server {
 }
 
 /// Starts `cmd` and waits (at most 10 s) for its readiness line.
-pub fn start_server(mut cmd: Command) -> Server {
+pub fn start_server(cmd: Command) -> Server {
+    start_server_with_stderr(cmd, Stdio::inherit())
+}
+
+/// [`start_server`], with the server's standard error sent to `stderr`.
+pub fn start_server_with_stderr(mut cmd: Command, stderr: Stdio) -> Server {
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawn server");
     let stdout = child.stdout.take().expect("piped stdout");
