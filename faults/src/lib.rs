@@ -11,7 +11,7 @@
 //!   and prints its values.
 //! - [`model`]: netem's algorithm in userspace; [`rng`] its seeded draws;
 //!   [`counters`] what a link did.
-//! - [`tun`]: TUN devices.
+//! - [`tun`]: TUN devices; [`gro`]: coalescing what the wire delivers.
 //! - [`owner`], [`cleanup`]: run ids, and sweeping what dead runs left.
 //! - [`doctor`]: what this machine can do.
 //! - [`cmd`]: running `ip` and `tc` as argv, logged as shell commands.
@@ -22,6 +22,7 @@ pub mod cmd;
 pub mod counters;
 pub mod doctor;
 pub mod error;
+pub mod gro;
 pub mod host;
 pub mod impairment;
 pub mod lab;

@@ -15,8 +15,11 @@ struct IfReq {
     _pad: [u8; 22],
 }
 
-/// Opens a new TUN device `name` (IP packets, no packet-info header) in the
-/// calling thread's network namespace, non-blocking. The device disappears
+/// Opens a new TUN device `name` in the calling thread's network namespace,
+/// non-blocking. Each read and write is one IP packet behind a 10-byte
+/// `virtio_net_hdr` (no packet-info header): the kernel offers no offload,
+/// so what it hands over is a plain packet with a zero header, while a
+/// write may carry a coalesced segment ([`crate::gro`]). The device disappears
 /// when the descriptor is closed.
 ///
 /// Equivalent to `ip tuntap add dev NAME mode tun` (but not persistent).
@@ -35,7 +38,7 @@ pub fn open(name: &str) -> io::Result<OwnedFd> {
         .open("/dev/net/tun")?;
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short,
         _pad: [0; 22],
     };
     for (dst, &src) in req.name.iter_mut().zip(name.as_bytes()) {

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::counters::{CounterSnapshot, Counters};
+use crate::gro;
 use crate::impairment::Impairment;
 use crate::model::Netem;
 use crate::{Error, Result};
@@ -146,10 +147,24 @@ fn forward(
     let mut buf = vec![0u8; 65_536];
     loop {
         let t = now();
+        let mut due = Vec::new();
         while let Some(packet) = netem.dequeue(t) {
-            // SAFETY: writes `packet` to a TUN descriptor we hold open.
-            let n =
-                unsafe { libc::write(output.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
+            due.push(packet);
+        }
+        for frame in gro::coalesce(due) {
+            let iov = [
+                libc::iovec {
+                    iov_base: frame.hdr.as_ptr() as *mut libc::c_void,
+                    iov_len: frame.hdr.len(),
+                },
+                libc::iovec {
+                    iov_base: frame.packet.as_ptr() as *mut libc::c_void,
+                    iov_len: frame.packet.len(),
+                },
+            ];
+            // SAFETY: writes two live buffers to a TUN descriptor we hold
+            // open; the kernel only reads them.
+            let n = unsafe { libc::writev(output.as_raw_fd(), iov.as_ptr(), 2) };
             if n < 0 {
                 tracing::trace!("wire write: {}", io::Error::last_os_error());
             }
@@ -206,7 +221,10 @@ fn forward(
                 if n <= 0 {
                     break;
                 }
-                netem.enqueue(buf[..n as usize].to_vec(), now());
+                let n = n as usize;
+                if n > gro::VNET_HDR_LEN {
+                    netem.enqueue(buf[gro::VNET_HDR_LEN..n].to_vec(), now());
+                }
             }
         } else if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
             tracing::debug!("wire input closed");
