@@ -306,7 +306,7 @@ fn servers_md(r: &servers::ServerBench) -> String {
     let _ = writeln!(
         md,
         "\nConcurrent TCP clients: {} of {} held and answering (opened in {:.1} s); server RSS {} KiB idle, \
-         {} KiB with all held ({:.1} KiB per connection), {} KiB after they left; {} threads. \
+         {} KiB with all held ({:.1} KiB per connection), {} KiB after they left; server threads: {}. \
          One more client's round trip meanwhile: p50 {:.0} us, p99 {:.0} us.",
         c.held,
         c.target,
