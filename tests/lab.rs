@@ -286,3 +286,56 @@ fn doctor_json_has_the_documented_keys() {
     assert_eq!(report["root"], true);
     assert_eq!(report["tun"], true, "the wire backend needs TUN: {report}");
 }
+
+/// A TCP stream over the wire, clean and then with 2% loss: it arrives
+/// byte for byte, and the wire hands bursts of its segments to B
+/// coalesced (GRO) — after impairing each on its own, as the loss count
+/// shows.
+#[test]
+fn wire_coalesces_tcp_segments_and_the_stream_arrives_intact() {
+    use std::io::{Read, Write};
+    let lab = lab(Backend::Wire);
+    for (round, spec) in ["", "loss 2%"].into_iter().enumerate() {
+        if !spec.is_empty() {
+            lab.impair(Direction::Forward, &spec.parse().unwrap())
+                .unwrap();
+        }
+        let port = PORT + 1 + round as u16;
+        let listener = lab
+            .b()
+            .run(|| std::net::TcpListener::bind((lab.addr_b(), port)))
+            .unwrap()
+            .unwrap();
+        let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        let got = std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let (mut conn, _) = listener.accept().unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let mut got = Vec::new();
+                conn.read_to_end(&mut got).unwrap();
+                got
+            });
+            let mut conn = lab
+                .a()
+                .run(|| std::net::TcpStream::connect((lab.addr_b(), port)))
+                .unwrap()
+                .unwrap();
+            conn.write_all(&data).unwrap();
+            drop(conn);
+            reader.join().unwrap()
+        });
+        assert!(
+            got == data,
+            "{spec:?}: the stream arrived damaged ({} of {} bytes)",
+            got.len(),
+            data.len()
+        );
+        let c = lab.counters().forward;
+        assert!(c.coalesced > 0, "{spec:?}: nothing coalesced: {c:?}");
+        if !spec.is_empty() {
+            assert!(c.dropped > 0, "{spec:?}: no segment lost: {c:?}");
+        }
+    }
+    lab.remove().unwrap();
+}

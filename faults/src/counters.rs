@@ -15,6 +15,7 @@ pub struct Counters {
     pub delayed: AtomicU64,
     pub reordered: AtomicU64,
     pub queue_drops: AtomicU64,
+    pub coalesced: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -36,6 +37,10 @@ pub struct CounterSnapshot {
     pub reordered: u64,
     /// Packets dropped because the queue was at its limit.
     pub queue_drops: u64,
+    /// TCP segments handed to the receiver coalesced with others (the
+    /// wire's GRO; 0 on netem).
+    #[serde(default)]
+    pub coalesced: u64,
 }
 
 impl Counters {
@@ -55,6 +60,7 @@ impl Counters {
             delayed: self.delayed.load(Relaxed),
             reordered: self.reordered.load(Relaxed),
             queue_drops: self.queue_drops.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
         }
     }
 }

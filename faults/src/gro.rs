@@ -28,6 +28,8 @@ const GSO_TCPV4: u8 = 1;
 pub struct Frame {
     pub hdr: [u8; VNET_HDR_LEN],
     pub packet: Vec<u8>,
+    /// Segments in this frame (1 for a plain packet).
+    pub segments: usize,
 }
 
 impl Frame {
@@ -35,6 +37,7 @@ impl Frame {
         Self {
             hdr: [0; VNET_HDR_LEN],
             packet,
+            segments: 1,
         }
     }
 }
@@ -95,6 +98,7 @@ fn flush(run: &mut Vec<(Vec<u8>, Segment)>, frames: &mut Vec<Frame>) {
 /// payload in order, PSH if the last had it.
 fn merge(run: Vec<(Vec<u8>, Segment)>) -> Frame {
     let size = total(&run);
+    let segments = run.len();
     let (first, head) = &run[0];
     let headers = head.ip_len + head.tcp_len;
     let mut packet = Vec::with_capacity(size);
@@ -123,7 +127,11 @@ fn merge(run: Vec<(Vec<u8>, Segment)>) -> Frame {
     hdr[4..6].copy_from_slice(&(head.payload as u16).to_ne_bytes());
     hdr[6..8].copy_from_slice(&(head.ip_len as u16).to_ne_bytes());
     hdr[8..10].copy_from_slice(&16u16.to_ne_bytes());
-    Frame { hdr, packet }
+    Frame {
+        hdr,
+        packet,
+        segments,
+    }
 }
 
 /// Whether `b` belongs to the flow of `a` with headers a receiver's GRO
@@ -288,6 +296,7 @@ mod tests {
         ]);
         assert_eq!(frames.len(), 1);
         let f = &frames[0];
+        assert_eq!(f.segments, 3);
         assert_eq!(f.hdr[0], NEEDS_CSUM);
         assert_eq!(f.hdr[1], GSO_TCPV4);
         assert_eq!(u16::from_ne_bytes([f.hdr[4], f.hdr[5]]), 100, "gso_size");

@@ -102,7 +102,10 @@ impl Direction {
         let waker = wake.clone();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || forward(&input, &output, &waker, &commands, netem, epoch))
+            .spawn({
+                let counters = counters.clone();
+                move || forward(&input, &output, &waker, &commands, netem, &counters, epoch)
+            })
             .map_err(Error::sys("spawning the forwarder"))?;
         Ok(Self {
             control,
@@ -139,6 +142,7 @@ fn forward(
     wake: &OwnedFd,
     commands: &Receiver<Impairment>,
     mut netem: Netem,
+    counters: &Counters,
     epoch: Instant,
 ) {
     // SAFETY: prctl on the calling thread with a plain integer argument.
@@ -152,6 +156,11 @@ fn forward(
             due.push(packet);
         }
         for frame in gro::coalesce(due) {
+            if frame.segments > 1 {
+                counters
+                    .coalesced
+                    .fetch_add(frame.segments as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             let iov = [
                 libc::iovec {
                     iov_base: frame.hdr.as_ptr() as *mut libc::c_void,
