@@ -337,17 +337,30 @@ pub fn fidelity(backend: Backend, quick: bool) -> anyhow::Result<Vec<Fidelity>> 
         "delay 50ms",
         "delay 20ms 5ms",
         "delay 20ms 5ms distribution normal",
+        "rate 10mbit",
     ];
     let lab = Lab::new(backend, Some(7))?;
     // The link's own one-way floor, to subtract from delays.
-    let clean = stream(&lab, count.min(2_000), interval, Duration::ZERO)?;
+    let clean = stream(&lab, count.min(2_000), interval, 16, Duration::ZERO)?;
     let floor = mean(&clean.delays_ms());
     let mut results = Vec::new();
     for text in grid {
         let spec: Impairment = text.parse()?;
         lab.impair(Direction::Forward, &spec)?;
         let settle = spec.delay + spec.jitter * 4;
-        let seen = stream(&lab, count, interval, settle)?;
+        // A rate is measured on a stream that outruns it (1000-byte
+        // payloads, 2000 a second) for at most a second, so the queue
+        // (netem's limit, 1000 packets) never overflows.
+        let (count, interval, size, settle) = match spec.rate {
+            Some(_) => (
+                count.min(2_000),
+                Duration::from_micros(500),
+                1000,
+                settle + Duration::from_secs(1),
+            ),
+            None => (count, interval, 16, settle),
+        };
+        let seen = stream(&lab, count, interval, size, settle)?;
         lab.clear(Direction::Forward)?;
         let mut properties = Vec::new();
         let proportion = |name, k: u64, configured: f64| {
@@ -373,6 +386,23 @@ pub fn fidelity(backend: Backend, quick: bool) -> anyhow::Result<Vec<Fidelity>> 
             properties.push(proportion("duplicate", dups, spec.duplicate / 100.0));
         }
         let delays = seen.delays_ms();
+        if let Some(rate) = spec.rate {
+            // Each datagram is 1000 + 8 (UDP) + 20 (IP) bytes, and netem
+            // counts 14 of Ethernet on a veth (the wire does the same).
+            let bits = (seen.arrivals.len().saturating_sub(1) * (size + 28 + 14) * 8) as f64;
+            let span = seen.arrivals.last().map_or(0.0, |a| a.2)
+                - seen.arrivals.first().map_or(0.0, |a| a.2);
+            let observed = bits / (span / 1e3) / 1e6;
+            let configured = rate as f64 / 1e6;
+            properties.push(Property {
+                name: "rate",
+                unit: "Mbit/s",
+                configured,
+                observed,
+                error: observed - configured,
+                consistent: None,
+            });
+        }
         if spec.reorder > 0.0 {
             // netem sends a reordered packet at once: it arrives with no
             // delay, ahead of the delayed ones sent before it.
@@ -433,9 +463,10 @@ pub fn fidelity(backend: Backend, quick: bool) -> anyhow::Result<Vec<Fidelity>> 
     Ok(results)
 }
 
-/// What B received of one paced stream: (sequence number, one-way ms).
+/// What B received of one paced stream: (sequence number, one-way ms,
+/// arrival ms).
 struct Stream {
-    arrivals: Vec<(u64, f64)>,
+    arrivals: Vec<(u64, f64, f64)>,
 }
 
 impl Stream {
@@ -454,18 +485,24 @@ impl Stream {
 /// Sends `count` datagrams A to B, `interval` apart on a fixed schedule,
 /// each carrying its number and send time; B keeps listening `settle`
 /// (plus 300 ms) after the last.
-fn stream(lab: &Lab, count: u64, interval: Duration, settle: Duration) -> anyhow::Result<Stream> {
+fn stream(
+    lab: &Lab,
+    count: u64,
+    interval: Duration,
+    size: usize,
+    settle: Duration,
+) -> anyhow::Result<Stream> {
     let epoch = Instant::now();
     let (ready, listening) = mpsc::channel();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         let receiver = s.spawn(|| {
-            lab.b().run(|| -> io::Result<Vec<(u64, f64)>> {
+            lab.b().run(|| -> io::Result<Vec<(u64, f64, f64)>> {
                 let sock = UdpSocket::bind((lab.addr_b(), PORT))?;
                 services::sockopt::grow_receive_buffer(&sock, 16 << 20);
                 sock.set_read_timeout(Some(Duration::from_millis(20)))?;
                 let _ = ready.send(());
-                let mut buf = [0u8; 64];
+                let mut buf = [0u8; 2048];
                 let mut arrivals = Vec::with_capacity(count as usize * 2);
                 let mut quiet_since: Option<Instant> = None;
                 let hard =
@@ -476,7 +513,12 @@ fn stream(lab: &Lab, count: u64, interval: Duration, settle: Duration) -> anyhow
                             let now = epoch.elapsed().as_nanos() as u64;
                             let seq = u64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
                             let sent = u64::from_be_bytes(buf[8..16].try_into().expect("8 bytes"));
-                            arrivals.push((seq, now.saturating_sub(sent) as f64 / 1e6));
+                            quiet_since = None;
+                            arrivals.push((
+                                seq,
+                                now.saturating_sub(sent) as f64 / 1e6,
+                                now as f64 / 1e6,
+                            ));
                         }
                         Ok(_) => {}
                         Err(_) => {
@@ -501,7 +543,7 @@ fn stream(lab: &Lab, count: u64, interval: Duration, settle: Duration) -> anyhow
             let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
             sock.connect((lab.addr_b(), PORT))?;
             let start = Instant::now();
-            let mut buf = [0u8; 64];
+            let mut buf = vec![0u8; size.max(16)];
             for seq in 0..count {
                 let due = start + interval * seq as u32;
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {

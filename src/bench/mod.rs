@@ -243,8 +243,8 @@ fn fidelity_md(backend: Backend, r: &[link::Fidelity]) -> String {
          | setting | property | configured | observed | error |\n|---|---|---:|---:|---:|\n",
         r.first().map_or(0, |f| f.sent)
     );
-    let mut worst_rate: Option<(f64, String)> = None;
-    let mut worst_ms: Option<(f64, String)> = None;
+    // The worst error of each unit: points, ms, Mbit/s.
+    let mut worst: Vec<(&str, f64, String)> = Vec::new();
     for f in r {
         for p in &f.properties {
             if p.configured == 0.0 && p.observed == 0.0 {
@@ -264,22 +264,18 @@ fn fidelity_md(backend: Backend, r: &[link::Fidelity]) -> String {
                 p.error,
                 u = p.unit
             );
-            let worst = if p.unit == "%" {
-                &mut worst_rate
-            } else {
-                &mut worst_ms
-            };
             let label = format!("{} of `{}`", p.name, f.spec);
-            if !worst.as_ref().is_some_and(|w| p.error.abs() <= w.0.abs()) {
-                *worst = Some((p.error, label));
+            match worst.iter_mut().find(|w| w.0 == p.unit) {
+                Some(w) if w.1.abs() >= p.error.abs() => {}
+                Some(w) => *w = (p.unit, p.error, label),
+                None => worst.push((p.unit, p.error, label)),
             }
         }
     }
-    if let Some((e, label)) = worst_rate {
-        let _ = writeln!(md, "\nWorst proportion error: {e:+.3} points ({label}).");
-    }
-    if let Some((e, label)) = worst_ms {
-        let _ = writeln!(md, "Worst delay error: {e:+.3} ms ({label}).");
+    md += "\n";
+    for (unit, e, label) in worst {
+        let unit = if unit == "%" { "points" } else { unit };
+        let _ = writeln!(md, "Worst error in {unit}: {e:+.3} ({label}).");
     }
     md
 }
