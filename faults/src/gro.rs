@@ -91,7 +91,6 @@ fn flush(run: &mut Vec<(Vec<u8>, Segment)>, frames: &mut Vec<Frame>) {
         1 => frames.push(Frame::plain(run.pop().expect("one").0)),
         _ => frames.push(merge(std::mem::take(run))),
     }
-    run.clear();
 }
 
 /// One large segment from a run: the first segment's headers, every

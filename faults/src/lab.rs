@@ -118,7 +118,6 @@ pub struct Lab {
     run: Option<Run>,
     configured: Mutex<[Impairment; 2]>,
     partitioned: Mutex<bool>,
-    backend: Backend,
     backend_reason: String,
 }
 
@@ -151,9 +150,6 @@ impl Lab {
             tracing::warn!("sweeping dead runs: {e}");
         }
         let (backend, reason) = resolve(backend)?;
-        if backend == Backend::Veth && initial.iter().any(|s| !s.is_none()) {
-            return Err(veth_unimpaired());
-        }
         let run = Run::start()?;
         let mut lab = Lab {
             link: None,
@@ -161,7 +157,6 @@ impl Lab {
             b: None,
             configured: Mutex::new([initial[0].clone(), initial[1].clone()]),
             partitioned: Mutex::new(false),
-            backend,
             backend_reason: reason,
             run: None,
         };
@@ -182,7 +177,7 @@ impl Lab {
                 initial[1],
                 seed.unwrap_or_else(Rng::entropy_seed),
             )?,
-            _ => Link::veth(a, b, &dev_a, &dev_b, initial)?,
+            _ => Link::veth(a, b, &dev_a, &dev_b, initial, backend == Backend::Netem)?,
         };
         lab.link = Some(link);
         tracing::info!(
@@ -226,10 +221,7 @@ impl Lab {
 
     /// `netem`, `wire` or `veth`.
     pub fn backend(&self) -> &'static str {
-        match self.backend {
-            Backend::Veth => "veth",
-            _ => self.link.as_ref().map_or("none", Link::kind),
-        }
+        self.link.as_ref().map_or("none", Link::kind)
     }
 
     /// Why this backend was picked.
@@ -245,9 +237,6 @@ impl Lab {
     /// first: bad input changes nothing.
     pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<()> {
         spec.validate()?;
-        if self.backend == Backend::Veth && !spec.is_none() {
-            return Err(veth_unimpaired());
-        }
         let mut configured = self.configured.lock().expect("lab lock");
         let partitioned = *self.partitioned.lock().expect("lab lock");
         for &d in direction.indices() {
@@ -266,9 +255,6 @@ impl Lab {
 
     /// Cuts the link both ways: every packet is lost until [`Lab::heal`].
     pub fn partition(&self) -> Result<()> {
-        if self.backend == Backend::Veth {
-            return Err(veth_unimpaired());
-        }
         let mut partitioned = self.partitioned.lock().expect("lab lock");
         for d in 0..2 {
             self.link()
@@ -374,14 +360,6 @@ pub fn resolve(backend: Backend) -> Result<(Backend, String)> {
             ),
         }),
     }
-}
-
-fn veth_unimpaired() -> Error {
-    Error::invalid(
-        "backend",
-        "veth",
-        "netem or wire: the veth backend is a plain pair and carries no impairment",
-    )
 }
 
 /// Whether the kernel has `sch_netem`, tried once per process in a

@@ -21,8 +21,13 @@ pub const TXQUEUELEN: &str = "5000";
 /// A link between host A and host B. Direction 0 is A to B, 1 is B to A.
 #[derive(Debug)]
 pub enum Link {
-    /// veth pair; netem on each end's egress.
-    Netem { dev_a: String, dev_b: String },
+    /// veth pair; netem on each end's egress, unless `shaped` is false: a
+    /// plain pair that refuses any impairment (the benchmarks' baseline).
+    Netem {
+        dev_a: String,
+        dev_b: String,
+        shaped: bool,
+    },
     /// TUN devices and the userspace forwarder.
     Wire(Wire),
 }
@@ -35,13 +40,15 @@ impl Link {
     /// Equivalent to `ip -n A link add DEV_A type veth peer name DEV_B netns
     /// B`, then `ip addr add`, `ip neigh replace ... nud permanent`, `tc
     /// qdisc replace ... netem` and `ip link set up` on each end. Requires
-    /// CAP_NET_ADMIN.
+    /// CAP_NET_ADMIN. With `shaped` false the pair stays plain (no qdisc)
+    /// and every impairment, `initial` ones included, is refused.
     pub fn veth(
         a: &Host,
         b: &Host,
         dev_a: &str,
         dev_b: &str,
         initial: [&Impairment; 2],
+        shaped: bool,
     ) -> Result<Self> {
         a.ip(&[
             "link",
@@ -66,6 +73,7 @@ impl Link {
         let link = Link::Netem {
             dev_a: dev_a.to_owned(),
             dev_b: dev_b.to_owned(),
+            shaped,
         };
         let ends = [
             (a, dev_a, ADDR_A, ADDR_B, MAC_B),
@@ -140,7 +148,18 @@ impl Link {
                 w.set(d, spec);
                 Ok(())
             }
-            Link::Netem { dev_a, dev_b } => {
+            Link::Netem { shaped: false, .. } => {
+                if spec.is_none() {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(
+                        "backend",
+                        "veth",
+                        "netem or wire: the veth backend is a plain pair and carries no impairment",
+                    ))
+                }
+            }
+            Link::Netem { dev_a, dev_b, .. } => {
                 let dev = if d == 0 { dev_a } else { dev_b };
                 let host = hosts[d];
                 if spec.is_none() {
@@ -169,7 +188,7 @@ impl Link {
     pub fn counters(&self, hosts: [&Host; 2], d: usize) -> CounterSnapshot {
         match self {
             Link::Wire(w) => w.counters(d),
-            Link::Netem { dev_a, dev_b } => {
+            Link::Netem { dev_a, dev_b, .. } => {
                 let dev = if d == 0 { dev_a } else { dev_b };
                 netem_counters(hosts[d], dev).unwrap_or_default()
             }
@@ -179,6 +198,7 @@ impl Link {
     /// Which backend this is.
     pub fn kind(&self) -> &'static str {
         match self {
+            Link::Netem { shaped: false, .. } => "veth",
             Link::Netem { .. } => "netem",
             Link::Wire(_) => "wire",
         }
