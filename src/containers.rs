@@ -155,14 +155,11 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     })?;
     let (_server, client) = containers.as_ref().context("containers")?;
     let limit = runner::probe_limit(s) + WAIT_FOR_SERVER + Duration::from_secs(10);
-    let output = std::thread::scope(|scope| {
-        if let Some(p) = s.partition {
-            let lab = &lab;
-            scope.spawn(move || runner::partition_after(lab, p));
-        }
+    let output = runner::with_partition(&lab, s.partition, || {
         let mut stdout = client.stdout(true);
         let (tx, rx) = mpsc::channel();
-        scope.spawn(move || {
+        // Detached: a probe that never ends must not hold the run.
+        std::thread::spawn(move || {
             let mut out = String::new();
             let _ = stdout.read_to_string(&mut out);
             let _ = tx.send(out);

@@ -57,16 +57,33 @@ pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Cuts the link after `p.after`, and heals it `p.duration` later.
-pub fn partition_after(lab: &Lab, p: Partition) {
+/// Cuts the link after `p.after`, and heals it `p.duration` later. A
+/// partition that could not be made (or undone) fails the run: a report
+/// of a network that was never cut would be a lie.
+pub fn partition_after(lab: &Lab, p: Partition) -> faults::Result<()> {
     std::thread::sleep(p.after);
-    if let Err(e) = lab.partition() {
-        tracing::error!("partition: {e}");
-    }
+    lab.partition()?;
     std::thread::sleep(p.duration);
-    if let Err(e) = lab.heal() {
-        tracing::error!("heal: {e}");
-    }
+    lab.heal()
+}
+
+/// Runs `probe` while `partition` (if any) cuts and heals `lab` on a
+/// thread of its own; the partition's failure comes first.
+pub fn with_partition<T>(
+    lab: &Lab,
+    partition: Option<Partition>,
+    probe: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    std::thread::scope(|s| {
+        let cut = partition.map(|p| s.spawn(move || partition_after(lab, p)));
+        let result = probe();
+        if let Some(cut) = cut {
+            cut.join()
+                .expect("the partition thread panicked")
+                .context("partitioning the link")?;
+        }
+        result
+    })
 }
 
 fn run_netns(scenario: &Scenario) -> anyhow::Result<Outcome> {
@@ -98,12 +115,7 @@ pub fn run_on_lab(
 ) -> anyhow::Result<Report> {
     let server = start_server(lab, scenario.transport)?;
     let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
-    let report = std::thread::scope(|s| {
-        if let Some(p) = scenario.partition {
-            s.spawn(move || partition_after(lab, p));
-        }
-        run_probe(lab, scenario)
-    });
+    let report = with_partition(lab, scenario.partition, || run_probe(lab, scenario));
     if let Some(mut tcpdump) = capture {
         // Give tcpdump time to read what the kernel buffered; it writes out
         // and exits on SIGINT.

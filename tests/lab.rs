@@ -339,3 +339,64 @@ fn wire_coalesces_tcp_segments_and_the_stream_arrives_intact() {
     }
     lab.remove().unwrap();
 }
+
+/// The veth backend is a plain pair: it carries traffic, and refuses every
+/// impairment and partition, through the library and the command line
+/// (exit code 2), even one asked for in the middle of a run.
+#[test]
+fn veth_backend_carries_traffic_and_refuses_every_impairment() {
+    let lab = lab(Backend::Veth);
+    assert_eq!(lab.backend(), "veth");
+    assert_eq!(send_a_to_b(&lab, 20), 20);
+    let loss: Impairment = "loss 10%".parse().unwrap();
+    assert!(matches!(
+        lab.impair(Direction::Both, &loss),
+        Err(faults::Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        lab.partition(),
+        Err(faults::Error::Invalid { .. })
+    ));
+    lab.clear(Direction::Both).unwrap();
+    assert_eq!(
+        send_a_to_b(&lab, 20),
+        20,
+        "a refused impairment changed the link"
+    );
+    lab.remove().unwrap();
+    for args in [
+        &[
+            "run",
+            "udp",
+            "--backend",
+            "veth",
+            "--loss",
+            "1%",
+            "--count",
+            "10",
+        ][..],
+        &[
+            "run",
+            "udp",
+            "--backend",
+            "veth",
+            "--partition-after",
+            "50ms",
+            "--partition-for",
+            "50ms",
+            "--count",
+            "100",
+        ][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("carries no impairment"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
