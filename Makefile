@@ -91,7 +91,7 @@ test-kernel: deps check-root
 	$(CARGO) nextest run --no-fail-fast --no-capture --test kernel
 
 test-wire:
-	BADNET_BACKEND=wire $(CARGO) nextest run --no-fail-fast --test udp --test tcp
+	BADNET_BACKEND=wire $(CARGO) nextest run --no-fail-fast --test netns -E 'test(/^(udp|tcp)::/)'
 
 test-netns: deps check-root lint
 ifeq ($(NEXTEST),yes)

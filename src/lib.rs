@@ -1,26 +1,40 @@
 //! badnet's driver: builds labs from [`faults`], runs the [`services`]
 //! programs on them, and judges what they measured.
 //!
-//! Module map:
-//! - [`cli`]: the `badnet` command line.
-//! - [`scenario`]: transport, impairment, backend, workload.
-//! - [`runner`]: runs a scenario on network-namespace hosts.
-//! - [`containers`]: the container lane: the same scenarios between
-//!   containers of the services image.
-//! - [`verdict`]: what the measurements must show.
-//! - [`demo`]: UDP and TCP side by side on a ladder of bad networks.
-//! - [`plot`]: small SVG charts.
-//! - [`stats`]: Clopper-Pearson bounds for checks that must not be flaky.
-//! - [`bench`]: `badnet bench`, the benchmarks.
+//! # Layout
+//!
+//! - [`cli`]: the `badnet` command line; each command's flags, and the one
+//!   place where a failure becomes an exit code ([`error`]).
+//! - [`scenario`]: transport, impairment, backend, workload, and the
+//!   probe's arguments and time limit.
+//! - [`runner`]: runs a scenario on network-namespace hosts
+//!   ([`runner::netns`]) or containers ([`runner::containers`]), and
+//!   returns an [`runner::Outcome`].
+//! - [`verdict`]: what the measurements must show; [`bounds`]: the
+//!   Clopper-Pearson bounds its statistical checks use.
+//! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
+//!   report files and charts ([`plot`]).
+//! - [`mod@bench`]: `badnet bench`, the benchmarks.
+//! - [`machine`]: the machine a report was measured on.
 //! - [`bins`]: finding the services' binaries.
+//! - [`testing`]: helpers for Rust tests of scenarios and labs.
+//!
+//! Modules depend downwards in this list's reverse order, never in a
+//! circle: `cli` uses everything, `runner` uses `scenario`, `demo` uses
+//! `runner`.
+
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod bins;
+pub mod bounds;
 pub mod cli;
-pub mod containers;
 pub mod demo;
+pub mod error;
+pub mod machine;
 pub mod plot;
+pub mod progress;
 pub mod runner;
 pub mod scenario;
-pub mod stats;
+pub mod testing;
 pub mod verdict;

@@ -5,12 +5,33 @@ use std::time::Duration;
 use faults::{Backend, Direction, Impairment};
 use serde::Serialize;
 
+/// The port the server listens on (the lecture's).
+pub const PORT: u16 = services::DEFAULT_PORT;
+
 /// UDP or TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
     Tcp,
+}
+
+impl Transport {
+    /// The server program of this transport (a binary of `services`).
+    pub fn server_program(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp-server",
+            Transport::Tcp => "tcp-server",
+        }
+    }
+
+    /// The probe program of this transport.
+    pub fn probe_program(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp-client",
+            Transport::Tcp => "tcp-client",
+        }
+    }
 }
 
 /// What the hosts are.
@@ -23,14 +44,30 @@ pub enum HostKind {
     Containers,
 }
 
+impl HostKind {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostKind::Netns => "netns",
+            HostKind::Containers => "containers",
+        }
+    }
+}
+
+impl std::fmt::Display for HostKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A cut of the link during the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Partition {
     /// From the start of the probe.
-    #[serde(rename = "after_ms", serialize_with = "faults::units::serialize_ms")]
+    #[serde(rename = "after_ms", serialize_with = "faults::serialize_ms")]
     pub after: Duration,
     /// How long the link stays cut.
-    #[serde(rename = "for_ms", serialize_with = "faults::units::serialize_ms")]
+    #[serde(rename = "for_ms", serialize_with = "faults::serialize_ms")]
     pub duration: Duration,
 }
 
@@ -46,7 +83,7 @@ pub struct Scenario {
     /// UDP: probes to send.
     pub count: u64,
     /// UDP: time between probes.
-    #[serde(rename = "interval_ms", serialize_with = "faults::units::serialize_ms")]
+    #[serde(rename = "interval_ms", serialize_with = "faults::serialize_ms")]
     pub interval: Duration,
     /// UDP: bytes per probe.
     pub size: usize,
@@ -55,7 +92,7 @@ pub struct Scenario {
     /// TCP: bytes per write call.
     pub write_size: usize,
     /// UDP: wait for late echoes; TCP: give up after this long.
-    #[serde(rename = "timeout_ms", serialize_with = "faults::units::serialize_ms")]
+    #[serde(rename = "timeout_ms", serialize_with = "faults::serialize_ms")]
     pub timeout: Duration,
     /// Seed of the wire's draws.
     pub seed: Option<u64>,
@@ -108,5 +145,82 @@ impl Scenario {
             Direction::Both => 2,
             Direction::Forward | Direction::Reverse => 1,
         }
+    }
+
+    /// The probe's arguments (after the program) against `server`.
+    pub fn probe_args(&self, server: &str) -> Vec<String> {
+        let mut args: Vec<String> = match self.transport {
+            Transport::Udp => vec![
+                "--count".into(),
+                self.count.to_string(),
+                "--interval".into(),
+                micros(self.interval),
+                "--size".into(),
+                self.size.to_string(),
+            ],
+            Transport::Tcp => vec![
+                "--bytes".into(),
+                self.bytes.to_string(),
+                "--write-size".into(),
+                self.write_size.to_string(),
+            ],
+        };
+        args.extend([
+            "--server".into(),
+            server.to_owned(),
+            "--port".into(),
+            PORT.to_string(),
+        ]);
+        args.extend([
+            "--probe".into(),
+            "--json".into(),
+            "--timeout".into(),
+            micros(self.timeout),
+        ]);
+        if self.transport == Transport::Udp && self.samples {
+            args.push("--samples".into());
+        }
+        if let (Transport::Tcp, Some(cc)) = (self.transport, &self.congestion) {
+            args.extend(["--congestion".into(), cc.clone()]);
+        }
+        args
+    }
+
+    /// How long the probe may run: its sending time and its timeout.
+    pub fn probe_limit(&self) -> Duration {
+        match self.transport {
+            Transport::Udp => self.interval.mul_f64(self.count as f64) + self.timeout,
+            Transport::Tcp => self.timeout,
+        }
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{}us", d.as_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_args_carry_every_setting_of_the_scenario() {
+        let mut udp = Scenario::new(Transport::Udp);
+        udp.samples = true;
+        let args = udp.probe_args("198.18.0.2").join(" ");
+        assert!(
+            args.contains("--count 1000 --interval 1000us --size 64"),
+            "{args}"
+        );
+        assert!(
+            args.contains("--server 198.18.0.2 --port 12000 --probe --json --timeout 2000000us"),
+            "{args}"
+        );
+        assert!(args.ends_with("--samples"), "{args}");
+        let mut tcp = Scenario::new(Transport::Tcp);
+        tcp.congestion = Some("cubic".into());
+        let args = tcp.probe_args("198.18.0.2").join(" ");
+        assert!(args.contains("--bytes 1048576 --write-size 64"), "{args}");
+        assert!(args.ends_with("--congestion cubic"), "{args}");
     }
 }

@@ -1,9 +1,9 @@
 //! Verdicts: what a run's measurements must show, each check with its
-//! bound derived from the sample size (see [`crate::stats`]).
+//! bound derived from the sample size (see [`crate::bounds`]).
 
 use services::report::{TcpReport, UdpReport};
 
-use crate::stats::{clopper_pearson, ProportionCheck, FALSE_FAILURE};
+use crate::bounds::{clopper_pearson, ProportionCheck, FALSE_FAILURE};
 
 /// One verdict, with what was observed and what was expected.
 #[derive(Debug, Clone, serde::Serialize)]

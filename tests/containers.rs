@@ -5,19 +5,20 @@
 //! Needs a Docker engine and the image (`make test` builds it). Without
 //! them these tests fail, saying so; `make test-netns` runs everything else.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use badnet::containers::{self, IMAGE, LABEL, TAG};
+use badnet::runner::containers::{self, IMAGE, LABEL, TAG};
 use badnet::scenario::{HostKind, Partition, Scenario, Transport};
+use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run};
 use badnet::verdict::{self, assert_all};
-use common::*;
 use faults::Direction;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use support::badnet;
 use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -82,8 +83,10 @@ fn image_is_small_unprivileged_labelled_and_serves_udp_by_default() {
 #[test]
 fn containers_udp_on_a_clean_link_loses_nothing() {
     let o = run(&in_containers(Transport::Udp));
-    assert_eq!(o.hosts, "containers");
-    assert_all(&verdict::udp_clean(udp_report(&o)));
+    assert_eq!(o.hosts, HostKind::Containers);
+    assert_all(&verdict::udp_clean(
+        o.report.as_udp().expect("a UDP report"),
+    ));
 }
 
 /// 10% loss each way between containers: round-trip loss consistent with
@@ -92,7 +95,7 @@ fn containers_udp_on_a_clean_link_loses_nothing() {
 fn containers_udp_loses_about_the_configured_fraction() {
     let s = in_containers(Transport::Udp).impaired("loss 10%", Direction::Both);
     let o = run(&s);
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_all(&[
         verdict::udp_loss(r, 0.10, 2),
         verdict::udp_uncorrupted(r),
@@ -104,7 +107,7 @@ fn containers_udp_loses_about_the_configured_fraction() {
 #[test]
 fn containers_udp_duplicates_arrive_as_extra_copies() {
     let o = run(&in_containers(Transport::Udp).impaired("duplicate 10%", Direction::Forward));
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_eq!(r.lost, 0);
     assert_all(&[verdict::proportion(
         "duplicates",
@@ -119,7 +122,7 @@ fn containers_tcp_delivers_every_byte_in_order_under_loss_and_reordering() {
     let s = in_containers(Transport::Tcp)
         .impaired("delay 5ms 2ms loss 10% reorder 10%", Direction::Both);
     let o = run(&s);
-    let r = tcp_report(&o);
+    let r = o.report.as_tcp().expect("a TCP report");
     let mut checks = verdict::tcp_reliable(r);
     checks.push(verdict::tcp_retransmitted(r));
     assert_all(&checks);
@@ -134,7 +137,7 @@ fn containers_tcp_stalls_through_a_partition_and_completes_intact() {
         duration: Duration::from_secs(2),
     });
     let o = run(&s);
-    let r = tcp_report(&o);
+    let r = o.report.as_tcp().expect("a TCP report");
     assert_all(&verdict::tcp_reliable(r));
     assert!(r.duration_s > 2.0, "{} s", r.duration_s);
     assert!(
@@ -148,7 +151,7 @@ fn containers_tcp_stalls_through_a_partition_and_completes_intact() {
 #[test]
 fn containers_of_a_killed_run_are_swept_by_cleanup() {
     require_containers();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let mut child = badnet()
         .args([
             "run",
             "udp",
@@ -166,9 +169,9 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
     // The run whose recorded owner is this child, once both its containers run.
     let started = Instant::now();
     let run = loop {
-        let mine = faults::owner::recorded_runs()
+        let mine = faults::recorded_runs()
             .into_iter()
-            .find(|r| faults::owner::owner_pid(r) == Some(child.id()));
+            .find(|r| faults::owner_pid(r) == Some(child.id()));
         if let Some(run) = mine.filter(|r| labelled(r).len() == 2) {
             break run;
         }
@@ -182,10 +185,7 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
     child.wait().unwrap();
     let mut out = String::new();
     let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut out);
-    let cleanup = Command::new(env!("CARGO_BIN_EXE_badnet"))
-        .arg("cleanup")
-        .output()
-        .unwrap();
+    let cleanup = badnet().arg("cleanup").output().unwrap();
     assert!(
         cleanup.status.success(),
         "{}",

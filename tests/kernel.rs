@@ -11,7 +11,7 @@
 //! must overlap, and their minimum RTTs (the delay floor netem sets) must
 //! agree within 1 ms.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,10 +20,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use badnet::stats::{clopper_pearson, FALSE_FAILURE};
+use badnet::bounds::{clopper_pearson, FALSE_FAILURE};
+use badnet::testing::require_root;
 use badnet::verdict::{self, assert_all, Check};
-use common::*;
 use services::report::{Report, TcpReport, UdpReport};
+use support::badnet;
 
 /// KVM boots in a few seconds or not at all; TCG emulates, so it gets longer.
 fn boot_limit(accel: &str) -> Duration {
@@ -229,7 +230,7 @@ fn on_the_wire(name: &str) -> Report {
     .unwrap()
     .to_owned();
     let args: Vec<&str> = line.split_once('|').unwrap().1.split_whitespace().collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let out = badnet()
         .arg("run")
         .args(&args)
         .args(["--backend", "wire", "--json"])

@@ -13,7 +13,7 @@ use crate::Result;
 pub fn sweep() -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let mut first_error = None;
-    for name in namespaces() {
+    for name in netns_names() {
         let Some(id) = run_id_of(&name) else { continue };
         if owner::is_alive(id) {
             continue;
@@ -45,7 +45,7 @@ pub fn sweep() -> Result<Vec<String>> {
 }
 
 /// Names of the network namespaces in `/run/netns`.
-pub fn namespaces() -> Vec<String> {
+pub fn netns_names() -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -4,12 +4,12 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::lab::{in_throwaway_host, netem_available};
+use crate::backend::{in_throwaway_host, netem_available};
 use crate::{tun, Error};
 
 /// One capability.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub struct Capability {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
@@ -19,20 +19,20 @@ pub struct Check {
 
 /// Every capability badnet uses.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct Doctor {
     pub root: bool,
     pub netem: bool,
     pub tun: bool,
     pub userns: bool,
     pub docker: bool,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Capability>,
 }
 
 /// Checks the machine. Changes nothing that outlives the call.
-pub fn check() -> Report {
+pub fn doctor() -> Doctor {
     let root = nix::unistd::geteuid().is_root();
     let checks = vec![
-        Check {
+        Capability {
             name: "root",
             ok: root,
             detail: if root { "running as root (CAP_NET_ADMIN, CAP_SYS_ADMIN)".into() } else { "not root: namespaces, links and qdiscs need CAP_NET_ADMIN".into() },
@@ -44,7 +44,7 @@ pub fn check() -> Report {
         docker_check(),
     ];
     let ok = |n: &str| checks.iter().any(|c| c.name == n && c.ok);
-    Report {
+    Doctor {
         root,
         netem: ok("netem"),
         tun: ok("tun"),
@@ -54,13 +54,13 @@ pub fn check() -> Report {
     }
 }
 
-fn netem_check(root: bool) -> Check {
+fn netem_check(root: bool) -> Capability {
     let result = if root {
         netem_available()
     } else {
         Err("not checked without root".into())
     };
-    Check {
+    Capability {
         name: "netem",
         ok: result.is_ok(),
         detail: match &result {
@@ -73,7 +73,7 @@ fn netem_check(root: bool) -> Check {
     }
 }
 
-fn tun_check(root: bool) -> Check {
+fn tun_check(root: bool) -> Capability {
     let result = if !std::path::Path::new("/dev/net/tun").exists() {
         Err("/dev/net/tun is missing".to_owned())
     } else if !root {
@@ -85,7 +85,7 @@ fn tun_check(root: bool) -> Check {
         })
         .map_err(|e| e.to_string())
     };
-    Check {
+    Capability {
         name: "tun",
         ok: result.is_ok(),
         detail: match &result {
@@ -96,10 +96,10 @@ fn tun_check(root: bool) -> Check {
     }
 }
 
-fn userns_check() -> Check {
+fn userns_check() -> Capability {
     let out = Command::new("unshare").args(["-rn", "true"]).output();
     let ok = out.as_ref().is_ok_and(|o| o.status.success());
-    Check {
+    Capability {
         name: "userns",
         ok,
         detail: if ok { "user namespaces work (`unshare -rn`)".into() } else { "cannot create a user namespace".into() },
@@ -107,7 +107,7 @@ fn userns_check() -> Check {
     }
 }
 
-fn docker_check() -> Check {
+fn docker_check() -> Capability {
     let out = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output();
@@ -128,7 +128,7 @@ fn docker_check() -> Check {
         ),
         Err(e) => (false, format!("no docker command: {e}")),
     };
-    Check {
+    Capability {
         name: "docker",
         ok,
         detail,

@@ -32,6 +32,12 @@ pub enum Error {
     /// The kernel has no `sch_netem`.
     #[error("this kernel has no sch_netem (tc: {detail}); use --backend wire, or --backend auto to pick it")]
     NoNetem { detail: String },
+    /// The hosts handed to [`crate::Lab::build`] could not be made.
+    #[error("making the hosts")]
+    Hosts {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A system call failed.
     #[error("{op} failed")]
     Sys {

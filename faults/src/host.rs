@@ -3,13 +3,12 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nix::sched::{setns, CloneFlags};
 
-use crate::cmd;
+use crate::{cmd, sys};
 use crate::{Error, Result};
 
 /// A network namespace to run programs and open sockets in.
@@ -126,20 +125,7 @@ impl Host {
     /// program should).
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
-        let ns = self.ns.as_raw_fd();
-        // SAFETY: between fork and exec this calls only async-signal-safe
-        // system calls (setns, prctl) on a descriptor the parent keeps open.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        sys::enter_netns_on_spawn(&mut cmd, self.ns.as_raw_fd());
         cmd
     }
 

@@ -4,99 +4,19 @@
 //! Host A is the client side (198.18.0.1), host B the server side
 //! (198.18.0.2). Direction `Forward` is A to B, `Reverse` is B to A.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::backend::{resolve, Backend};
 use crate::counters::CounterSnapshot;
+use crate::direction::{Direction, Way};
 use crate::host::Host;
 use crate::impairment::Impairment;
 use crate::link::{Link, ADDR_A, ADDR_B};
 use crate::owner::Run;
 use crate::rng::Rng;
-use crate::{cleanup, Error, Result};
-
-/// Which link to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// netem where the kernel has it, else the wire.
-    Auto,
-    /// veth and the kernel's `sch_netem`.
-    Netem,
-    /// TUN devices and the userspace forwarder.
-    Wire,
-    /// A plain veth pair, no qdisc, no impairment: the baseline the
-    /// benchmarks measure the others against.
-    Veth,
-}
-
-impl std::str::FromStr for Backend {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Backend::Auto),
-            "netem" => Ok(Backend::Netem),
-            "wire" => Ok(Backend::Wire),
-            "veth" => Ok(Backend::Veth),
-            other => Err(Error::invalid(
-                "backend",
-                other,
-                "auto, netem, wire or veth (no impairment)",
-            )),
-        }
-    }
-}
-
-/// Which way across the link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// A to B (client to server).
-    Forward,
-    /// B to A (server to client).
-    Reverse,
-    /// Both ways, each with the same spec (netem shapes egress only, so this
-    /// is one qdisc on each end).
-    Both,
-}
-
-impl Direction {
-    /// The spec of each direction (A to B, B to A) when `spec` is applied in
-    /// this direction.
-    pub fn split(self, spec: &Impairment) -> [Impairment; 2] {
-        let none = Impairment::none();
-        match self {
-            Direction::Forward => [spec.clone(), none],
-            Direction::Reverse => [none, spec.clone()],
-            Direction::Both => [spec.clone(), spec.clone()],
-        }
-    }
-
-    fn indices(self) -> &'static [usize] {
-        match self {
-            Direction::Forward => &[0],
-            Direction::Reverse => &[1],
-            Direction::Both => &[0, 1],
-        }
-    }
-}
-
-impl std::str::FromStr for Direction {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "forward" => Ok(Direction::Forward),
-            "reverse" => Ok(Direction::Reverse),
-            "both" => Ok(Direction::Both),
-            other => Err(Error::invalid(
-                "direction",
-                other,
-                "both, forward or reverse",
-            )),
-        }
-    }
-}
+use crate::{cleanup, Result};
 
 /// What a link did, per direction.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -182,7 +102,7 @@ impl Lab {
         lab.link = Some(link);
         tracing::info!(
             run = lab.run_id(),
-            backend = lab.backend(),
+            backend = lab.backend().name(),
             "lab ready: {}",
             lab.backend_reason
         );
@@ -219,9 +139,9 @@ impl Lab {
         ADDR_B
     }
 
-    /// `netem`, `wire` or `veth`.
-    pub fn backend(&self) -> &'static str {
-        self.link.as_ref().map_or("none", Link::kind)
+    /// The backend the link runs on: netem, wire or veth (never auto).
+    pub fn backend(&self) -> Backend {
+        self.link().backend()
     }
 
     /// Why this backend was picked.
@@ -239,11 +159,11 @@ impl Lab {
         spec.validate()?;
         let mut configured = self.configured.lock().expect("lab lock");
         let partitioned = *self.partitioned.lock().expect("lab lock");
-        for &d in direction.indices() {
+        for &way in direction.ways() {
             if !partitioned {
-                self.link().set([self.a(), self.b()], d, spec)?;
+                self.link().set([self.a(), self.b()], way, spec)?;
             }
-            configured[d] = spec.clone();
+            configured[way.index()] = spec.clone();
         }
         Ok(())
     }
@@ -256,9 +176,9 @@ impl Lab {
     /// Cuts the link both ways: every packet is lost until [`Lab::heal`].
     pub fn partition(&self) -> Result<()> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
-        for d in 0..2 {
+        for way in Way::BOTH {
             self.link()
-                .set([self.a(), self.b()], d, &Impairment::blackhole())?;
+                .set([self.a(), self.b()], way, &Impairment::blackhole())?;
         }
         *partitioned = true;
         Ok(())
@@ -268,8 +188,8 @@ impl Lab {
     pub fn heal(&self) -> Result<()> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
         let configured = self.configured.lock().expect("lab lock");
-        for (d, spec) in configured.iter().enumerate() {
-            self.link().set([self.a(), self.b()], d, spec)?;
+        for (way, spec) in Way::BOTH.into_iter().zip(configured.iter()) {
+            self.link().set([self.a(), self.b()], way, spec)?;
         }
         *partitioned = false;
         Ok(())
@@ -279,8 +199,8 @@ impl Lab {
     pub fn counters(&self) -> LinkCounters {
         let hosts = [self.a(), self.b()];
         LinkCounters {
-            forward: self.link().counters(hosts, 0),
-            reverse: self.link().counters(hosts, 1),
+            forward: self.link().counters(hosts, Way::AToB),
+            reverse: self.link().counters(hosts, Way::BToA),
         }
     }
 
@@ -338,57 +258,4 @@ impl Drop for Lab {
             );
         }
     }
-}
-
-/// Picks the backend, with the reason.
-pub fn resolve(backend: Backend) -> Result<(Backend, String)> {
-    match backend {
-        Backend::Wire => Ok((Backend::Wire, "wire: asked for".into())),
-        Backend::Veth => Ok((Backend::Veth, "veth: asked for (no impairment)".into())),
-        Backend::Netem => match netem_available() {
-            Ok(()) => Ok((Backend::Netem, "netem: asked for".into())),
-            Err(detail) => Err(Error::NoNetem { detail }),
-        },
-        Backend::Auto => Ok(match netem_available() {
-            Ok(()) => (
-                Backend::Netem,
-                "auto picked netem: the kernel has sch_netem".into(),
-            ),
-            Err(detail) => (
-                Backend::Wire,
-                format!("auto picked wire: the kernel has no sch_netem ({detail})"),
-            ),
-        }),
-    }
-}
-
-/// Whether the kernel has `sch_netem`, tried once per process in a
-/// throwaway namespace.
-pub fn netem_available() -> std::result::Result<(), String> {
-    static PROBE: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    PROBE.get_or_init(probe_netem).clone()
-}
-
-fn probe_netem() -> std::result::Result<(), String> {
-    in_throwaway_host("probe", |host| {
-        host.tc(&["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
-            .map(drop)
-    })
-    .map_err(|e| match e {
-        Error::Command { stderr, .. } => stderr,
-        other => other.to_string(),
-    })
-}
-
-/// Runs `f` in a namespace made for it under a run of its own, then
-/// removes both; a failure to remove is reported when `f` succeeded.
-pub(crate) fn in_throwaway_host<T>(role: &str, f: impl FnOnce(&Host) -> Result<T>) -> Result<T> {
-    let run = Run::start()?;
-    let result = Host::create(&run.name(role)).and_then(|host| {
-        let tried = f(&host);
-        let removed = host.remove();
-        tried.and_then(|t| removed.map(|()| t))
-    });
-    run.finish();
-    result
 }

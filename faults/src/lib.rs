@@ -1,41 +1,98 @@
 //! Everything needed to put two hosts on a link and break that link on
 //! purpose, without ever changing the machine's own network namespace.
 //!
-//! Module map:
-//! - [`lab`]: two hosts, one link, impairments per direction, partitions;
-//!   the backend choice (`auto | netem | wire`).
-//! - [`host`]: a network namespace: run programs in it, open sockets in it.
-//! - [`link`]: a veth pair shaped by the kernel's netem, or TUN devices
-//!   joined by [`wire`], the userspace forwarder.
-//! - [`impairment`]: the spec, in `tc netem`'s vocabulary; [`units`] parses
-//!   and prints its values.
-//! - [`model`]: netem's algorithm in userspace; [`rng`] its seeded draws;
-//!   [`counters`] what a link did.
-//! - [`tun`]: TUN devices; [`gro`]: coalescing what the wire delivers.
-//! - [`owner`], [`cleanup`]: run ids, and sweeping what dead runs left.
-//! - [`doctor`]: what this machine can do.
-//! - [`cmd`]: running `ip` and `tc` as argv, logged as shell commands.
-//! - [`error`]: the crate's error type.
+//! # Layout
+//!
+//! The modules are private; this page re-exports the API, so each type has
+//! one path (`faults::Lab`, `faults::Impairment`, ...).
+//!
+//! - `lab`: [`Lab`], two hosts and one link, impairments per [`Direction`]
+//!   (`direction`), partitions.
+//! - `backend`: the [`Backend`] of a link, and what `auto` picks.
+//! - `host`: [`Host`], a network namespace: run programs in it, open sockets
+//!   in it.
+//! - `link`: the link itself: a veth pair (plain, or shaped by the kernel's
+//!   netem), or TUN devices joined by the wire.
+//! - `wire`: the userspace link: one forwarder per direction, each driving
+//!   a `NetemModel`.
+//! - `impairment`: the spec ([`Impairment`], [`Loss`], [`Distribution`]), in
+//!   `tc netem`'s vocabulary; `units` parses and prints its values.
+//! - `model`: netem's algorithm in userspace; `rng` its seeded draws;
+//!   `counters` what a link did ([`CounterSnapshot`]).
+//! - `tun`: TUN devices; `gro`: coalescing what the wire delivers.
+//! - `owner`, `cleanup`: run ids, and sweeping what dead runs left.
+//! - `doctor`: what this machine can do ([`Doctor`]).
+//! - `cmd`: running `ip` and `tc` as argv, logged as shell commands.
+//! - `sys`: the crate's only unsafe code, behind safe functions.
+//! - `error`: [`Error`].
+//!
+//! The userspace model is reachable for property tests through one marked
+//! path, [`testing`].
+//!
+//! # Example
+//!
+//! Build a lab, impair it, run a program in a host, read the counters,
+//! remove it (requires root):
+//!
+//! ```no_run
+//! use faults::{Backend, Direction, Lab};
+//!
+//! # fn main() -> faults::Result<()> {
+//! let lab = Lab::new(Backend::Auto, Some(7))?;
+//! lab.impair(Direction::Forward, &"loss 10%".parse()?)?;
+//! let ping = lab
+//!     .a()
+//!     .command("ping")
+//!     .args(["-c", "20", "-i", "0.01", &lab.addr_b().to_string()])
+//!     .output()
+//!     .expect("ping runs");
+//! println!("{}", String::from_utf8_lossy(&ping.stdout));
+//! let counters = lab.counters();
+//! println!("A to B: {} in, {} dropped", counters.forward.packets_in, counters.forward.dropped);
+//! lab.remove()?;
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod cleanup;
-pub mod cmd;
-pub mod counters;
-pub mod doctor;
-pub mod error;
-pub mod gro;
-pub mod host;
-pub mod impairment;
-pub mod lab;
-pub mod link;
-pub mod model;
-pub mod owner;
-pub mod rng;
-pub mod tun;
-pub mod units;
-pub mod wire;
+#![deny(unsafe_code)]
 
-pub use counters::{CounterSnapshot, Counters};
+mod backend;
+mod cleanup;
+mod cmd;
+mod counters;
+mod direction;
+mod doctor;
+mod error;
+mod gro;
+mod host;
+mod impairment;
+mod lab;
+mod link;
+mod model;
+mod owner;
+mod rng;
+#[allow(unsafe_code)]
+mod sys;
+mod tun;
+mod units;
+mod wire;
+
+pub use backend::{netem_available, Backend};
+pub use cleanup::{netns_names, sweep};
+pub use counters::CounterSnapshot;
+pub use direction::Direction;
+pub use doctor::{doctor, Capability, Doctor};
 pub use error::{Error, Result};
 pub use host::Host;
 pub use impairment::{Distribution, Impairment, Loss};
-pub use lab::{Backend, Direction, Lab, LinkCounters};
+pub use lab::{Lab, LinkCounters};
+pub use link::{ADDR_A, ADDR_B};
+pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
+pub use units::serialize_ms;
+
+/// The userspace link's model and its counters, for property tests: the
+/// wire is the model's only other user.
+pub mod testing {
+    pub use crate::counters::Counters;
+    pub use crate::model::{NetemModel, L2_OVERHEAD};
+}

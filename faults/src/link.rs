@@ -1,9 +1,11 @@
-//! The two kinds of link between hosts: a veth pair shaped by the kernel's
-//! netem, or TUN devices joined by the userspace [`Wire`].
+//! The kinds of link between hosts: a veth pair, plain or shaped by the
+//! kernel's netem, or TUN devices joined by the userspace [`Wire`].
 
 use std::net::Ipv4Addr;
 
+use crate::backend::Backend;
 use crate::counters::CounterSnapshot;
+use crate::direction::Way;
 use crate::host::Host;
 use crate::impairment::Impairment;
 use crate::wire::Wire;
@@ -18,16 +20,14 @@ const MAC_B: &str = "02:62:6e:00:00:02";
 /// Queue length of every link device: a shorter TUN queue drops packets.
 pub const TXQUEUELEN: &str = "5000";
 
-/// A link between host A and host B. Direction 0 is A to B, 1 is B to A.
+/// A link between host A and host B.
 #[derive(Debug)]
 pub enum Link {
-    /// veth pair; netem on each end's egress, unless `shaped` is false: a
-    /// plain pair that refuses any impairment (the benchmarks' baseline).
-    Netem {
-        dev_a: String,
-        dev_b: String,
-        shaped: bool,
-    },
+    /// A veth pair with netem on each end's egress.
+    Netem { dev_a: String, dev_b: String },
+    /// A plain veth pair that refuses any impairment (the benchmarks'
+    /// baseline).
+    Veth,
     /// TUN devices and the userspace forwarder.
     Wire(Wire),
 }
@@ -40,8 +40,8 @@ impl Link {
     /// Equivalent to `ip -n A link add DEV_A type veth peer name DEV_B netns
     /// B`, then `ip addr add`, `ip neigh replace ... nud permanent`, `tc
     /// qdisc replace ... netem` and `ip link set up` on each end. Requires
-    /// CAP_NET_ADMIN. With `shaped` false the pair stays plain (no qdisc)
-    /// and every impairment, `initial` ones included, is refused.
+    /// CAP_NET_ADMIN. Without `shaped` the pair stays plain (no qdisc) and
+    /// every impairment, `initial` ones included, is refused.
     pub fn veth(
         a: &Host,
         b: &Host,
@@ -70,16 +70,19 @@ impl Link {
             "netns",
             b.name(),
         ])?;
-        let link = Link::Netem {
-            dev_a: dev_a.to_owned(),
-            dev_b: dev_b.to_owned(),
-            shaped,
+        let link = if shaped {
+            Link::Netem {
+                dev_a: dev_a.to_owned(),
+                dev_b: dev_b.to_owned(),
+            }
+        } else {
+            Link::Veth
         };
         let ends = [
             (a, dev_a, ADDR_A, ADDR_B, MAC_B),
             (b, dev_b, ADDR_B, ADDR_A, MAC_A),
         ];
-        for (d, (host, dev, addr, peer, peer_mac)) in ends.into_iter().enumerate() {
+        for (way, (host, dev, addr, peer, peer_mac)) in Way::BOTH.into_iter().zip(ends) {
             host.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])?;
             host.ip(&[
                 "neigh",
@@ -92,7 +95,7 @@ impl Link {
                 "nud",
                 "permanent",
             ])?;
-            link.set([a, b], d, initial[d])?;
+            link.set([a, b], way, initial[way.index()])?;
         }
         for (host, dev) in [(a, dev_a), (b, dev_b)] {
             host.ip(&["link", "set", "dev", dev, "up"])?;
@@ -137,18 +140,18 @@ impl Link {
         Ok(Link::Wire(Wire::start(a_fd, b_fd, forward, reverse, seed)?))
     }
 
-    /// Sets direction `d`'s impairment (replacing any before it).
+    /// Sets one way's impairment (replacing any before it).
     ///
     /// netem: equivalent to `ip netns exec HOST tc qdisc replace dev DEV
     /// root netem ARGS`, or `tc qdisc del dev DEV root` for none. Requires
     /// CAP_NET_ADMIN.
-    pub fn set(&self, hosts: [&Host; 2], d: usize, spec: &Impairment) -> Result<()> {
+    pub fn set(&self, hosts: [&Host; 2], way: Way, spec: &Impairment) -> Result<()> {
         match self {
             Link::Wire(w) => {
-                w.set(d, spec);
+                w.set(way, spec);
                 Ok(())
             }
-            Link::Netem { shaped: false, .. } => {
+            Link::Veth => {
                 if spec.is_none() {
                     Ok(())
                 } else {
@@ -159,9 +162,9 @@ impl Link {
                     ))
                 }
             }
-            Link::Netem { dev_a, dev_b, .. } => {
-                let dev = if d == 0 { dev_a } else { dev_b };
-                let host = hosts[d];
+            Link::Netem { dev_a, dev_b } => {
+                let dev = way.pick(dev_a, dev_b);
+                let host = hosts[way.index()];
                 if spec.is_none() {
                     return match host.tc(&["qdisc", "del", "dev", dev, "root"]) {
                         Err(Error::Command { stderr, .. }) if is_absent(&stderr) => Ok(()),
@@ -181,26 +184,26 @@ impl Link {
         }
     }
 
-    /// What direction `d` did so far.
+    /// What one way did so far.
     ///
     /// netem reports only what `tc -s qdisc` counts: packets sent and
     /// dropped (loss and queue drops together); the other counts stay 0.
-    pub fn counters(&self, hosts: [&Host; 2], d: usize) -> CounterSnapshot {
+    pub fn counters(&self, hosts: [&Host; 2], way: Way) -> CounterSnapshot {
         match self {
-            Link::Wire(w) => w.counters(d),
-            Link::Netem { dev_a, dev_b, .. } => {
-                let dev = if d == 0 { dev_a } else { dev_b };
-                netem_counters(hosts[d], dev).unwrap_or_default()
+            Link::Wire(w) => w.counters(way),
+            Link::Netem { dev_a, dev_b } => {
+                netem_counters(hosts[way.index()], way.pick(dev_a, dev_b)).unwrap_or_default()
             }
+            Link::Veth => CounterSnapshot::default(),
         }
     }
 
     /// Which backend this is.
-    pub fn kind(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         match self {
-            Link::Netem { shaped: false, .. } => "veth",
-            Link::Netem { .. } => "netem",
-            Link::Wire(_) => "wire",
+            Link::Netem { .. } => Backend::Netem,
+            Link::Veth => Backend::Veth,
+            Link::Wire(_) => Backend::Wire,
         }
     }
 }

@@ -24,7 +24,7 @@ pub const L2_OVERHEAD: u64 = 14;
 
 /// One direction's netem, with its queue.
 #[derive(Debug)]
-pub struct Netem {
+pub struct NetemModel {
     latency: i64,
     jitter: i64,
     distribution: Distribution,
@@ -93,7 +93,7 @@ enum LossModel {
     },
 }
 
-impl Netem {
+impl NetemModel {
     /// A netem for `spec`, drawing from `seed` (or `spec.seed` if set).
     pub fn new(spec: &Impairment, seed: u64, counters: Arc<Counters>) -> Self {
         let mut n = Self {

@@ -1,37 +1,46 @@
-//! The userspace link: two TUN devices, one in each host, and a forwarder
-//! that moves packets between them through a [`Netem`] per direction.
+//! The userspace link: two TUN devices, one in each host, and a
+//! [`Forwarder`] per direction that moves packets between them through a
+//! [`NetemModel`].
 //!
-//! Each direction has a thread of its own that waits in `ppoll` (nanosecond
-//! timeouts, timer slack 1 ns) for either a packet or the head of its queue
-//! to come due, so delays are accurate to tens of microseconds, not to a
+//! Each forwarder is a thread that waits in `ppoll` (nanosecond timeouts,
+//! timer slack 1 ns) for either a packet or the head of its queue to come
+//! due, so delays are accurate to tens of microseconds, not to a
 //! millisecond timer tick.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::time::TimeSpec;
+
 use crate::counters::{CounterSnapshot, Counters};
+use crate::direction::Way;
 use crate::gro;
 use crate::impairment::Impairment;
-use crate::model::Netem;
+use crate::model::NetemModel;
 use crate::{Error, Result};
 
 /// Packets read per wake-up at most, so a flood cannot starve releases.
 const BURST: usize = 256;
 
-/// A running forwarder between two TUN descriptors.
+/// A running link between two TUN descriptors: one forwarder each way.
 #[derive(Debug)]
 pub struct Wire {
-    directions: [Direction; 2],
+    forwarders: [Forwarder; 2],
 }
 
+/// One direction's thread, and how to reach it.
 #[derive(Debug)]
-struct Direction {
+struct Forwarder {
     control: Sender<Impairment>,
-    wake: Arc<OwnedFd>,
+    wake: Arc<EventFd>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,8 +58,8 @@ impl Wire {
     ) -> Result<Self> {
         let (a, b) = (Arc::new(a), Arc::new(b));
         let epoch = Instant::now();
-        let fwd = Direction::spawn("bn-wire-fwd", a.clone(), b.clone(), forward, seed, epoch)?;
-        let rev = Direction::spawn(
+        let fwd = Forwarder::spawn("bn-wire-fwd", a.clone(), b.clone(), forward, seed, epoch)?;
+        let rev = Forwarder::spawn(
             "bn-wire-rev",
             b,
             a,
@@ -59,29 +68,25 @@ impl Wire {
             epoch,
         )?;
         Ok(Self {
-            directions: [fwd, rev],
+            forwarders: [fwd, rev],
         })
     }
 
-    /// Changes the impairment of direction 0 (`a -> b`) or 1 (`b -> a`)
-    /// while traffic flows.
-    pub fn set(&self, direction: usize, spec: &Impairment) {
-        let d = &self.directions[direction];
-        if d.control.send(spec.clone()).is_ok() {
-            d.wake();
+    /// Changes the impairment of one way while traffic flows.
+    pub fn set(&self, way: Way, spec: &Impairment) {
+        let f = &self.forwarders[way.index()];
+        if f.control.send(spec.clone()).is_ok() {
+            f.wake();
         }
     }
 
-    /// Counters of direction 0 (`a -> b`) or 1 (`b -> a`).
-    pub fn counters(&self, direction: usize) -> CounterSnapshot {
-        self.directions[direction].counters.snapshot()
+    /// What one way did so far.
+    pub fn counters(&self, way: Way) -> CounterSnapshot {
+        self.forwarders[way.index()].counters.snapshot()
     }
-
-    /// Stops both threads and closes the devices.
-    pub fn stop(self) {}
 }
 
-impl Direction {
+impl Forwarder {
     fn spawn(
         name: &str,
         input: Arc<OwnedFd>,
@@ -90,22 +95,24 @@ impl Direction {
         seed: u64,
         epoch: Instant,
     ) -> Result<Self> {
-        // SAFETY: eventfd returns a new descriptor that nothing else owns.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(Error::sys("eventfd")(io::Error::last_os_error()));
-        }
-        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+            .map_err(|e| Error::sys("eventfd")(e.into()))?;
+        let wake = Arc::new(wake);
         let counters = Arc::new(Counters::default());
         let (control, commands) = mpsc::channel();
-        let netem = Netem::new(spec, seed, counters.clone());
-        let waker = wake.clone();
+        let model = NetemModel::new(spec, seed, counters.clone());
+        let run = Run {
+            input,
+            output,
+            wake: wake.clone(),
+            commands,
+            model,
+            counters: counters.clone(),
+            epoch,
+        };
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn({
-                let counters = counters.clone();
-                move || forward(&input, &output, &waker, &commands, netem, &counters, epoch)
-            })
+            .spawn(move || run.forward())
             .map_err(Error::sys("spawning the forwarder"))?;
         Ok(Self {
             control,
@@ -116,13 +123,13 @@ impl Direction {
     }
 
     fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        if let Err(e) = self.wake.write(1) {
+            tracing::warn!("waking a wire forwarder: {e}");
+        }
     }
 }
 
-impl Drop for Direction {
+impl Drop for Forwarder {
     fn drop(&mut self) {
         // Closing the channel and waking the thread tells it to stop.
         let (dead, _) = mpsc::channel();
@@ -136,108 +143,128 @@ impl Drop for Direction {
     }
 }
 
-fn forward(
-    input: &OwnedFd,
-    output: &OwnedFd,
-    wake: &OwnedFd,
-    commands: &Receiver<Impairment>,
-    mut netem: Netem,
-    counters: &Counters,
+/// What a forwarder's thread owns.
+struct Run {
+    input: Arc<OwnedFd>,
+    output: Arc<OwnedFd>,
+    wake: Arc<EventFd>,
+    commands: Receiver<Impairment>,
+    model: NetemModel,
+    counters: Arc<Counters>,
     epoch: Instant,
-) {
-    // SAFETY: prctl on the calling thread with a plain integer argument.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1) };
-    let now = || epoch.elapsed().as_nanos() as u64;
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let t = now();
+}
+
+/// What woke the forwarder.
+struct Woken {
+    packets: bool,
+    control: bool,
+    closed: bool,
+}
+
+impl Run {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Until the control channel closes: deliver what is due, wait for a
+    /// packet, a command or the next due time, take what came.
+    fn forward(mut self) {
+        if let Err(e) = nix::sys::prctl::set_timerslack(1) {
+            tracing::debug!("timer slack: {e}");
+        }
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            self.deliver_due();
+            let woken = match self.wait() {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!("wire ppoll: {e}");
+                    return;
+                }
+            };
+            if woken.control && !self.take_commands() {
+                return;
+            }
+            if woken.packets {
+                self.read_burst(&mut buf);
+            } else if woken.closed {
+                tracing::debug!("wire input closed");
+                return;
+            }
+        }
+    }
+
+    /// Writes every packet whose time has come, coalesced as a NIC's GRO
+    /// would.
+    fn deliver_due(&mut self) {
+        let t = self.now();
         let mut due = Vec::new();
-        while let Some(packet) = netem.dequeue(t) {
+        while let Some(packet) = self.model.dequeue(t) {
             due.push(packet);
         }
         for frame in gro::coalesce(due) {
             if frame.segments > 1 {
-                counters
+                self.counters
                     .coalesced
-                    .fetch_add(frame.segments as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(frame.segments as u64, Ordering::Relaxed);
             }
-            let iov = [
-                libc::iovec {
-                    iov_base: frame.hdr.as_ptr() as *mut libc::c_void,
-                    iov_len: frame.hdr.len(),
-                },
-                libc::iovec {
-                    iov_base: frame.packet.as_ptr() as *mut libc::c_void,
-                    iov_len: frame.packet.len(),
-                },
-            ];
-            // SAFETY: writes two live buffers to a TUN descriptor we hold
-            // open; the kernel only reads them.
-            let n = unsafe { libc::writev(output.as_raw_fd(), iov.as_ptr(), 2) };
-            if n < 0 {
-                tracing::trace!("wire write: {}", io::Error::last_os_error());
+            let iov = [IoSlice::new(&frame.hdr), IoSlice::new(&frame.packet)];
+            if let Err(e) = nix::sys::uio::writev(self.output.as_fd(), &iov) {
+                tracing::trace!("wire write: {e}");
             }
         }
-        let timeout = netem.next_due().map(|due| {
-            let wait = due.saturating_sub(now());
-            libc::timespec {
-                tv_sec: (wait / 1_000_000_000) as libc::time_t,
-                tv_nsec: (wait % 1_000_000_000) as libc::c_long,
-            }
+    }
+
+    /// Waits for a packet, a command, or the head of the queue to come due.
+    fn wait(&self) -> nix::Result<Woken> {
+        let timeout = self.model.next_due().map(|due| {
+            TimeSpec::from_duration(std::time::Duration::from_nanos(
+                due.saturating_sub(self.now()),
+            ))
         });
         let mut fds = [
-            libc::pollfd {
-                fd: input.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(self.input.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
         ];
-        let ts = timeout
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: two valid pollfds, an optional timespec that outlives the call.
-        let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts, std::ptr::null()) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            tracing::error!("wire ppoll: {e}");
-            return;
-        }
-        if fds[1].revents != 0 {
-            let mut counter = 0u64;
-            // SAFETY: reads the 8-byte eventfd counter into a live u64.
-            unsafe { libc::read(wake.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
-            loop {
-                match commands.try_recv() {
-                    Ok(spec) => netem.set(&spec),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
-                }
+        loop {
+            match ppoll(&mut fds, timeout, None) {
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => break,
             }
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            for _ in 0..BURST {
-                // SAFETY: reads at most buf.len() bytes into buf.
-                let n =
-                    unsafe { libc::read(input.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 {
-                    break;
-                }
-                let n = n as usize;
-                if n > gro::VNET_HDR_LEN {
-                    netem.enqueue(buf[gro::VNET_HDR_LEN..n].to_vec(), now());
-                }
+        let input = fds[0].revents().unwrap_or(PollFlags::empty());
+        let control = fds[1].revents().is_some_and(|r| !r.is_empty());
+        Ok(Woken {
+            packets: input.contains(PollFlags::POLLIN),
+            control,
+            closed: input.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL),
+        })
+    }
+
+    /// Applies the commands that came; false once the channel is closed.
+    fn take_commands(&mut self) -> bool {
+        let _ = self.wake.read();
+        loop {
+            match self.commands.try_recv() {
+                Ok(spec) => self.model.set(&spec),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
-        } else if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            tracing::debug!("wire input closed");
-            return;
+        }
+    }
+
+    /// Reads up to [`BURST`] packets into the model.
+    fn read_burst(&mut self, buf: &mut [u8]) {
+        for _ in 0..BURST {
+            let n = match nix::unistd::read(self.input.as_fd(), buf) {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            };
+            if n > gro::VNET_HDR_LEN {
+                let now = self.now();
+                self.model.enqueue(buf[gro::VNET_HDR_LEN..n].to_vec(), now);
+            }
         }
     }
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use faults::model::Netem;
-use faults::{Counters, Impairment};
+use faults::testing::{Counters, NetemModel};
+use faults::Impairment;
 use proptest::prelude::*;
 
 const WORDS: &[&str] = &[
@@ -140,7 +140,7 @@ proptest! {
     ) {
         let spec: Impairment = text.parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
         let counters = Arc::new(Counters::default());
-        let mut netem = Netem::new(&spec, seed, counters.clone());
+        let mut netem = NetemModel::new(&spec, seed, counters.clone());
         let mut now = 0u64;
         let mut out = 0u64;
         for (gap, len) in arrivals {

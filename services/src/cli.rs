@@ -93,6 +93,16 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// [`parse_duration`], refusing zero: for timeouts and spans that must
+/// last.
+pub fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("'{}' must be above zero", text.trim()));
+    }
+    Ok(d)
+}
+
 /// Logs to standard error, filtered by `RUST_LOG` (default `warn`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -101,43 +111,6 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Raises this process's limit on open descriptors to at least `want`
-/// (the soft limit up to the hard one, and the hard one too where the
-/// process may), so a server holding many connections is bounded by its
-/// own `--max-connections`, not by a default of 1024. Returns the limit
-/// now in force; an error only if it could not be read.
-pub fn raise_fd_limit(want: u64) -> std::io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into a live struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if lim.rlim_cur >= want {
-        return Ok(lim.rlim_cur);
-    }
-    let raised = libc::rlimit {
-        rlim_cur: want.max(lim.rlim_max),
-        rlim_max: want.max(lim.rlim_max),
-    };
-    // SAFETY: setrlimit reads one rlimit from a live struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-        return Ok(raised.rlim_cur);
-    }
-    // Not privileged to raise the hard limit: go as far as it allows.
-    let soft = libc::rlimit {
-        rlim_cur: lim.rlim_max,
-        rlim_max: lim.rlim_max,
-    };
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 {
-        return Ok(lim.rlim_max);
-    }
-    Ok(lim.rlim_cur)
 }
 
 /// Installs handlers for SIGINT and SIGTERM now, and returns a future that

@@ -17,18 +17,24 @@
 //!   RTT percentiles and RFC 3550 jitter.
 //! - [`udp_probe`], [`tcp_probe`]: the measuring clients.
 //! - [`report`]: the JSON reports the probes print.
-//! - [`sockopt`]: receive buffers, `TCP_INFO` and `TCP_CONGESTION`.
+//! - [`sys`]: receive buffers, `TCP_INFO`, `TCP_CONGESTION` and the
+//!   descriptor limit: the crate's only unsafe code.
+//! - [`child`]: child processes killed on drop, bounded waits on output.
 //! - [`cli`]: flags, address resolution, logging and signals shared by the
 //!   binaries.
 //! - [`error`]: the crate's error type.
 
+#![deny(unsafe_code)]
+
+pub mod child;
 pub mod cli;
 pub mod error;
 pub mod interactive;
 pub mod probe;
 pub mod report;
-pub mod sockopt;
 pub mod stats;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod tcp_probe;
 pub mod tcp_server;
 pub mod udp_probe;

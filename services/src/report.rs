@@ -104,6 +104,38 @@ impl Report {
             None => Ok(report),
         }
     }
+
+    /// The UDP probe's report, if this is one.
+    pub fn as_udp(&self) -> Option<&UdpReport> {
+        match self {
+            Report::Udp(r) => Some(r),
+            Report::Tcp(_) => None,
+        }
+    }
+
+    /// The TCP probe's report, if this is one.
+    pub fn as_tcp(&self) -> Option<&TcpReport> {
+        match self {
+            Report::Tcp(r) => Some(r),
+            Report::Udp(_) => None,
+        }
+    }
+
+    /// `udp` or `tcp`.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Report::Udp(_) => "udp",
+            Report::Tcp(_) => "tcp",
+        }
+    }
+
+    /// The probe's plain-words summary.
+    pub fn summary(&self) -> String {
+        match self {
+            Report::Udp(r) => r.summary(),
+            Report::Tcp(r) => r.summary(),
+        }
+    }
 }
 
 fn finite_non_negative(name: &str, value: f64) -> Option<String> {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::probe::{self, MIN_SIZE};
 use crate::report::TcpReport;
 use crate::udp_probe::check;
-use crate::{sockopt, Error, Result};
+use crate::{sys, Error, Result};
 
 /// The most bytes one run may stream (1 GiB).
 pub const MAX_BYTES: u64 = 1 << 30;
@@ -96,7 +96,7 @@ pub fn run_when_reachable(
 pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
     config.validate()?;
     if let Some(cc) = &config.congestion {
-        sockopt::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
+        sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
     }
     let start = Instant::now();
     let deadline = start + config.timeout;
@@ -112,8 +112,8 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
             Err((reads, e)) => (reads, Some(e)),
         };
         let duration = start.elapsed();
-        let info = sockopt::tcp_info(&stream).unwrap_or_default();
-        let congestion = sockopt::congestion(&stream).unwrap_or_default();
+        let info = sys::tcp_info(&stream).unwrap_or_default();
+        let congestion = sys::congestion(&stream).unwrap_or_default();
         // The reader is done: unblock a writer stuck on a stalled network.
         let _ = stream.shutdown(Shutdown::Both);
         let sent = send_thread.join().expect("probe writer panicked");

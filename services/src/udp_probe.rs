@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::probe::{self, MAX_SEQ, MAX_UDP_SIZE, MIN_SIZE};
 use crate::report::UdpReport;
 use crate::stats::{Arrival, Jitter, Percentiles, SeqStats};
-use crate::{sockopt, Error, Result};
+use crate::{sys, Error, Result};
 
 /// The most probes one run may send.
 pub const MAX_COUNT: u64 = 10_000_000;
@@ -123,7 +123,7 @@ pub fn run(server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
 /// another network namespace, say).
 pub fn run_on(socket: UdpSocket, server: SocketAddr, config: &UdpProbeConfig) -> Result<UdpReport> {
     config.validate()?;
-    sockopt::grow_receive_buffer(&socket, 8 << 20);
+    sys::grow_receive_buffer(&socket, 8 << 20);
     let sender = socket.try_clone().map_err(Error::socket("clone socket"))?;
     let start = Instant::now();
     let (done_tx, done_rx) = mpsc::channel();

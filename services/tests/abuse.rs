@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -62,7 +61,7 @@ impl Watched {
     }
 
     fn pid(&self) -> u32 {
-        self.server.0.id()
+        self.server.id()
     }
 
     /// Alive, and nothing in it panicked (a panicking connection task
@@ -82,9 +81,9 @@ impl Drop for Watched {
 
 fn assert_alive(server: &mut Server) {
     assert!(
-        server.0.try_wait().unwrap().is_none(),
+        server.try_wait().unwrap().is_none(),
         "the server died: {:?}",
-        server.0.try_wait()
+        server.try_wait()
     );
 }
 
@@ -94,17 +93,8 @@ fn reset(conn: TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: `linger` outlives the call and its size is passed with it.
-    let rc = unsafe {
-        libc::setsockopt(
-            conn.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
+    nix::sys::socket::setsockopt(&conn, nix::sys::socket::sockopt::Linger, &linger)
+        .expect("SO_LINGER");
     drop(conn);
 }
 

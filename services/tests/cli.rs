@@ -40,11 +40,11 @@ fn bad_input_gets_a_clear_error_and_exit_code_2(#[case] bin: &str, #[case] args:
 fn server_exits_cleanly_on_a_signal(#[case] bin: &str, #[case] signal: Signal) {
     in_private_netns(|| {
         let mut server = start_server(ours(bin));
-        let pid = Pid::from_raw(server.0.id() as i32);
+        let pid = Pid::from_raw(server.id() as i32);
         kill(pid, signal).unwrap();
         let started = Instant::now();
         loop {
-            if let Some(status) = server.0.try_wait().unwrap() {
+            if let Some(status) = server.try_wait().unwrap() {
                 assert!(status.success(), "{bin} exited with {status:?}");
                 return;
             }

@@ -5,9 +5,11 @@
 //!
 //! Benchmarks, not tests: nothing here passes or fails on a number.
 
-mod link;
+mod fidelity;
+mod measure;
 mod servers;
 mod suite;
+mod throughput;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,40 @@ use anyhow::Context;
 use faults::Backend;
 use serde::Serialize;
 
-/// The sections, in the order they run.
-pub const SECTIONS: [&str; 4] = ["link", "fidelity", "servers", "suite"];
+use crate::machine::Machine;
+
+/// A section of the benchmarks; they run in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Section {
+    /// The wire against a plain veth pair: throughput and latency.
+    Link,
+    /// Configured against observed impairments.
+    Fidelity,
+    /// Our servers against the lecture's, and many clients held.
+    Servers,
+    /// Suite and demo wall times, runs side by side.
+    Suite,
+}
+
+impl Section {
+    /// Every section, in order.
+    pub const ALL: [Section; 4] = [
+        Section::Link,
+        Section::Fidelity,
+        Section::Servers,
+        Section::Suite,
+    ];
+
+    /// Its name, as in `--only` and the JSON file's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Link => "link",
+            Section::Fidelity => "fidelity",
+            Section::Servers => "servers",
+            Section::Suite => "suite",
+        }
+    }
+}
 
 /// What `badnet bench` was asked for.
 #[derive(Debug, Clone)]
@@ -27,60 +61,50 @@ pub struct BenchConfig {
     /// Shorter spans and fewer samples.
     pub quick: bool,
     /// Sections to run (all when empty).
-    pub only: Vec<String>,
+    pub only: Vec<Section>,
     /// Concurrent TCP clients to hold.
     pub clients: usize,
 }
 
 /// Runs the sections and writes their JSON and the summary.
 pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
-    for name in &config.only {
-        anyhow::ensure!(
-            SECTIONS.contains(&name.as_str()),
-            "unknown section '{name}' (sections: {})",
-            SECTIONS.join(", ")
-        );
-    }
-    let wanted = |name: &str| config.only.is_empty() || config.only.iter().any(|o| o == name);
+    let wanted = |s: &Section| config.only.is_empty() || config.only.contains(s);
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("creating {}", config.out.display()))?;
     let machine = Machine::here();
     write(&config.out, "machine", &machine)?;
     let mut md = format!("Machine: {machine}.\n");
-    let fidelity_backend = match faults::lab::netem_available() {
+    let fidelity_backend = match faults::netem_available() {
         Ok(()) => Backend::Netem,
         Err(_) => Backend::Wire,
     };
-    for section in SECTIONS.iter().filter(|s| wanted(s)) {
-        eprintln!("bench: {section}");
+    for section in Section::ALL.into_iter().filter(wanted) {
+        let name = section.name();
+        eprintln!("bench: {name}");
         let start = Instant::now();
-        match *section {
-            "link" => {
-                let r = link::link(config.quick)?;
-                write(&config.out, section, &r)?;
+        match section {
+            Section::Link => {
+                let r = throughput::link(config.quick)?;
+                write(&config.out, name, &r)?;
                 md += &link_md(&r);
             }
-            "fidelity" => {
-                let r = link::fidelity(fidelity_backend, config.quick)?;
-                write(&config.out, section, &r)?;
+            Section::Fidelity => {
+                let r = fidelity::fidelity(fidelity_backend, config.quick)?;
+                write(&config.out, name, &r)?;
                 md += &fidelity_md(fidelity_backend, &r);
             }
-            "servers" => {
+            Section::Servers => {
                 let r = servers::servers(config.quick, config.clients)?;
-                write(&config.out, section, &r)?;
+                write(&config.out, name, &r)?;
                 md += &servers_md(&r);
             }
-            "suite" => {
+            Section::Suite => {
                 let r = suite::suite(&config.out, config.quick)?;
-                write(&config.out, section, &r)?;
+                write(&config.out, name, &r)?;
                 md += &suite_md(&config.out, &r);
             }
-            _ => unreachable!("checked above"),
         }
-        eprintln!(
-            "bench: {section} took {:.1} s",
-            start.elapsed().as_secs_f64()
-        );
+        eprintln!("bench: {name} took {:.1} s", start.elapsed().as_secs_f64());
     }
     std::fs::write(config.out.join("summary.md"), &md)?;
     Ok(md)
@@ -92,105 +116,7 @@ fn write(out: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// The `q` quantile of sorted `xs` (nearest rank), NaN when empty.
-fn percentile(xs: &[f64], q: f64) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
-    xs[rank - 1]
-}
-
-/// A count timed from its first to its last increment.
-#[derive(Debug, Default)]
-struct Timed {
-    total: u64,
-    first: Option<Instant>,
-    last: Option<Instant>,
-}
-
-impl Timed {
-    fn add(&mut self, n: u64) {
-        let now = Instant::now();
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        self.total += n;
-    }
-
-    fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// Per second between the first and the last increment.
-    fn per_second(&self) -> f64 {
-        match (self.first, self.last) {
-            (Some(a), Some(b)) if b > a => self.total as f64 / (b - a).as_secs_f64(),
-            _ => 0.0,
-        }
-    }
-}
-
-/// Where the numbers come from.
-#[derive(Debug, Clone, Serialize)]
-pub struct Machine {
-    pub cpu: String,
-    pub cores: usize,
-    pub memory_gib: f64,
-    pub kernel: String,
-    pub build: &'static str,
-    pub badnet: &'static str,
-}
-
-impl Machine {
-    fn here() -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|x| x.1))
-            .unwrap_or("unknown")
-            .trim()
-            .to_owned();
-        let memory_kib: f64 = std::fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("MemTotal:")?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0);
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        Self {
-            cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory_gib: (memory_kib / (1024.0 * 1024.0) * 10.0).round() / 10.0,
-            kernel,
-            build: if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            },
-            badnet: env!("CARGO_PKG_VERSION"),
-        }
-    }
-}
-
-impl std::fmt::Display for Machine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}, {} cores, {} GiB, Linux {}, {} build",
-            self.cpu, self.cores, self.memory_gib, self.kernel, self.build
-        )
-    }
-}
-
-fn link_md(r: &link::LinkBench) -> String {
+fn link_md(r: &throughput::LinkBench) -> String {
     let mut md = String::from(
         "\n### The wire against a plain veth pair (no impairment)\n\n\
          | | veth | wire | wire / veth |\n|---|---:|---:|---:|\n",
@@ -232,7 +158,7 @@ fn link_md(r: &link::LinkBench) -> String {
     md
 }
 
-fn fidelity_md(backend: Backend, r: &[link::Fidelity]) -> String {
+fn fidelity_md(backend: Backend, r: &[fidelity::Fidelity]) -> String {
     let name = if backend == Backend::Netem {
         "netem"
     } else {

@@ -6,16 +6,16 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use faults::{Backend, Host, Lab};
 use serde::Serialize;
+use services::child::KillOnDrop;
 
-use super::{percentile, Timed};
+use super::measure::{percentile, Timed};
 
 const PORT: u16 = 12000;
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -136,25 +136,24 @@ fn python3_present() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A server process in a host, killed when dropped.
+/// A server under test, killed with its process group when dropped.
 struct Server {
-    child: Child,
+    child: KillOnDrop,
 }
 
 impl Server {
     /// Starts `argv` in `host` and waits until it answers on port 12000.
     fn start(host: &Host, argv: &[&str], transport: &str) -> anyhow::Result<Self> {
-        let child = host
-            .command(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            // A group of its own: `python3` may be a wrapper (pyenv) that
-            // forks the interpreter, and both must go.
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {argv:?}"))?;
+        // A group of its own: `python3` may be a wrapper (pyenv) that forks
+        // the interpreter, and both must go.
+        let child = KillOnDrop::spawn_group(
+            host.command(argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .with_context(|| format!("starting {argv:?}"))?;
         let mut server = Server { child };
         let up = host.run(|| {
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -171,10 +170,7 @@ impl Server {
             false
         })?;
         if !up {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(-(server.child.id() as i32)),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            server.child.terminate();
             let mut stderr = String::new();
             if let Some(mut e) = server.child.stderr.take() {
                 let _ = e.read_to_string(&mut stderr);
@@ -186,15 +182,6 @@ impl Server {
 
     fn pid(&self) -> u32 {
         self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let group = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
-        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -305,7 +292,7 @@ fn tcp_echo(span: Duration) -> io::Result<f64> {
 /// Opens `target` connections to our TCP server, exchanges a line on each,
 /// holds them all, and measures the server meanwhile.
 fn hold_clients(host: &Host, target: usize) -> anyhow::Result<ClientsHeld> {
-    services::cli::raise_fd_limit(target as u64 + 1024)?;
+    services::sys::raise_fd_limit(target as u64 + 1024)?;
     let server = Server::start(
         host,
         &[

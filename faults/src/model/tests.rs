@@ -17,15 +17,15 @@ fn margin(n: u64) -> f64 {
     ((2.0 / FALSE_FAILURE).ln() / (2.0 * n as f64)).sqrt()
 }
 
-fn netem(spec: &str) -> (Netem, Arc<Counters>) {
+fn netem(spec: &str) -> (NetemModel, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
     let spec: Impairment = spec.parse().unwrap();
-    (Netem::new(&spec, 12345, counters.clone()), counters)
+    (NetemModel::new(&spec, 12345, counters.clone()), counters)
 }
 
 /// Feeds `count` packets (payload = their index) `gap_ns` apart, releasing
 /// each at its due time; returns (index, departure time) in departure order.
-fn run(n: &mut Netem, count: u64, gap_ns: u64, size: usize) -> Vec<(u64, u64)> {
+fn run(n: &mut NetemModel, count: u64, gap_ns: u64, size: usize) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for i in 0..count {
         let now = i * gap_ns;
@@ -39,7 +39,7 @@ fn run(n: &mut Netem, count: u64, gap_ns: u64, size: usize) -> Vec<(u64, u64)> {
     out
 }
 
-fn drain(n: &mut Netem, upto: u64, out: &mut Vec<(u64, u64)>) {
+fn drain(n: &mut NetemModel, upto: u64, out: &mut Vec<(u64, u64)>) {
     while let Some(t) = n.next_due().filter(|&t| t <= upto) {
         let p = n.dequeue(t).expect("due packet");
         out.push((index(&p), t));
@@ -286,8 +286,18 @@ fn same_seed_repeats_the_run_exactly() {
     let spec: Impairment = "delay 10ms 5ms loss 10% duplicate 5% reorder 10% seed 99"
         .parse()
         .unwrap();
-    let a = run(&mut Netem::new(&spec, 1, Arc::default()), 10_000, MS, 64);
-    let b = run(&mut Netem::new(&spec, 2, Arc::default()), 10_000, MS, 64);
+    let a = run(
+        &mut NetemModel::new(&spec, 1, Arc::default()),
+        10_000,
+        MS,
+        64,
+    );
+    let b = run(
+        &mut NetemModel::new(&spec, 2, Arc::default()),
+        10_000,
+        MS,
+        64,
+    );
     assert_eq!(a, b);
 }
 

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     // Every connection is a descriptor: let the bound be --max-connections.
-    let limit = cli::raise_fd_limit(u64::from(args.max_connections) + 64)?;
+    let limit = services::sys::raise_fd_limit(u64::from(args.max_connections) + 64)?;
     if limit < u64::from(args.max_connections) + 16 {
         tracing::warn!(limit, "descriptor limit is below --max-connections");
     }

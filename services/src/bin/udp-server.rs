@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     cli::init_tracing();
     let socket = tokio::net::UdpSocket::bind(args.server.addr()).await?;
-    services::sockopt::grow_receive_buffer(&socket, 8 << 20);
+    services::sys::grow_receive_buffer(&socket, 8 << 20);
     let shutdown = cli::shutdown_signal();
     println!("{}", services::READY_LINE);
     services::udp_server::run(socket, shutdown).await?;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each suite uses its own part of this module
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -29,15 +29,7 @@ pub fn in_private_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// A server process that is killed when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use services::child::KillOnDrop as Server;
 
 /// Starts `cmd` and waits (at most 10 s) for its readiness line.
 pub fn start_server(cmd: Command) -> Server {
@@ -46,21 +38,10 @@ pub fn start_server(cmd: Command) -> Server {
 
 /// [`start_server`], with the server's standard error sent to `stderr`.
 pub fn start_server_with_stderr(mut cmd: Command, stderr: Stdio) -> Server {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn server");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let server = Server(child);
-    let line = rx
-        .recv_timeout(Duration::from_secs(10))
+    let mut server =
+        Server::spawn(cmd.stdout(Stdio::piped()).stderr(stderr)).expect("spawn server");
+    let line = server
+        .first_stdout_line(Duration::from_secs(10))
         .expect("server printed no readiness line in 10 s");
     assert_eq!(line.trim_end(), "The server is ready to receive");
     server

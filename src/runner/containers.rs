@@ -1,4 +1,4 @@
-//! The container lane: the same scenarios between two containers of the
+//! Hosts that are containers. The container lane: the same scenarios between two containers of the
 //! services image, joined by the same links and backends as netns hosts.
 //!
 //! Each container starts with `--network none`; its namespace (from
@@ -15,13 +15,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use faults::{owner, Host, Lab};
+use faults::{Host, Lab};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
-use crate::runner::{self, Outcome, PORT};
-use crate::scenario::{Scenario, Transport};
+use super::outcome::Outcome;
+use super::partition::with_partition;
+use crate::scenario::{Scenario, PORT};
 
 /// The services image.
 pub const IMAGE: &str = "badnet/services";
@@ -74,7 +75,7 @@ pub fn sweep() -> anyhow::Result<Vec<String>> {
         let Some((id, run)) = line.split_once(' ') else {
             continue;
         };
-        if !owner::is_alive(run) {
+        if !faults::is_alive(run) {
             let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
             if rm.status.success() {
                 removed.push(id.to_owned());
@@ -118,10 +119,7 @@ fn pid(container: &Container<GenericImage>) -> anyhow::Result<u32> {
 }
 
 fn host_error(e: anyhow::Error) -> faults::Error {
-    faults::Error::Sys {
-        op: "starting the containers".into(),
-        source: std::io::Error::other(format!("{e:#}")),
-    }
+    faults::Error::Hosts { source: e.into() }
 }
 
 /// Runs `s` between two containers.
@@ -131,16 +129,14 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         tracing::warn!("sweeping dead runs' containers: {e:#}");
     }
     let [forward, reverse] = s.direction.split(&s.impairment);
-    let (server_bin, client_bin) = match s.transport {
-        Transport::Udp => ("/bin/udp-server", "/bin/udp-client"),
-        Transport::Tcp => ("/bin/tcp-server", "/bin/tcp-client"),
-    };
+    let server_bin = format!("/bin/{}", s.transport.server_program());
+    let client_bin = format!("/bin/{}", s.transport.probe_program());
     let mut containers = None;
     let lab = Lab::build(s.backend, s.seed, [&forward, &reverse], |run| {
-        let server_cmd = vec![server_bin.to_owned(), "--port".to_owned(), PORT.to_string()];
+        let server_cmd = vec![server_bin, "--port".to_owned(), PORT.to_string()];
         let server = start(run.id(), server_cmd, Some(services::READY_LINE)).map_err(host_error)?;
-        let mut client_cmd = vec![client_bin.to_owned()];
-        client_cmd.extend(runner::probe_args(s, &faults::link::ADDR_B.to_string()));
+        let mut client_cmd = vec![client_bin];
+        client_cmd.extend(s.probe_args(&faults::ADDR_B.to_string()));
         client_cmd.extend([
             "--wait-for-server".to_owned(),
             format!("{}s", WAIT_FOR_SERVER.as_secs()),
@@ -154,8 +150,8 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         Ok(hosts)
     })?;
     let (_server, client) = containers.as_ref().context("containers")?;
-    let limit = runner::probe_limit(s) + WAIT_FOR_SERVER + Duration::from_secs(10);
-    let output = runner::with_partition(&lab, s.partition, || {
+    let limit = s.probe_limit() + WAIT_FOR_SERVER + Duration::from_secs(10);
+    let output = with_partition(&lab, s.partition, || {
         let mut stdout = client.stdout(true);
         let (tx, rx) = mpsc::channel();
         // Detached: a probe that never ends must not hold the run.
@@ -185,15 +181,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
-    let outcome = Outcome {
-        scenario: s.clone(),
-        backend: lab.backend().to_owned(),
-        backend_reason: lab.backend_reason().to_owned(),
-        hosts: "containers",
-        run_id: lab.run_id().to_owned(),
-        report,
-        link: lab.counters(),
-    };
+    let outcome = Outcome::new(s, &lab, report);
     lab.remove()?;
     Ok(outcome)
 }

@@ -5,16 +5,14 @@
 //! send time; a receiver in host B (same process, same monotonic clock)
 //! records every arrival. Proportions are checked with the exact
 //! Clopper-Pearson interval at a false-failure probability of 1e-6 each
-//! (`badnet::stats`): the configured value must lie inside the interval
+//! (`badnet::bounds`): the configured value must lie inside the interval
 //! around what was observed.
-
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use badnet::stats::ProportionCheck;
-use common::*;
+use crate::common::*;
+use badnet::bounds::ProportionCheck;
 use faults::{Backend, Direction, Lab};
 
 struct Arrival {

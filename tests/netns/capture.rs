@@ -2,13 +2,11 @@
 //! Wireshark) reads, with the run's packets and TCP's retransmissions in
 //! them.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::*;
 use badnet::runner;
 use badnet::scenario::{Scenario, Transport};
-use common::*;
 use faults::{Backend, Direction};
 
 fn packets(path: &std::path::Path) -> Vec<String> {

@@ -5,13 +5,11 @@
 //! Every proportion is checked with the exact Clopper-Pearson interval of
 //! its sample at a false-failure probability of 1e-6 (`badnet::verdict`).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use badnet::scenario::{Partition, Scenario, Transport};
 use badnet::verdict::{self, assert_all};
-use common::*;
 use faults::Direction;
 use rstest::rstest;
 
@@ -30,7 +28,9 @@ fn udp() -> Scenario {
 #[test]
 fn udp_on_a_clean_link_loses_reorders_and_duplicates_nothing() {
     let o = run(&udp());
-    assert_all(&verdict::udp_clean(udp_report(&o)));
+    assert_all(&verdict::udp_clean(
+        o.report.as_udp().expect("a UDP report"),
+    ));
 }
 
 /// Loss p on k directions: the round-trip loss of 4000 probes must be
@@ -49,7 +49,7 @@ fn udp_loses_about_the_configured_fraction(
 ) {
     let s = udp().impaired(spec, direction);
     let o = run(&s);
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_all(&[
         verdict::udp_loss(r, p, s.impaired_directions()),
         verdict::udp_uncorrupted(r),
@@ -62,7 +62,7 @@ fn udp_loses_about_the_configured_fraction(
 fn udp_at_100pct_loss_receives_nothing_and_ends_by_its_timeout() {
     let s = udp().impaired("loss 100%", Direction::Both);
     let o = run(&s);
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_eq!((r.sent, r.received), (COUNT, 0));
     assert!(r.rtt_ms.is_none());
     let budget = (s.interval.mul_f64(COUNT as f64) + s.timeout).as_secs_f64() + 1.0;
@@ -78,7 +78,12 @@ fn udp_at_100pct_loss_receives_nothing_and_ends_by_its_timeout() {
 #[test]
 fn udp_round_trip_is_twice_the_one_way_delay() {
     let o = run(&udp().impaired("delay 20ms", Direction::Both));
-    let rtt = udp_report(&o).rtt_ms.expect("echoes");
+    let rtt = o
+        .report
+        .as_udp()
+        .expect("a UDP report")
+        .rtt_ms
+        .expect("echoes");
     assert!(rtt.min >= 40.0, "min RTT {} ms below 2 x 20 ms", rtt.min);
     assert!(rtt.p50 < 42.0, "median RTT {} ms", rtt.p50);
 }
@@ -88,7 +93,7 @@ fn udp_round_trip_is_twice_the_one_way_delay() {
 #[test]
 fn udp_jitter_wider_than_the_send_gap_reorders() {
     let o = run(&udp().impaired("delay 10ms 5ms", Direction::Both));
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert!(
         r.reordered > COUNT / 10,
         "only {} of {COUNT} reordered",
@@ -105,14 +110,14 @@ fn udp_jitter_wider_than_the_send_gap_reorders() {
 #[test]
 fn udp_reorder_sends_probes_ahead_of_their_elders() {
     let o = run(&udp().impaired("delay 10ms reorder 25%", Direction::Forward));
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_eq!((r.lost, r.duplicates), (0, 0));
     assert!(
         r.reordered > COUNT / 10,
         "only {} of {COUNT} reordered",
         r.reordered
     );
-    if o.backend == "wire" {
+    if o.backend == faults::Backend::Wire {
         assert_all(&[verdict::proportion(
             "sent ahead by the link",
             o.link.forward.reordered,
@@ -127,7 +132,7 @@ fn udp_reorder_sends_probes_ahead_of_their_elders() {
 #[test]
 fn udp_duplicates_arrive_as_extra_copies() {
     let o = run(&udp().impaired("duplicate 10%", Direction::Forward));
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_eq!((r.lost, r.received), (0, COUNT));
     assert_all(&[verdict::proportion(
         "duplicates",
@@ -145,7 +150,7 @@ fn udp_duplicates_arrive_as_extra_copies() {
 #[test]
 fn udp_corrupted_datagrams_never_reach_the_application() {
     let o = run(&udp().impaired("corrupt 10%", Direction::Forward));
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_all(&[
         verdict::udp_uncorrupted(r),
         verdict::proportion_in(
@@ -164,7 +169,7 @@ fn udp_keeps_message_boundaries_with_large_datagrams() {
     s.size = 1400;
     s.count = 1000;
     let o = run(&s);
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert_all(&[verdict::udp_boundaries(r), verdict::udp_uncorrupted(r)]);
     assert!(r.received > 0);
 }
@@ -182,7 +187,7 @@ fn udp_loses_what_is_sent_during_a_partition() {
         duration: Duration::from_secs(1),
     });
     let o = run(&s);
-    let r = udp_report(&o);
+    let r = o.report.as_udp().expect("a UDP report");
     assert!(
         (930..=1070).contains(&r.lost),
         "lost {} during a 1 s cut at 1 probe/ms",

@@ -1,17 +1,15 @@
 //! The driver under stress: killed at random points of a run, many runs at
 //! once, a run whose network never carries a packet.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-fn badnet(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_badnet"));
+fn badnet_with(args: &[&str]) -> Command {
+    let mut cmd = badnet();
     cmd.args(args);
     cmd
 }
@@ -31,9 +29,9 @@ fn wait_within(mut child: Child, limit: Duration) -> std::process::Output {
 
 /// The runs recorded for process `pid`.
 fn runs_of(pid: u32) -> Vec<String> {
-    faults::owner::recorded_runs()
+    faults::recorded_runs()
         .into_iter()
-        .filter(|id| faults::owner::owner_pid(id) == Some(pid))
+        .filter(|id| faults::owner_pid(id) == Some(pid))
         .collect()
 }
 
@@ -69,7 +67,7 @@ fn sigkill_at_random_points_leaves_nothing_the_next_run_does_not_sweep() {
         // A run lasts about 0.9 s here: 300 probes 2 ms apart, then 0.3 s
         // of waiting for echoes; the points cover 0..1.2 s.
         let at = Duration::from_millis(slot * 120 + next(&mut seed) % 120);
-        let child = badnet(&[
+        let child = badnet_with(&[
             "run",
             "udp",
             "--loss",
@@ -107,7 +105,7 @@ fn sigkill_at_random_points_leaves_nothing_the_next_run_does_not_sweep() {
         killed.push((at, out.status, ids));
     }
     // The next run sweeps what the killed ones left, and passes.
-    let next_run = badnet(&[
+    let next_run = badnet_with(&[
         "run",
         "udp",
         "--count",
@@ -126,7 +124,7 @@ fn sigkill_at_random_points_leaves_nothing_the_next_run_does_not_sweep() {
         "the run after the kills failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let recorded = faults::owner::recorded_runs();
+    let recorded = faults::recorded_runs();
     for (at, status, ids) in &killed {
         for id in ids {
             assert!(
@@ -195,7 +193,7 @@ fn eight_runs_in_parallel_never_collide() {
                     "run", "tcp", "--loss", "5%", "--delay", "2ms", "--bytes", "262144", "--json",
                 ]
             };
-            let child = badnet(args)
+            let child = badnet_with(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -233,7 +231,7 @@ fn eight_runs_in_parallel_never_collide() {
 fn a_fully_partitioned_tcp_run_ends_by_its_timeout() {
     require_root();
     let started = Instant::now();
-    let child = badnet(&["run", "tcp", "--loss", "100%", "--timeout", "3s", "--json"])
+    let child = badnet_with(&["run", "tcp", "--loss", "100%", "--timeout", "3s", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

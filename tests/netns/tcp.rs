@@ -1,13 +1,11 @@
 //! TCP is reliable: on the same bad networks every byte arrives, intact,
 //! in order, exactly once, and TCP pays for it in retransmissions and time.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use badnet::scenario::{Partition, Scenario, Transport};
 use badnet::verdict::{self, assert_all};
-use common::*;
 use faults::Direction;
 use rstest::rstest;
 
@@ -43,7 +41,7 @@ fn tcp_delivers_every_byte_in_order_under(
     #[case] drops: bool,
 ) {
     let o = run(&tcp().impaired(spec, direction));
-    let r = tcp_report(&o);
+    let r = o.report.as_tcp().expect("a TCP report");
     let mut checks = verdict::tcp_reliable(r);
     if drops {
         checks.push(verdict::tcp_retransmitted(r));
@@ -65,7 +63,10 @@ fn tcp_delivers_every_byte_in_order_under(
 fn tcp_pays_for_reliability_in_time() {
     let clean = run(&tcp().impaired("delay 5ms", Direction::Both));
     let lossy = run(&tcp().impaired("delay 5ms loss 10%", Direction::Both));
-    let (c, l) = (tcp_report(&clean), tcp_report(&lossy));
+    let (c, l) = (
+        clean.report.as_tcp().expect("a TCP report"),
+        lossy.report.as_tcp().expect("a TCP report"),
+    );
     assert_all(&verdict::tcp_reliable(l));
     assert!(
         l.duration_s > c.duration_s,
@@ -87,7 +88,7 @@ fn tcp_stalls_through_a_partition_and_completes_intact() {
         duration: Duration::from_secs(2),
     });
     let o = run(&s);
-    let r = tcp_report(&o);
+    let r = o.report.as_tcp().expect("a TCP report");
     assert_all(&verdict::tcp_reliable(r));
     assert!(
         r.duration_s > 2.0,
@@ -102,7 +103,7 @@ fn tcp_stalls_through_a_partition_and_completes_intact() {
 #[test]
 fn tcp_keeps_no_message_boundaries() {
     let o = run(&tcp());
-    let r = tcp_report(&o);
+    let r = o.report.as_tcp().expect("a TCP report");
     assert_all(&verdict::tcp_reliable(r));
     assert_eq!(r.writes, BYTES / 64);
     assert!(

@@ -1,17 +1,15 @@
 //! `badnet demo --quick` as a user runs it: every file it promises, each
 //! one readable, and the table's verdicts.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn quick_demo_writes_its_table_plots_and_captures() {
     require_root();
     let out_dir = std::env::temp_dir().join(format!("badnet-demo-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let out = badnet()
         .args(["demo", "--quick", "--out"])
         .arg(&out_dir)
         .output()

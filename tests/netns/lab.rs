@@ -1,14 +1,12 @@
 //! Hosts, links and their cleanup on every path: success, error, panic,
 //! Ctrl-C, SIGKILL.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use faults::{Backend, Direction, Impairment, Lab};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -136,10 +134,10 @@ fn processes_in_a_host_die_with_the_lab() {
 #[test]
 fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
     require_root();
-    match faults::lab::netem_available() {
+    match faults::netem_available() {
         Ok(()) => {
             let lab = lab(Backend::Netem);
-            assert_eq!(lab.backend(), "netem");
+            assert_eq!(lab.backend(), Backend::Netem);
             assert_eq!(send_a_to_b(&lab, 20), 20);
             lab.impair(Direction::Forward, &"loss 100%".parse().unwrap())
                 .unwrap();
@@ -147,14 +145,13 @@ fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
             assert!(lab.counters().forward.dropped >= 20);
         }
         Err(detail) => {
-            let before = faults::cleanup::namespaces();
+            let before = faults::netns_names();
             let err = Lab::new(Backend::Netem, None).unwrap_err();
             assert!(matches!(err, faults::Error::NoNetem { .. }), "{err}");
             assert!(err.to_string().contains("--backend wire"), "{err}");
-            let after = faults::cleanup::namespaces();
+            let after = faults::netns_names();
             let leftover = |n: &String| {
-                !before.contains(n)
-                    && faults::owner::run_id_of(n).is_some_and(|id| !faults::owner::is_alive(id))
+                !before.contains(n) && faults::run_id_of(n).is_some_and(|id| !faults::is_alive(id))
             };
             assert!(!after.iter().any(leftover), "{detail}: left {after:?}");
         }
@@ -164,10 +161,10 @@ fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
 #[test]
 fn auto_backend_says_what_it_picked_and_why() {
     let lab = lab(Backend::Auto);
-    let expected = if faults::lab::netem_available().is_ok() {
-        "netem"
+    let expected = if faults::netem_available().is_ok() {
+        Backend::Netem
     } else {
-        "wire"
+        Backend::Wire
     };
     assert_eq!(lab.backend(), expected);
     assert!(
@@ -189,7 +186,7 @@ fn a_wrapped_namespace_is_never_deleted() {
 /// Starts `badnet lab` and returns it with its run id, once it is ready.
 fn start_badnet_lab() -> (std::process::Child, String) {
     require_root();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let mut child = badnet()
         .args(["lab", "--backend", "wire", "--impair", "delay 1ms"])
         .stdout(Stdio::piped())
         .spawn()
@@ -232,7 +229,7 @@ fn ctrl_c_removes_the_lab_of_a_running_badnet() {
             "{signal}: left {:?}",
             namespaces_of(&id)
         );
-        assert!(!faults::owner::recorded_runs().contains(&id));
+        assert!(!faults::recorded_runs().contains(&id));
     }
 }
 
@@ -241,13 +238,10 @@ fn sigkill_leaves_only_what_the_next_sweep_removes() {
     let (mut child, id) = start_badnet_lab();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     wait_exit(&mut child);
-    assert!(!faults::owner::is_alive(&id));
+    assert!(!faults::is_alive(&id));
     // Another test's lab may sweep first; either way, after `badnet
     // cleanup` nothing of the killed run is left.
-    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
-        .arg("cleanup")
-        .output()
-        .unwrap();
+    let out = badnet().arg("cleanup").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -258,12 +252,12 @@ fn sigkill_leaves_only_what_the_next_sweep_removes() {
         "left {:?}",
         namespaces_of(&id)
     );
-    assert!(!faults::owner::recorded_runs().contains(&id));
+    assert!(!faults::recorded_runs().contains(&id));
 }
 
 #[test]
 fn bad_impairment_is_refused_with_exit_code_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let out = badnet()
         .args(["lab", "--impair", "loss 150%"])
         .output()
         .unwrap();
@@ -275,10 +269,7 @@ fn bad_impairment_is_refused_with_exit_code_2() {
 #[test]
 fn doctor_json_has_the_documented_keys() {
     require_root();
-    let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
-        .args(["doctor", "--json"])
-        .output()
-        .unwrap();
+    let out = badnet().args(["doctor", "--json"]).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["root", "netem", "tun", "userns", "docker"] {
         assert!(report[key].is_boolean(), "{key} in {report}");
@@ -346,7 +337,7 @@ fn wire_coalesces_tcp_segments_and_the_stream_arrives_intact() {
 #[test]
 fn veth_backend_carries_traffic_and_refuses_every_impairment() {
     let lab = lab(Backend::Veth);
-    assert_eq!(lab.backend(), "veth");
+    assert_eq!(lab.backend(), Backend::Veth);
     assert_eq!(send_a_to_b(&lab, 20), 20);
     let loss: Impairment = "loss 10%".parse().unwrap();
     assert!(matches!(
@@ -388,10 +379,7 @@ fn veth_backend_carries_traffic_and_refuses_every_impairment() {
             "100",
         ][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_badnet"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = badnet().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(

@@ -1,4 +1,5 @@
-//! The few socket options the probes and servers need beyond std.
+//! What the probes and servers need of the kernel beyond std: socket
+//! options and the descriptor limit. The crate's only unsafe code.
 
 use std::ffi::CString;
 use std::io;
@@ -105,4 +106,26 @@ pub fn congestion(sock: &impl AsRawFd) -> io::Result<String> {
     let name = &buf[..len as usize];
     let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
     Ok(String::from_utf8_lossy(&name[..end]).into_owned())
+}
+
+/// Raises this process's limit on open descriptors to at least `want`
+/// (the soft limit up to the hard one, and the hard one too where the
+/// process may), so a server holding many connections is bounded by its
+/// own `--max-connections`, not by a default of 1024. Returns the limit
+/// now in force; an error only if it could not be read.
+pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft >= want {
+        return Ok(soft);
+    }
+    let raised = want.max(hard);
+    if setrlimit(Resource::RLIMIT_NOFILE, raised, raised).is_ok() {
+        return Ok(raised);
+    }
+    // Not privileged to raise the hard limit: go as far as it allows.
+    if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Ok(hard);
+    }
+    Ok(soft)
 }

@@ -1,0 +1,172 @@
+//! The `badnet` command line: one file per command, the flags they share
+//! in `args`, and the one place where a failure becomes an exit code.
+
+mod args;
+mod doctor;
+mod lab;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use faults::Direction;
+
+pub use args::LinkArgs;
+pub use run::{outcome_json, RunArgs};
+
+use crate::bench::{BenchConfig, Section};
+use crate::demo::DemoConfig;
+use crate::scenario::HostKind;
+
+/// See, by measurement, what UDP and TCP do on a bad network.
+#[derive(Debug, Parser)]
+#[command(name = "badnet", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one transport over one bad network and report what it saw.
+    Run(Box<RunArgs>),
+    /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
+    Demo {
+        /// Where to write report.json, report.md, the plots and the pcaps.
+        #[arg(long, default_value = "badnet-report")]
+        out: PathBuf,
+        #[command(flatten)]
+        link: LinkArgs,
+        /// What the hosts are: network namespaces, or containers (`make images` first).
+        #[arg(long, value_enum, default_value_t = HostKind::Netns)]
+        hosts: HostKind,
+        /// Fewer probes and bytes: under 30 seconds.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
+    Doctor {
+        /// One JSON object with keys root, netem, tun, userns, docker.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what dead runs left behind (namespaces, links, processes).
+    Cleanup,
+    /// Benchmarks: the wire against veth, impairment fidelity, the servers
+    /// against the lecture's, runs alone and side by side.
+    Bench {
+        /// Where to write `SECTION.json` and `summary.md`.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+        /// Shorter spans, fewer samples.
+        #[arg(long)]
+        quick: bool,
+        /// Only these sections (comma-separated; all by default).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<Section>,
+        /// Concurrent TCP clients to hold.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+    },
+    /// Build two hosts and an impaired link, print how to use them, and keep
+    /// them until Ctrl-C.
+    Lab {
+        #[command(flatten)]
+        link: LinkArgs,
+        /// netem arguments for the link, e.g. "delay 50ms 10ms loss 5%".
+        #[arg(long, default_value = "")]
+        impair: String,
+        /// Which way the impairment applies: forward is A to B.
+        #[arg(long, value_enum, default_value_t = Direction::Both)]
+        direction: Direction,
+    },
+}
+
+/// Runs the command line; the exit code follows the README: 0 done, 1 a
+/// failure to run, 2 bad input.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    services::cli::init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("badnet: {e:#}");
+            ExitCode::from(crate::error::exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Doctor { json } => doctor::run(json),
+        Command::Demo {
+            out,
+            link,
+            hosts,
+            quick,
+        } => demo(DemoConfig {
+            out,
+            backend: link.backend,
+            seed: link.seed,
+            hosts,
+            quick,
+        }),
+        Command::Bench {
+            out,
+            quick,
+            only,
+            clients,
+        } => {
+            let summary = crate::bench::run(&BenchConfig {
+                out: out.clone(),
+                quick,
+                only,
+                clients,
+            })?;
+            println!("{summary}");
+            println!("Wrote {}/*.json and summary.md.", out.display());
+            Ok(())
+        }
+        Command::Cleanup => cleanup(),
+        Command::Lab {
+            link,
+            impair,
+            direction,
+        } => lab::run(link.backend, &impair.parse()?, direction, link.seed),
+    }
+}
+
+fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
+    let report = crate::demo::run(&cfg)?;
+    println!("{}", crate::demo::table(&report));
+    println!("{}\n", report.summary);
+    println!(
+        "Wrote {}/report.md, report.json, loss.svg, goodput.svg, rtt.svg{} in {:.0} s.",
+        cfg.out.display(),
+        if cfg.hosts == HostKind::Netns {
+            ", tcp.pcap, udp.pcap"
+        } else {
+            ""
+        },
+        report.duration_s
+    );
+    Ok(())
+}
+
+fn cleanup() -> anyhow::Result<()> {
+    let mut removed = faults::sweep()?;
+    removed.extend(
+        crate::runner::containers::sweep()?
+            .into_iter()
+            .map(|id| format!("container {id}")),
+    );
+    if removed.is_empty() {
+        println!("nothing to clean up");
+    }
+    for name in removed {
+        println!("removed {name}");
+    }
+    Ok(())
+}

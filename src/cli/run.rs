@@ -1,0 +1,218 @@
+//! `badnet run`: one transport over one bad network.
+
+use std::time::Duration;
+
+use clap::Args;
+use faults::Direction;
+
+use super::args::LinkArgs;
+use crate::error::BadInput;
+use crate::runner::Outcome;
+use crate::scenario::{HostKind, Partition, Scenario, Transport};
+
+/// `badnet run` flags: an impairment, a backend and a workload.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// udp or tcp.
+    #[arg(value_enum)]
+    pub transport: Transport,
+    /// Loss per direction, e.g. 10%.
+    #[arg(long, allow_hyphen_values = true)]
+    pub loss: Option<String>,
+    /// Delay per direction, e.g. 50ms.
+    #[arg(long, allow_hyphen_values = true)]
+    pub delay: Option<String>,
+    /// Jitter around the delay, e.g. 10ms (needs --delay).
+    #[arg(long, allow_hyphen_values = true)]
+    pub jitter: Option<String>,
+    /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
+    #[arg(long, allow_hyphen_values = true)]
+    pub reorder: Option<String>,
+    /// Packets duplicated, e.g. 5%.
+    #[arg(long, allow_hyphen_values = true)]
+    pub duplicate: Option<String>,
+    /// Packets with one bit flipped, e.g. 2%.
+    #[arg(long, allow_hyphen_values = true)]
+    pub corrupt: Option<String>,
+    /// Rate limit, e.g. 10mbit.
+    #[arg(long, allow_hyphen_values = true)]
+    pub rate: Option<String>,
+    /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
+    #[arg(long, allow_hyphen_values = true)]
+    pub netem: Option<String>,
+    /// Cut the link for this long (with --partition-after).
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration, requires = "partition_after")]
+    pub partition_for: Option<Duration>,
+    /// Cut the link this long after the probe starts.
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration, requires = "partition_for")]
+    pub partition_after: Option<Duration>,
+    /// Which way the impairment applies: forward is client to server.
+    #[arg(long, value_enum, default_value_t = Direction::Both)]
+    pub direction: Direction,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// netns (namespaces this run creates) or containers (`make images` first).
+    #[arg(long, value_enum, default_value = "netns")]
+    pub hosts: HostKind,
+    /// UDP probes to send.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
+    pub count: u64,
+    /// Time between UDP probes.
+    #[arg(long, default_value = "1ms", allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
+    pub interval: Duration,
+    /// Bytes per UDP probe.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(29..=65_507))]
+    pub size: u32,
+    /// TCP bytes to stream.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
+    pub bytes: u64,
+    /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    pub timeout: Option<Duration>,
+    /// One JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunArgs {
+    /// The impairment as netem arguments, from the flags.
+    pub fn netem_args(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(d) = &self.delay {
+            words.push(format!("delay {d}"));
+            if let Some(j) = &self.jitter {
+                words.push(j.clone());
+            }
+        } else if let Some(j) = &self.jitter {
+            words.push(format!("delay 0ms {j}"));
+        }
+        for (word, value) in [
+            ("loss", &self.loss),
+            ("reorder", &self.reorder),
+            ("duplicate", &self.duplicate),
+            ("corrupt", &self.corrupt),
+            ("rate", &self.rate),
+        ] {
+            if let Some(v) = value {
+                words.push(format!("{word} {v}"));
+            }
+        }
+        if let Some(n) = &self.netem {
+            words.push(n.clone());
+        }
+        words.join(" ")
+    }
+
+    /// The scenario the flags describe; bad values name their flag.
+    pub fn scenario(&self) -> Result<Scenario, BadInput> {
+        let mut s = Scenario::new(self.transport);
+        s.impairment = self
+            .netem_args()
+            .parse()
+            .map_err(|e| self.bad_impairment(e))?;
+        s.direction = self.direction;
+        s.backend = self.link.backend;
+        s.hosts = self.hosts;
+        s.partition = self
+            .partition_after
+            .zip(self.partition_for)
+            .map(|(after, duration)| Partition { after, duration });
+        s.count = self.count;
+        s.interval = self.interval;
+        s.size = self.size as usize;
+        s.bytes = self.bytes;
+        if let Some(t) = self.timeout {
+            s.timeout = t;
+        }
+        s.seed = self.link.seed;
+        Ok(s)
+    }
+
+    /// An impairment the flags spell that netem's grammar refuses, named by
+    /// the flag that gave the faulty value.
+    fn bad_impairment(&self, e: faults::Error) -> BadInput {
+        let flag = match &e {
+            faults::Error::Invalid { field, .. } => {
+                let given = [
+                    ("loss", &self.loss),
+                    ("delay", &self.delay),
+                    ("jitter", &self.jitter),
+                    ("reorder", &self.reorder),
+                    ("duplicate", &self.duplicate),
+                    ("corrupt", &self.corrupt),
+                    ("rate", &self.rate),
+                ];
+                given
+                    .iter()
+                    .find(|(name, value)| name == field && value.is_some())
+                    .map_or("--netem".to_owned(), |(name, _)| format!("--{name}"))
+            }
+            _ => "--netem".to_owned(),
+        };
+        BadInput::new(flag, e.to_string())
+    }
+}
+
+/// `badnet run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario()?;
+    let outcome = crate::runner::run(&scenario)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&outcome_json(&outcome, &args.netem_args()))?
+        );
+    } else {
+        print!("{}", summary(&outcome));
+    }
+    Ok(())
+}
+
+/// The probe's fields, plus backend, hosts, impairment and link counters.
+pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(&o.report).expect("reports serialize");
+    let extra = serde_json::json!({
+        "backend": o.backend,
+        "backend_reason": o.backend_reason,
+        "hosts": o.hosts,
+        "run_id": o.run_id,
+        "impairment": {
+            "given": given,
+            "tc": o.scenario.impairment.tc_args().join(" "),
+            "direction": o.scenario.direction,
+            "spec": o.scenario.impairment,
+        },
+        "partition": o.scenario.partition,
+        "link": o.link,
+    });
+    if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    v
+}
+
+fn summary(o: &Outcome) -> String {
+    let mut s = format!(
+        "{} over {} ({:?}), backend {} ({}), hosts {}\n",
+        o.report.transport().to_uppercase(),
+        o.scenario.impairment,
+        o.scenario.direction,
+        o.backend,
+        o.backend_reason,
+        o.hosts,
+    );
+    if let Some(p) = o.scenario.partition {
+        s.push_str(&format!(
+            "partition: {:?} after {:?}\n",
+            p.duration, p.after
+        ));
+    }
+    s.push_str(&o.report.summary());
+    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
+        s.push_str(&format!(
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced
+        ));
+    }
+    s
+}

@@ -1,0 +1,128 @@
+//! The demo's three charts: UDP loss against the configuration, TCP
+//! goodput against loss, and RTT distributions with and without jitter.
+
+use super::ladder::{mathis_mbps, DemoReport, LADDER, SWEEP_DELAY_MS};
+use crate::bounds::{clopper_pearson, FALSE_FAILURE};
+use crate::plot::{nice_ceiling, Chart, Mark, Point, Series};
+use crate::verdict::round_trip_loss;
+
+/// UDP round-trip loss, observed with its interval, against 1-(1-p)^2.
+pub fn loss(report: &DemoReport) -> Chart {
+    let points = LADDER
+        .iter()
+        .zip(&report.rungs)
+        .filter_map(|(rung, r)| {
+            let p = rung.loss?;
+            let (lo, hi) = clopper_pearson(r.udp.lost, r.udp.sent.max(1), FALSE_FAILURE);
+            Some((
+                p * 100.0,
+                r.udp.loss_rate * 100.0,
+                Some((lo * 100.0, hi * 100.0)),
+            ))
+        })
+        .collect();
+    let curve = (0..=50)
+        .map(|i| f64::from(i) * 0.5)
+        .map(|p| (p, round_trip_loss(p / 100.0, 2) * 100.0))
+        .collect();
+    Chart {
+        title: "UDP round-trip loss: observed vs configured".into(),
+        x_label: "configured loss per direction (%)".into(),
+        y_label: "observed round-trip loss (%)".into(),
+        x: (0.0, 25.0),
+        y: (0.0, 50.0),
+        series: vec![
+            Series {
+                name: "expected 1-(1-p)^2".into(),
+                color: "#888888",
+                mark: Mark::Line(curve, true),
+            },
+            Series {
+                name: "observed, Clopper-Pearson interval at 1e-6".into(),
+                color: "#d62728",
+                mark: Mark::Points(points),
+            },
+        ],
+    }
+}
+
+/// TCP goodput against loss, beside the Mathis et al. model.
+pub fn goodput(report: &DemoReport) -> Chart {
+    let measured: Vec<Point> = report
+        .sweep
+        .iter()
+        .map(|p| (p.loss * 100.0, p.tcp.goodput_mbps, None))
+        .collect();
+    let mathis: Vec<(f64, f64)> = (1..=100)
+        .map(|i| f64::from(i) * 0.1)
+        .map(|p| (p, mathis_mbps(p / 100.0, 2.0 * SWEEP_DELAY_MS / 1e3)))
+        .collect();
+    let top = nice_ceiling(
+        report
+            .sweep
+            .iter()
+            .map(|p| p.tcp.goodput_mbps)
+            .fold(10.0f64, f64::max)
+            * 1.1,
+    );
+    Chart {
+        title: format!(
+            "TCP ({}) goodput vs loss, RTT {} ms",
+            report.sweep_congestion,
+            2.0 * SWEEP_DELAY_MS
+        ),
+        x_label: "loss on the data direction (%)".into(),
+        y_label: "goodput (Mbit/s)".into(),
+        x: (0.0, 10.0),
+        y: (0.0, top),
+        series: vec![
+            Series {
+                name: "Mathis et al. model (not a bound): MSS/(RTT sqrt(p)) sqrt(3/2)".into(),
+                color: "#888888",
+                mark: Mark::Line(mathis, true),
+            },
+            Series {
+                name: "measured".into(),
+                color: "#1f77b4",
+                mark: Mark::Points(measured),
+            },
+        ],
+    }
+}
+
+/// The empirical CDF of `samples` as a step line from `lo` to `hi`, in %.
+fn cdf(samples: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len().max(1) as f64;
+    let mut line = vec![(lo, 0.0)];
+    for (i, &x) in sorted.iter().enumerate() {
+        line.push((x, i as f64 / n * 100.0));
+        line.push((x, (i + 1) as f64 / n * 100.0));
+    }
+    line.push((hi, if sorted.is_empty() { 0.0 } else { 100.0 }));
+    line
+}
+
+/// The RTT distributions of 50 ms each way, with and without jitter.
+pub fn rtt(report: &DemoReport) -> Chart {
+    Chart {
+        title: "UDP round-trip time, 50 ms each way: cumulative distribution".into(),
+        x_label: "RTT (ms)".into(),
+        y_label: "probes with a shorter RTT (%)".into(),
+        x: (50.0, 150.0),
+        y: (0.0, 100.0),
+        series: vec![
+            Series {
+                name: "delay 50ms".into(),
+                color: "#2ca02c",
+                mark: Mark::Line(cdf(&report.rtt_without_jitter_ms, 50.0, 150.0), false),
+            },
+            Series {
+                name: "delay 50ms, jitter 20ms (uniform)".into(),
+                color: "#ff7f0e",
+                mark: Mark::Line(cdf(&report.rtt_with_jitter_ms, 50.0, 150.0), false),
+            },
+        ],
+    }
+}

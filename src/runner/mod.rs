@@ -1,0 +1,30 @@
+//! Running a scenario: build the lab, start the server in host B, run the
+//! probe in host A, cut the link if asked, collect what both sides saw,
+//! and remove everything.
+//!
+//! - [`netns`]: hosts that are network namespaces this run creates.
+//! - [`containers`]: hosts that are containers of the services image.
+//! - `outcome`: what a run measured ([`Outcome`]), built the same way by both.
+//! - `partition`: cutting and healing the link while the probe runs.
+//!
+//! This file only dispatches; the parts import `outcome` and `partition`,
+//! never each other.
+
+pub mod containers;
+pub mod netns;
+mod outcome;
+mod partition;
+
+pub use netns::run_on_lab;
+pub use outcome::Outcome;
+
+use crate::scenario::{HostKind, Scenario};
+
+/// Runs `scenario` on the hosts it names: network namespaces, or
+/// containers.
+pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    match scenario.hosts {
+        HostKind::Netns => netns::run(scenario),
+        HostKind::Containers => containers::run(scenario),
+    }
+}

@@ -1,0 +1,134 @@
+//! Hosts that are network namespaces this run creates.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use faults::Lab;
+use services::child::KillOnDrop;
+use services::report::Report;
+
+use super::outcome::Outcome;
+use super::partition::with_partition;
+use crate::bins;
+use crate::scenario::{Scenario, Transport, PORT};
+
+const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `scenario` between two network namespaces.
+pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    scenario.impairment.validate()?;
+    let lab = Lab::new(scenario.backend, scenario.seed)?;
+    lab.impair(scenario.direction, &scenario.impairment)?;
+    let report = run_on_lab(&lab, scenario, None)?;
+    let outcome = Outcome::new(scenario, &lab, report);
+    lab.remove()?;
+    Ok(outcome)
+}
+
+/// Runs `scenario`'s server and probe on an existing, already impaired
+/// lab (several probes can share one link), cutting the link if the
+/// scenario asks. With `capture`, host A's side of the link is recorded
+/// there as a pcap while the probe runs.
+pub fn run_on_lab(
+    lab: &Lab,
+    scenario: &Scenario,
+    capture: Option<&Path>,
+) -> anyhow::Result<Report> {
+    let server = start_server(lab, scenario.transport)?;
+    let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
+    let report = with_partition(lab, scenario.partition, || run_probe(lab, scenario));
+    if let Some(mut tcpdump) = capture {
+        // Give tcpdump time to read what the kernel buffered; it writes out
+        // and exits on SIGINT.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = tcpdump.interrupt();
+    }
+    drop(server);
+    report
+}
+
+fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<KillOnDrop> {
+    let dev = lab.device_a();
+    let mut cmd = lab.a().command("tcpdump");
+    cmd.args([
+        "-i",
+        &dev,
+        "--immediate-mode",
+        "-U",
+        "-Z",
+        "root",
+        "-s",
+        "256",
+        "-w",
+    ])
+    .arg(path);
+    let mut child = KillOnDrop::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::piped()))
+        .context("starting tcpdump (install it: apt-get install tcpdump)")?;
+    // tcpdump says "listening on ..." once it captures.
+    match child.first_stderr_line(READY_WAIT) {
+        Some(line) if line.contains("listening on") => Ok(child),
+        Some(line) => bail!("tcpdump: {}", line.trim()),
+        None => bail!("tcpdump did not start within {READY_WAIT:?}"),
+    }
+}
+
+fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<KillOnDrop> {
+    let name = transport.server_program();
+    let mut cmd = lab
+        .b()
+        .command(bins::locate(name)?.to_str().context("binary path")?);
+    cmd.args([
+        "--bind",
+        &lab.addr_b().to_string(),
+        "--port",
+        &PORT.to_string(),
+    ]);
+    let mut child = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()))
+        .with_context(|| format!("starting {name}"))?;
+    match child.first_stdout_line(READY_WAIT) {
+        Some(line) if line.trim_end() == services::READY_LINE => Ok(child),
+        Some(line) => bail!("{name} said {line:?} instead of its readiness line"),
+        None => bail!("{name} was not ready within {READY_WAIT:?}"),
+    }
+}
+
+fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
+    let name = s.transport.probe_program();
+    let args = s.probe_args(&lab.addr_b().to_string());
+    let limit = s.probe_limit();
+    let mut cmd = lab
+        .a()
+        .command(bins::locate(name)?.to_str().context("binary path")?);
+    cmd.args(&args);
+    let out = output_within(cmd, limit + Duration::from_secs(10))
+        .with_context(|| format!("running {name}"))?;
+    Report::parse(&out).with_context(|| format!("{name} printed no report: {out:?}"))
+}
+
+/// Runs `cmd` and returns its stdout, killing it (by PID) past `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
+    let mut child = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+    let (mut stdout, mut stderr) = (
+        child.stdout.take().context("stdout")?,
+        child.stderr.take().context("stderr")?,
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let (out, err) = rx
+        .recv_timeout(limit)
+        .map_err(|_| anyhow::anyhow!("still running after {limit:?}: killed"))?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{status}: {}", err.trim());
+    }
+    Ok(out)
+}

@@ -1,0 +1,42 @@
+//! What one run measured.
+
+use faults::{Backend, Lab, LinkCounters};
+use serde::Serialize;
+use services::report::Report;
+
+use crate::scenario::{HostKind, Scenario};
+
+/// What one run measured: the probe's report and the link's counters, with
+/// what ran where.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    /// The backend the link ran on (never auto).
+    pub backend: Backend,
+    /// Why that backend.
+    pub backend_reason: String,
+    /// What kind of host ran the programs.
+    pub hosts: HostKind,
+    /// The run id in every resource name.
+    pub run_id: String,
+    /// What the probe saw.
+    pub report: Report,
+    /// What the link did, per direction.
+    pub link: LinkCounters,
+}
+
+impl Outcome {
+    /// The outcome of `scenario` on `lab` (read before the lab is removed),
+    /// with the probe's `report`.
+    pub fn new(scenario: &Scenario, lab: &Lab, report: Report) -> Self {
+        Self {
+            scenario: scenario.clone(),
+            backend: lab.backend(),
+            backend_reason: lab.backend_reason().to_owned(),
+            hosts: scenario.hosts,
+            run_id: lab.run_id().to_owned(),
+            report,
+            link: lab.counters(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The driver's suites on network-namespace hosts, one binary: each module
+//! is a suite, `common` their helpers.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod common;
+
+mod capture;
+mod demo;
+mod driver;
+mod lab;
+mod tcp;
+mod udp;
+mod wire_fidelity;
