@@ -74,8 +74,10 @@ endif
 	  else $(MAKE) --no-print-directory test-kernel; fi
 
 # The VM: Debian's kernel and its sch_netem, busybox, the host's ip and tc,
-# the binaries static (cached under target/kernel/; the kernel is downloaded
-# once). QEMU runs with KVM where it boots, TCG otherwise.
+# the services' static binaries (the image's build) and the test build of
+# badnet (cached under target/kernel/; the kernel is downloaded once). The
+# wire half of the parity check runs the debug binaries on the host. QEMU
+# runs with KVM where the CPU offers it, TCG otherwise.
 test-kernel: deps check-root
 	@missing=""; \
 	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
@@ -86,7 +88,7 @@ test-kernel: deps check-root
 	fi
 	rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --profile image --target $(TARGET) -p services --bins
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --profile vm --target $(TARGET) -p badnet --bin badnet
+	$(CARGO) build --workspace --bins
 	bash tests/kernel/build-image.sh
 	$(CARGO) nextest run --no-fail-fast --no-capture --test kernel
 

@@ -104,12 +104,21 @@ fn start(
     Ok(container)
 }
 
+/// `docker ARGS` for one line of output.
+fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("docker").args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 fn pid(container: &Container<GenericImage>) -> anyhow::Result<u32> {
-    let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.State.Pid}}", container.id()])
-        .output()?;
-    let pid: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
+    let pid: u32 = docker(&["inspect", "-f", "{{.State.Pid}}", container.id()])?
         .parse()
         .context("container PID")?;
     if pid == 0 {
@@ -170,14 +179,12 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
             return Err(e);
         }
     };
-    let code = client.exit_code()?;
-    if code != Some(0) {
+    // `docker wait` returns once the container has exited, with its code.
+    let code = docker(&["wait", client.id()])?;
+    if code != "0" {
         let stderr =
             String::from_utf8_lossy(&client.stderr_to_vec().unwrap_or_default()).into_owned();
-        bail!(
-            "the probe container exited with {code:?}: {}",
-            stderr.trim()
-        );
+        bail!("the probe container exited with {code}: {}", stderr.trim());
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;

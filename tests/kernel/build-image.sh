@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the kernel lane's VM under target/kernel/: Debian's kernel (which
 # has sch_netem) with its sch_netem and veth modules, busybox, the host's
-# ip and tc with their shared libraries, and the project's binaries built
-# static, in one initramfs whose /init runs the scenarios of scenarios.txt.
+# ip and tc with their shared libraries, the services' static binaries (the
+# container image's build) and the test build of badnet (stripped, with its
+# shared libraries), in one initramfs whose /init runs the scenarios of
+# scenarios.txt.
 # The kernel is downloaded once (apt-get download, unpacked with dpkg-deb,
 # never installed on the host); the initramfs is rebuilt every time.
 set -euo pipefail
@@ -31,18 +33,26 @@ cp "$(command -v busybox)" "$root/bin/busybox"
 for applet in sh mount insmod poweroff mkdir cat echo sleep tr; do
   ln -s busybox "$root/bin/$applet"
 done
-for tool in ip tc; do
-  path=$(command -v "$tool")
-  cp "$path" "$root/sbin/$tool"
-  for lib in $(ldd "$path" | grep -o '/[^ ]*'); do
+# Copies the shared libraries that program $1 needs into the root.
+copy_libs() {
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
   done
+}
+for tool in ip tc; do
+  path=$(command -v "$tool")
+  cp "$path" "$root/sbin/$tool"
+  copy_libs "$path"
 done
 cp /usr/lib/tc/*.dist "$root/usr/lib/tc/" 2>/dev/null || true
-for b in badnet udp-server udp-client tcp-server tcp-client; do
-  cp "$bin/vm/$b" "$root/bin/$b" 2>/dev/null || cp "$bin/image/$b" "$root/bin/$b"
+for b in udp-server udp-client tcp-server tcp-client; do
+  cp "$bin/image/$b" "$root/bin/$b"
 done
+# In the VM badnet only runs ip and tc and spawns the (optimized) probes:
+# the test build serves, without its debug information.
+strip -o "$root/bin/badnet" target/debug/badnet
+copy_libs target/debug/badnet
 cp "$out/sch_netem.ko" "$out/veth.ko" "$root/lib/modules/"
 cp tests/kernel/init "$root/init"
 cp tests/kernel/scenarios.txt "$root/scenarios"
