@@ -1,46 +1,52 @@
-//! Progress of a long command on standard error: a bar on a terminal,
-//! plain lines otherwise.
+//! Progress of a long command on standard error: a bar with what is done,
+//! what is left and a time estimate on a terminal (indicatif), plain lines
+//! otherwise. Shared by threads: steps may end in any order.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Steps done of a known total.
 pub struct Progress {
     total: usize,
-    done: usize,
-    tty: bool,
+    done: AtomicUsize,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// `total` steps to go.
     pub fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len}, about {eta} left: {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("#>-"),
+            );
+            bar
+        });
         Self {
             total,
-            done: 0,
-            tty: std::io::stderr().is_terminal(),
+            done: AtomicUsize::new(0),
+            bar,
         }
     }
 
     /// One more step done: `what`.
-    pub fn step(&mut self, what: &str) {
-        self.done += 1;
-        let mut err = std::io::stderr();
-        if self.tty {
-            let width = 30;
-            let filled = width * self.done / self.total;
-            let _ = write!(
-                err,
-                "\r\x1b[2K[{}{}] {}/{} {what}",
-                "#".repeat(filled),
-                " ".repeat(width - filled),
-                self.done,
-                self.total
-            );
-            if self.done == self.total {
-                let _ = writeln!(err);
+    pub fn step(&self, what: &str) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(what.to_owned());
+                bar.inc(1);
+                if done >= self.total {
+                    bar.finish();
+                }
             }
-        } else {
-            let _ = writeln!(err, "[{}/{}] {what}", self.done, self.total);
+            None => eprintln!("[{done}/{}] {what}", self.total),
         }
-        let _ = err.flush();
     }
 }

@@ -41,9 +41,12 @@ pub enum Command {
         /// What the hosts are: network namespaces, or containers (`make images` first).
         #[arg(long, value_enum, default_value_t = HostKind::Netns)]
         hosts: HostKind,
-        /// Fewer probes and bytes: under 30 seconds.
+        /// Fewer probes and bytes.
         #[arg(long)]
         quick: bool,
+        /// One run at a time instead of at once (slower; to compare).
+        #[arg(long)]
+        serial: bool,
     },
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
@@ -106,12 +109,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             link,
             hosts,
             quick,
+            serial,
         } => demo(DemoConfig {
             out,
             backend: link.backend,
             seed: link.seed,
             hosts,
             quick,
+            serial,
         }),
         Command::Bench {
             out,

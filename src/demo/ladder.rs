@@ -15,6 +15,9 @@ pub struct Rung {
     /// Loss per direction, for the loss plot.
     pub loss: Option<f64>,
     pub partition: Option<Partition>,
+    /// Its TCP transfer takes milliseconds and its time is the CPU's, not
+    /// the network's: it runs alone, never beside other runs.
+    pub cpu_bound: bool,
 }
 
 pub const LADDER: &[Rung] = &[
@@ -23,54 +26,63 @@ pub const LADDER: &[Rung] = &[
         spec: "",
         loss: Some(0.0),
         partition: None,
+        cpu_bound: true,
     },
     Rung {
         name: "loss 1%",
         spec: "loss 1%",
         loss: Some(0.01),
         partition: None,
+        cpu_bound: true,
     },
     Rung {
         name: "loss 5%",
         spec: "loss 5%",
         loss: Some(0.05),
         partition: None,
+        cpu_bound: true,
     },
     Rung {
         name: "loss 20%",
         spec: "loss 20%",
         loss: Some(0.20),
         partition: None,
+        cpu_bound: false,
     },
     Rung {
         name: "delay 50ms ± 20ms",
         spec: "delay 50ms 20ms",
         loss: None,
         partition: None,
+        cpu_bound: false,
     },
     Rung {
         name: "reorder 25%",
         spec: "delay 10ms reorder 25%",
         loss: None,
         partition: None,
+        cpu_bound: false,
     },
     Rung {
         name: "duplicate 5%",
         spec: "duplicate 5%",
         loss: None,
         partition: None,
+        cpu_bound: true,
     },
     Rung {
         name: "corrupt 2%",
         spec: "corrupt 2%",
         loss: None,
         partition: None,
+        cpu_bound: true,
     },
     Rung {
         name: "rate 10mbit",
         spec: "rate 10mbit",
         loss: None,
         partition: None,
+        cpu_bound: false,
     },
     Rung {
         name: "2 s partition",
@@ -80,12 +92,14 @@ pub const LADDER: &[Rung] = &[
             after: Duration::from_millis(100),
             duration: Duration::from_secs(2),
         }),
+        cpu_bound: false,
     },
     Rung {
         name: "terrible",
         spec: "delay 40ms 20ms loss 10% duplicate 5% corrupt 2% reorder 10% rate 20mbit",
         loss: None,
         partition: None,
+        cpu_bound: false,
     },
 ];
 
@@ -126,6 +140,9 @@ pub struct DemoReport {
     pub sweep_congestion: String,
     pub rtt_without_jitter_ms: Vec<f64>,
     pub rtt_with_jitter_ms: Vec<f64>,
+    /// The clean link's TCP transfer, repeated alone: the run-to-run noise
+    /// a time must rise above before "time vs clean" means anything.
+    pub clean_tcp_s: Vec<f64>,
     pub duration_s: f64,
     pub summary: String,
 }

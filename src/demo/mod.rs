@@ -9,19 +9,19 @@ mod charts;
 mod ladder;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faults::{Backend, Direction, Lab, LinkCounters};
-use services::report::{TcpReport, UdpReport};
+use faults::{Backend, Direction, Lab};
+use services::report::TcpReport;
 
 pub use ladder::{DemoReport, RungResult, SweepPoint};
 pub use report::table;
 
 use crate::machine::Machine;
 use crate::progress::Progress;
-use crate::runner;
+use crate::runner::{self, Outcome};
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
 use ladder::{mathis_mbps, CAPTURED, LADDER, SWEEP_DELAY_MS};
 
@@ -35,6 +35,8 @@ pub struct DemoConfig {
     pub seed: Option<u64>,
     pub hosts: HostKind,
     pub quick: bool,
+    /// One run at a time (as the benchmarks compare), instead of at once.
+    pub serial: bool,
 }
 
 fn scenario(
@@ -60,47 +62,6 @@ fn scenario(
     s
 }
 
-/// What one network did to each transport, and where it ran.
-struct Pair {
-    udp: UdpReport,
-    tcp: TcpReport,
-    /// One link's counters (netns hosts), or each run's (containers).
-    link: Vec<LinkCounters>,
-    backend: Backend,
-    backend_reason: String,
-}
-
-/// Runs `udp` and `tcp` on one link (netns hosts), or each on its own pair
-/// of containers.
-fn run_pair(udp: &Scenario, tcp: &Scenario, capture: Option<&Path>) -> anyhow::Result<Pair> {
-    let wrong = || anyhow::anyhow!("probe reports of the wrong transport");
-    if udp.hosts == HostKind::Containers {
-        let (u, t) = (runner::run(udp)?, runner::run(tcp)?);
-        return Ok(Pair {
-            udp: u.report.as_udp().ok_or_else(wrong)?.clone(),
-            tcp: t.report.as_tcp().ok_or_else(wrong)?.clone(),
-            link: vec![u.link, t.link],
-            backend: u.backend,
-            backend_reason: u.backend_reason,
-        });
-    }
-    let lab = Lab::new(udp.backend, udp.seed)?;
-    lab.impair(udp.direction, &udp.impairment)?;
-    let udp_capture = capture.map(|d| d.join("udp.pcap"));
-    let tcp_capture = capture.map(|d| d.join("tcp.pcap"));
-    let u = runner::run_on_lab(&lab, udp, udp_capture.as_deref())?;
-    let t = runner::run_on_lab(&lab, tcp, tcp_capture.as_deref())?;
-    let pair = Pair {
-        udp: u.as_udp().ok_or_else(wrong)?.clone(),
-        tcp: t.as_tcp().ok_or_else(wrong)?.clone(),
-        link: vec![lab.counters()],
-        backend: lab.backend(),
-        backend_reason: lab.backend_reason().to_owned(),
-    };
-    lab.remove()?;
-    Ok(pair)
-}
-
 /// The losses of the goodput sweep.
 fn sweep_losses(quick: bool) -> &'static [f64] {
     if quick {
@@ -110,86 +71,215 @@ fn sweep_losses(quick: bool) -> &'static [f64] {
     }
 }
 
+/// How often the clean TCP transfer runs: the spread of these is the noise
+/// band of "time vs clean".
+const CLEAN_REPEATS: usize = 5;
+
 /// The seed of the demo's draws unless one is given.
 const DEFAULT_SEED: u64 = 2026;
 
 /// The congestion control of the goodput sweep.
 const SWEEP_CONGESTION: &str = "cubic";
 
+/// A named run of the demo.
+type Job<'a, T> = (String, Box<dyn FnOnce() -> anyhow::Result<T> + Send + 'a>);
+
+/// Runs `jobs` at once, each on a thread of its own, reporting each to
+/// `progress` as it ends; returns their results in order.
+fn all_at_once<T: Send>(jobs: Vec<Job<'_, T>>, progress: &Progress) -> anyhow::Result<Vec<T>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(name, job)| {
+                s.spawn(move || {
+                    let result = job().with_context(|| name.clone());
+                    progress.step(&name);
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a demo run panicked"))
+            .collect()
+    })
+}
+
+/// Runs `jobs` one after another.
+fn one_at_a_time<T: Send>(jobs: Vec<Job<'_, T>>, progress: &Progress) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::new();
+    for job in jobs {
+        out.extend(all_at_once(vec![job], progress)?);
+    }
+    Ok(out)
+}
+
 /// Runs the demo and writes its files to `cfg.out`.
+///
+/// Every run has a lab of its own. What a busy CPU cannot distort runs all
+/// at once: the UDP probes (counts of a seeded link; their RTTs are tens of
+/// microseconds against milliseconds of configured delay), and the TCP
+/// transfers whose time is the network's (delay, heavy loss, partitions,
+/// rate). The TCP transfers that take milliseconds, whose time is the
+/// CPU's, run alone: the clean one five times (the noise band), then the
+/// light impairments. `--serial` runs everything one at a time, to compare.
 pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    let mut progress = Progress::new(LADDER.len() + sweep_losses(cfg.quick).len() + 1);
-    let mut report = DemoReport {
-        backend: cfg.backend,
-        backend_reason: String::new(),
-        hosts: cfg.hosts,
-        quick: cfg.quick,
-        machine: Machine::here().to_string(),
-        rungs: Vec::new(),
-        sweep: Vec::new(),
-        sweep_congestion: SWEEP_CONGESTION.into(),
-        rtt_without_jitter_ms: Vec::new(),
-        rtt_with_jitter_ms: Vec::new(),
-        duration_s: 0.0,
-        summary: String::new(),
-    };
-    run_ladder(cfg, &mut report, &mut progress)?;
-    report.rtt_without_jitter_ms = rtt_without_jitter(cfg)?;
-    progress.step("delay 50ms without jitter");
-    report.rtt_with_jitter_ms = report
-        .rungs
+    let losses = sweep_losses(cfg.quick);
+    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len());
+    let (cpu_jobs, network_jobs) = tcp_jobs(cfg);
+    let sweep_jobs: Vec<Job<SweepPoint>> = losses
         .iter()
-        .find(|r| r.netem.starts_with("delay 50ms 20ms"))
-        .map(|r| r.udp.rtt_samples_ms.clone())
-        .unwrap_or_default();
-    for &p in sweep_losses(cfg.quick) {
-        report.sweep.push(sweep_point(cfg, p)?);
-        progress.step(&format!("TCP goodput at {}% loss", p * 100.0));
-    }
+        .map(|&p| -> Job<SweepPoint> {
+            (
+                format!("TCP goodput at {}% loss", p * 100.0),
+                Box::new(move || sweep_point(cfg, p)),
+            )
+        })
+        .collect();
+    let udp = if cfg.serial {
+        one_at_a_time(udp_jobs(cfg), &progress)?
+    } else {
+        all_at_once(udp_jobs(cfg), &progress)?
+    };
+    let clean = one_at_a_time(clean_jobs(cfg), &progress)?;
+    let mut tcp = one_at_a_time(cpu_jobs, &progress)?;
+    let sweep = if cfg.serial {
+        tcp.extend(one_at_a_time(network_jobs, &progress)?);
+        one_at_a_time(sweep_jobs, &progress)?
+    } else {
+        let (more, sweep) = std::thread::scope(|s| {
+            let sweep = s.spawn(|| all_at_once(sweep_jobs, &progress));
+            let more = all_at_once(network_jobs, &progress);
+            (more, sweep.join().expect("the sweep panicked"))
+        });
+        tcp.extend(more?);
+        sweep?
+    };
+    tcp.sort_by_key(|(i, _)| *i);
+    let tcp = std::iter::once(clean.first().context("a clean TCP run")?.clone())
+        .chain(tcp.into_iter().map(|(_, o)| o))
+        .collect();
+    let mut report = assemble(cfg, udp, tcp, sweep)?;
+    report.clean_tcp_s = clean
+        .iter()
+        .filter_map(|o| o.report.as_tcp().map(|r| r.duration_s))
+        .collect();
     report.summary = report::summary(&report);
     report.duration_s = started.elapsed().as_secs_f64();
     report::write_files(&cfg.out, &report, cfg.hosts == HostKind::Netns)?;
     Ok(report)
 }
 
-/// UDP and TCP on each network of the ladder.
-fn run_ladder(
-    cfg: &DemoConfig,
-    report: &mut DemoReport,
-    progress: &mut Progress,
-) -> anyhow::Result<()> {
-    for rung in LADDER {
-        let udp = scenario(cfg, Transport::Udp, rung.spec, rung.partition);
-        let tcp = scenario(cfg, Transport::Tcp, rung.spec, rung.partition);
-        let capture =
-            (rung.name == CAPTURED && cfg.hosts == HostKind::Netns).then_some(cfg.out.as_path());
-        let pair =
-            run_pair(&udp, &tcp, capture).with_context(|| format!("network '{}'", rung.name))?;
-        (report.backend, report.backend_reason) = (pair.backend, pair.backend_reason);
-        report.rungs.push(RungResult {
-            name: rung.name.into(),
-            netem: udp.impairment.to_string(),
-            udp: pair.udp,
-            tcp: pair.tcp,
-            link: pair.link,
-        });
-        progress.step(rung.name);
-    }
-    Ok(())
+/// Where the pcap of `rung` goes, if it is the captured one.
+fn capture(cfg: &DemoConfig, rung: &str, file: &str) -> Option<PathBuf> {
+    (rung == CAPTURED && cfg.hosts == HostKind::Netns).then(|| cfg.out.join(file))
 }
 
-/// The RTT samples of 50 ms each way without jitter.
-fn rtt_without_jitter(cfg: &DemoConfig) -> anyhow::Result<Vec<f64>> {
-    let mut no_jitter = scenario(cfg, Transport::Udp, "delay 50ms", None);
-    no_jitter.samples = true;
-    let outcome = runner::run(&no_jitter)?;
-    Ok(outcome
-        .report
-        .as_udp()
-        .map(|r| r.rtt_samples_ms.clone())
-        .unwrap_or_default())
+/// UDP on every network, and 50 ms without jitter (last) for the RTT plot.
+fn udp_jobs(cfg: &DemoConfig) -> Vec<Job<'static, Outcome>> {
+    let mut jobs: Vec<Job<Outcome>> = Vec::new();
+    for rung in LADDER {
+        let s = scenario(cfg, Transport::Udp, rung.spec, rung.partition);
+        let pcap = capture(cfg, rung.name, "udp.pcap");
+        jobs.push((
+            format!("UDP {}", rung.name),
+            Box::new(move || runner::run_captured(&s, pcap.as_deref())),
+        ));
+    }
+    let no_jitter = scenario(cfg, Transport::Udp, "delay 50ms", None);
+    jobs.push((
+        "UDP delay 50ms without jitter".into(),
+        Box::new(move || runner::run(&no_jitter)),
+    ));
+    jobs
+}
+
+/// The clean TCP transfer, [`CLEAN_REPEATS`] times: its noise band.
+fn clean_jobs(cfg: &DemoConfig) -> Vec<Job<'static, Outcome>> {
+    let clean = scenario(cfg, Transport::Tcp, "", None);
+    (1..=CLEAN_REPEATS)
+        .map(|i| -> Job<Outcome> {
+            let s = clean.clone();
+            (
+                format!("TCP clean ({i} of {CLEAN_REPEATS})"),
+                Box::new(move || runner::run(&s)),
+            )
+        })
+        .collect()
+}
+
+/// A run that knows its network's place in the ladder.
+type Placed = Job<'static, (usize, Outcome)>;
+
+/// TCP on every network but the clean one (the ladder's first), each with
+/// its place: those the CPU times, and those the network times.
+fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
+    let (mut cpu, mut network) = (Vec::new(), Vec::new());
+    for (i, rung) in LADDER.iter().enumerate().skip(1) {
+        let s = scenario(cfg, Transport::Tcp, rung.spec, rung.partition);
+        let pcap = capture(cfg, rung.name, "tcp.pcap");
+        let job: Placed = (
+            format!("TCP {}", rung.name),
+            Box::new(move || Ok((i, runner::run_captured(&s, pcap.as_deref())?))),
+        );
+        if rung.cpu_bound {
+            cpu.push(job);
+        } else {
+            network.push(job);
+        }
+    }
+    (cpu, network)
+}
+
+/// The report of the runs' outcomes: `udp` has one per network and the
+/// no-jitter run last, `tcp` one per network.
+fn assemble(
+    cfg: &DemoConfig,
+    mut udp: Vec<Outcome>,
+    tcp: Vec<Outcome>,
+    sweep: Vec<SweepPoint>,
+) -> anyhow::Result<DemoReport> {
+    let wrong = || anyhow::anyhow!("probe reports of the wrong transport");
+    let no_jitter = udp.pop().context("the no-jitter run")?;
+    let first = udp.first().context("the ladder's first run")?;
+    let mut report = DemoReport {
+        backend: first.backend,
+        backend_reason: first.backend_reason.clone(),
+        hosts: cfg.hosts,
+        quick: cfg.quick,
+        machine: Machine::here().to_string(),
+        rungs: Vec::new(),
+        sweep,
+        sweep_congestion: SWEEP_CONGESTION.into(),
+        rtt_without_jitter_ms: no_jitter
+            .report
+            .as_udp()
+            .ok_or_else(wrong)?
+            .rtt_samples_ms
+            .clone(),
+        rtt_with_jitter_ms: Vec::new(),
+        clean_tcp_s: Vec::new(),
+        duration_s: 0.0,
+        summary: String::new(),
+    };
+    for ((rung, u), t) in LADDER.iter().zip(udp).zip(tcp) {
+        report.rungs.push(RungResult {
+            name: rung.name.into(),
+            netem: u.scenario.impairment.to_string(),
+            udp: u.report.as_udp().ok_or_else(wrong)?.clone(),
+            tcp: t.report.as_tcp().ok_or_else(wrong)?.clone(),
+            link: vec![u.link, t.link],
+        });
+    }
+    report.rtt_with_jitter_ms = report
+        .rungs
+        .iter()
+        .find(|r| r.netem.starts_with("delay 50ms 20ms"))
+        .map(|r| r.udp.rtt_samples_ms.clone())
+        .unwrap_or_default();
+    Ok(report)
 }
 
 /// TCP goodput with loss `p` on the data direction, RTT twice the sweep's

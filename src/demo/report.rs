@@ -6,15 +6,38 @@ use std::path::Path;
 use super::charts;
 use super::ladder::{DemoReport, CAPTURED};
 
+/// The clean transfer's times as a noise band: (median, highest).
+fn clean_band(report: &DemoReport) -> (f64, f64) {
+    let mut times = report.clean_tcp_s.clone();
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    (median, times.last().copied().unwrap_or(f64::NAN))
+}
+
+/// A time with the precision it has: milliseconds below a second.
+pub fn duration(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else {
+        format!("{seconds:.2} s")
+    }
+}
+
+/// `seconds` against the clean transfer: "within noise" up to the slowest
+/// clean run, else the ratio to their median.
+fn against_clean(seconds: f64, (median, highest): (f64, f64)) -> String {
+    if seconds <= highest || median.is_nan() || median <= 0.0 {
+        "within noise".into()
+    } else {
+        format!("{:.1}x", seconds / median)
+    }
+}
+
 /// The side-by-side table, in Markdown.
 pub fn table(report: &DemoReport) -> String {
-    let clean_time = report
-        .rungs
-        .first()
-        .map_or(1.0, |r| r.tcp.duration_s)
-        .max(1e-9);
+    let band = clean_band(report);
     let mut t = String::from(
-        "| network | UDP sent | received | lost | reordered | duplicates | RTT p50 ms | RTT p99 ms | TCP intact | in order | retransmits | time s | goodput Mbit/s | time vs clean |\n\
+        "| network | UDP sent | received | lost | reordered | duplicates | RTT p50 ms | RTT p99 ms | TCP intact | in order | retransmits | time | goodput Mbit/s | time vs clean |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|\n",
     );
     for r in &report.rungs {
@@ -23,7 +46,7 @@ pub fn table(report: &DemoReport) -> String {
         });
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.1}x |",
+            "| {} | {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             r.name,
             r.udp.sent,
             r.udp.received,
@@ -35,9 +58,9 @@ pub fn table(report: &DemoReport) -> String {
             yes(r.tcp.intact),
             yes(r.tcp.in_order),
             r.tcp.retransmits,
-            r.tcp.duration_s,
+            duration(r.tcp.duration_s),
             r.tcp.goodput_mbps,
-            r.tcp.duration_s / clean_time,
+            against_clean(r.tcp.duration_s, band),
         );
     }
     t
@@ -61,7 +84,7 @@ pub fn summary(report: &DemoReport) -> String {
     let worst = rungs
         .iter()
         .max_by(|a, b| a.tcp.duration_s.total_cmp(&b.tcp.duration_s));
-    let clean = rungs.first().map_or(1.0, |r| r.tcp.duration_s).max(1e-9);
+    let (clean, _) = clean_band(report);
     let retrans: u64 = rungs.iter().map(|r| r.tcp.retransmits).sum();
     let mut s = String::new();
     if let Some(r) = find("loss 20%") {
@@ -89,11 +112,12 @@ pub fn summary(report: &DemoReport) -> String {
     if let Some(w) = worst {
         let _ = write!(
             s,
-            "and paid for it: {retrans} retransmissions in all, and up to {:.1}x the clean link's time ({}, {:.2} s against {:.2} s).",
+            "and paid for it: {retrans} retransmissions in all, and up to {:.0}x the clean link's time ({}, {} against a median of {} over {} clean runs).",
             w.tcp.duration_s / clean,
             w.name,
-            w.tcp.duration_s,
-            clean
+            duration(w.tcp.duration_s),
+            duration(clean),
+            report.clean_tcp_s.len()
         );
     }
     s

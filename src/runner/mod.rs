@@ -18,13 +18,21 @@ mod partition;
 pub use netns::run_on_lab;
 pub use outcome::Outcome;
 
+use std::path::Path;
+
 use crate::scenario::{HostKind, Scenario};
 
 /// Runs `scenario` on the hosts it names: network namespaces, or
 /// containers.
 pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    run_captured(scenario, None)
+}
+
+/// [`run`], with host A's side of the link recorded to the pcap file
+/// `capture` (network-namespace hosts only; containers ignore it).
+pub fn run_captured(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcome> {
     match scenario.hosts {
-        HostKind::Netns => netns::run(scenario),
+        HostKind::Netns => netns::run(scenario, capture),
         HostKind::Containers => containers::run(scenario),
     }
 }

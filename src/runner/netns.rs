@@ -18,12 +18,13 @@ use crate::scenario::{Scenario, Transport, PORT};
 
 const READY_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs `scenario` between two network namespaces.
-pub fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+/// Runs `scenario` between two network namespaces, recording host A's
+/// side of the link to `capture` if given.
+pub fn run(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcome> {
     scenario.impairment.validate()?;
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
-    let report = run_on_lab(&lab, scenario, None)?;
+    let report = run_on_lab(&lab, scenario, capture)?;
     let outcome = Outcome::new(scenario, &lab, report);
     lab.remove()?;
     Ok(outcome)

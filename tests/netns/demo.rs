@@ -21,9 +21,15 @@ fn quick_demo_writes_its_table_plots_and_captures() {
     assert!(out.status.success(), "{stderr}");
     // Not a terminal: progress comes as plain lines.
     assert!(
-        stderr.contains("[1/") && stderr.contains("] clean"),
+        stderr.contains("[1/")
+            && stderr.contains("] UDP clean")
+            && stderr.contains("] TCP terrible"),
         "{stderr}"
     );
+    // Times carry their precision, never "0.00 s", and a time is set
+    // against the clean transfer only outside the clean runs' spread.
+    assert!(!stdout.contains("| 0.00 s |"), "{stdout}");
+    assert!(stdout.contains("| within noise |"), "{stdout}");
     assert!(
         stdout.contains("| network | UDP sent |") && stdout.contains("| terrible |"),
         "{stdout}"
@@ -37,6 +43,7 @@ fn quick_demo_writes_its_table_plots_and_captures() {
         serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let rungs = report["rungs"].as_array().unwrap();
     assert_eq!(rungs.len(), 11);
+    assert_eq!(report["clean_tcp_s"].as_array().unwrap().len(), 5);
     for r in rungs {
         assert_eq!(r["tcp"]["intact"], true, "{}", r["name"]);
         assert_eq!(r["tcp"]["in_order"], true, "{}", r["name"]);
