@@ -14,14 +14,8 @@
 //! coalesced one, `GSO_TCPV4` with the segment size, and the checksum left
 //! partial (the kernel trusts it: each part was verified here).
 
-/// Bytes of the `virtio_net_hdr` in front of every packet on the TUN
-/// descriptors.
-pub const VNET_HDR_LEN: usize = 10;
-/// The largest IPv4 packet.
-const MAX_IP: usize = 65_535;
-
-const NEEDS_CSUM: u8 = 1;
-const GSO_TCPV4: u8 = 1;
+use crate::checksum::{fold, sum};
+use crate::vnet::{GSO_TCPV4, MAX_IP, NEEDS_CSUM, VNET_HDR_LEN};
 
 /// One write to the receiving TUN device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,33 +189,6 @@ fn segment(p: &[u8]) -> Option<Segment> {
     })
 }
 
-/// The one's-complement sum of `data` (big-endian 16-bit words) plus
-/// `start`, not yet folded.
-fn sum(data: &[u8], start: u64) -> u64 {
-    // 32-bit big-endian words at a time: since 2^16 = 1 (mod 2^16 - 1),
-    // folding their sum gives the sum of the 16-bit words.
-    let mut acc = start;
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let mut rest = words.remainder().chunks_exact(2);
-    for w in &mut rest {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = rest.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
-}
-
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,26 +223,6 @@ mod tests {
         let check = !fold(sum(&p[20..], pseudo));
         p[36..38].copy_from_slice(&check.to_be_bytes());
         p
-    }
-
-    #[test]
-    fn the_word_sum_equals_the_16_bit_ones_complement_sum() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..200 {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            let mut slow = 0u64;
-            for w in data.chunks(2) {
-                slow += u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0));
-            }
-            assert_eq!(fold(sum(&data, 7)), fold(slow + 7), "length {len}");
-        }
     }
 
     const ACK: u8 = 0x10;

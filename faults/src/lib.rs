@@ -19,7 +19,10 @@
 //!   `tc netem`'s vocabulary; `units` parses and prints its values.
 //! - `model`: netem's algorithm in userspace; `rng` its seeded draws;
 //!   `counters` what a link did ([`CounterSnapshot`]).
-//! - `tun`: TUN devices; `gro`: coalescing what the wire delivers.
+//! - `tun`: TUN devices with checksum and segmentation offload; `vnet` the
+//!   header in front of their packets; `gso`: cutting what the wire reads
+//!   into wire-size packets; `gro`: coalescing what it delivers;
+//!   `checksum`: the Internet checksum both use.
 //! - `owner`, `cleanup`: run ids, and sweeping what dead runs left.
 //! - `doctor`: what this machine can do ([`Doctor`]).
 //! - `cmd`: running `ip` and `tc` as argv, logged as shell commands.
@@ -57,6 +60,7 @@
 #![deny(unsafe_code)]
 
 mod backend;
+mod checksum;
 mod cleanup;
 mod cmd;
 mod counters;
@@ -64,6 +68,7 @@ mod direction;
 mod doctor;
 mod error;
 mod gro;
+mod gso;
 mod host;
 mod impairment;
 mod lab;
@@ -75,6 +80,7 @@ mod rng;
 mod sys;
 mod tun;
 mod units;
+mod vnet;
 mod wire;
 
 pub use backend::{netem_available, Backend};

@@ -60,3 +60,16 @@ pub fn tun_set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> io::Re
     }
     Ok(())
 }
+
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+
+/// `ioctl(TUNSETOFFLOAD)`: the offloads (`TUN_F_*`) the TUN device `fd`
+/// offers its kernel: with checksum and segmentation offload the kernel
+/// hands over large segments with partial checksums.
+pub fn tun_set_offload(fd: BorrowedFd<'_>, offloads: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value, not a pointer.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, offloads as libc::c_ulong) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -22,9 +22,10 @@ use nix::sys::time::TimeSpec;
 
 use crate::counters::{CounterSnapshot, Counters};
 use crate::direction::Way;
-use crate::gro;
 use crate::impairment::Impairment;
 use crate::model::NetemModel;
+use crate::vnet::{MAX_IP, VNET_HDR_LEN};
+use crate::{gro, gso};
 use crate::{Error, Result};
 
 /// Packets read per wake-up at most, so a flood cannot starve releases.
@@ -172,7 +173,8 @@ impl Run {
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
             tracing::debug!("timer slack: {e}");
         }
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = vec![0u8; VNET_HDR_LEN + MAX_IP + 1];
+        let mut segments = Vec::new();
         loop {
             self.deliver_due();
             let woken = match self.wait() {
@@ -186,7 +188,7 @@ impl Run {
                 return;
             }
             if woken.packets {
-                self.read_burst(&mut buf);
+                self.read_burst(&mut buf, &mut segments);
             } else if woken.closed {
                 tracing::debug!("wire input closed");
                 return;
@@ -254,16 +256,18 @@ impl Run {
         }
     }
 
-    /// Reads up to [`BURST`] packets into the model.
-    fn read_burst(&mut self, buf: &mut [u8]) {
+    /// Reads up to [`BURST`] frames, cuts each into the packets it stands
+    /// for, and hands every packet to the model on its own.
+    fn read_burst(&mut self, buf: &mut [u8], segments: &mut Vec<Vec<u8>>) {
         for _ in 0..BURST {
             let n = match nix::unistd::read(self.input.as_fd(), buf) {
                 Ok(n) if n > 0 => n,
                 _ => break,
             };
-            if n > gro::VNET_HDR_LEN {
-                let now = self.now();
-                self.model.enqueue(buf[gro::VNET_HDR_LEN..n].to_vec(), now);
+            gso::segment(&buf[..n], segments);
+            let now = self.now();
+            for packet in segments.drain(..) {
+                self.model.enqueue(packet, now);
             }
         }
     }
