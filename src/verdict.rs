@@ -100,8 +100,28 @@ pub fn udp_clean(r: &UdpReport) -> Vec<Check> {
             format!("duplicates {}", r.duplicates),
         ),
         udp_uncorrupted(r),
+        udp_exact(r),
         udp_boundaries(r),
+        Check::new(
+            "every probe left",
+            r.send_errors == 0,
+            format!("send errors {}", r.send_errors),
+        ),
     ]
+}
+
+/// Every echo was the uppercase of a probe that was sent, at the time it
+/// was sent: no echo of an unsent probe, none with another send time, none
+/// left lowercase.
+pub fn udp_exact(r: &UdpReport) -> Check {
+    Check::new(
+        "every echo names a probe that was sent, as sent, uppercased",
+        r.unsent + r.wrong_time + r.not_uppercased == 0,
+        format!(
+            "unsent {}, wrong time {}, not uppercased {}",
+            r.unsent, r.wrong_time, r.not_uppercased
+        ),
+    )
 }
 
 /// No corrupted datagram reached the application.
@@ -113,12 +133,15 @@ pub fn udp_uncorrupted(r: &UdpReport) -> Check {
     )
 }
 
-/// Every echo was exactly one probe.
+/// Every echo was exactly one probe: none cut, none merged.
 pub fn udp_boundaries(r: &UdpReport) -> Check {
     Check::new(
         "message boundaries preserved",
-        r.boundaries_preserved,
-        format!("boundaries_preserved = {}", r.boundaries_preserved),
+        r.boundaries_preserved && r.wrong_size == 0,
+        format!(
+            "boundaries_preserved = {}, wrong size {}",
+            r.boundaries_preserved, r.wrong_size
+        ),
     )
 }
 
@@ -165,7 +188,12 @@ mod tests {
             loss_rate: (sent - received) as f64 / sent as f64,
             reordered: 0,
             duplicates: 0,
+            send_errors: 0,
             corrupted: 0,
+            unsent: 0,
+            wrong_time: 0,
+            wrong_size: 0,
+            not_uppercased: 0,
             rtt_ms: None,
             jitter_ms: 0.0,
             boundaries_preserved: true,

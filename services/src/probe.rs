@@ -17,7 +17,11 @@
 //!   says which probe it is and when it left; the tail comes back uppercase,
 //!   which proves that the server transformed it.
 //! * **Rules**: an echo is valid only if every byte is exactly the uppercase
-//!   of what was sent; anything else counts as corrupted, never as received.
+//!   of a probe that was sent: its length, its sequence number, its send
+//!   time and its tail. [`Ledger`] remembers what the UDP probe sent and
+//!   says why anything else is refused; it is never counted as received.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Bytes before the tail: sequence number, space, send time, space.
 pub const HEADER_LEN: usize = 28;
@@ -63,16 +67,114 @@ fn tail_letter(seq: u64, offset: usize) -> u8 {
 /// sends back for a probe of this length: digits, spaces and an uppercase
 /// tail that matches the sequence number.
 pub fn decode_echo(echo: &[u8]) -> Option<Echo> {
-    if echo.len() < MIN_SIZE || echo[SEQ_DIGITS] != b' ' || echo[HEADER_LEN - 1] != b' ' {
-        return None;
-    }
-    let seq = digits(&echo[..SEQ_DIGITS])?;
-    let send_us = digits(&echo[SEQ_DIGITS + 1..SEQ_DIGITS + 1 + TIME_DIGITS])?;
+    let e = header(echo)?;
     let tail_ok = echo[HEADER_LEN..]
         .iter()
         .enumerate()
-        .all(|(i, &b)| b == tail_letter(seq, i).to_ascii_uppercase());
-    tail_ok.then_some(Echo { seq, send_us })
+        .all(|(i, &b)| b == tail_letter(e.seq, i).to_ascii_uppercase());
+    tail_ok.then_some(e)
+}
+
+/// Why a datagram is not the echo of a probe that was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its header is not a probe's, or its bytes differ from the uppercase
+    /// of the probe it names.
+    Corrupted,
+    /// It names a probe that was never sent.
+    Unsent,
+    /// It names a probe that was sent, but at another time.
+    WrongTime,
+    /// The right beginning, but not the probe's length (cut, or padded).
+    WrongSize,
+    /// Exactly the probe as sent: the server did not uppercase it.
+    NotUppercased,
+}
+
+/// What the UDP prober remembers of every probe it sent, in a little over
+/// four bytes a probe (a million probes: 4.1 MB): whether it left, and the
+/// low 32 bits of its send time. A time digit changed by the server
+/// changes those bits (d * 10^j is a multiple of 2^32 only for j >= 29;
+/// the field has 16 digits). Every probe of a run has the same size.
+#[derive(Debug)]
+pub struct Ledger {
+    size: usize,
+    sent: Vec<AtomicU64>,
+    times: Vec<AtomicU32>,
+}
+
+impl Ledger {
+    /// Room for probes `0..count` of `size` bytes.
+    pub fn new(count: u64, size: usize) -> Self {
+        let count = usize::try_from(count).expect("count fits in memory");
+        Self {
+            size,
+            sent: (0..count.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            times: (0..count).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// Probe `seq`, sent at `send_us`, left (call before it is sent, so an
+    /// echo can never come first).
+    pub fn record(&self, seq: u64, send_us: u64) {
+        let i = seq as usize;
+        let encoded = send_us % 10u64.pow(TIME_DIGITS as u32);
+        self.times[i].store(encoded as u32, Ordering::Relaxed);
+        self.sent[i / 64].fetch_or(1 << (i % 64), Ordering::Release);
+    }
+
+    /// Probe `seq` did not leave after all (its send failed).
+    pub fn forget(&self, seq: u64) {
+        let i = seq as usize;
+        self.sent[i / 64].fetch_and(!(1 << (i % 64)), Ordering::Release);
+    }
+
+    fn was_sent(&self, seq: u64) -> bool {
+        let i = seq as usize;
+        i < self.times.len() && self.sent[i / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0
+    }
+
+    /// The probe `datagram` echoes, if it is byte for byte the uppercase of
+    /// a probe that was sent; else why not.
+    pub fn judge(&self, datagram: &[u8]) -> Result<Echo, Refusal> {
+        let echo = header(datagram).ok_or(Refusal::Corrupted)?;
+        if !self.was_sent(echo.seq) {
+            return Err(Refusal::Unsent);
+        }
+        let recorded = self.times[echo.seq as usize].load(Ordering::Relaxed);
+        if echo.send_us as u32 != recorded {
+            return Err(Refusal::WrongTime);
+        }
+        let tail = &datagram[HEADER_LEN..];
+        let (want, have) = (self.size - HEADER_LEN, tail.len());
+        let upper = |i: usize| tail_letter(echo.seq, i).to_ascii_uppercase();
+        let lower = |i: usize| tail_letter(echo.seq, i);
+        let common = want.min(have);
+        if (0..common).all(|i| tail[i] == upper(i)) {
+            return if have == want {
+                Ok(echo)
+            } else {
+                Err(Refusal::WrongSize)
+            };
+        }
+        if have == want && (0..have).all(|i| tail[i] == lower(i)) {
+            return Err(Refusal::NotUppercased);
+        }
+        Err(Refusal::Corrupted)
+    }
+}
+
+/// The sequence number and send time in the header of `datagram`, if it
+/// has a probe's header and at least one tail byte.
+fn header(datagram: &[u8]) -> Option<Echo> {
+    if datagram.len() < MIN_SIZE || datagram[SEQ_DIGITS] != b' ' || datagram[HEADER_LEN - 1] != b' '
+    {
+        return None;
+    }
+    Some(Echo {
+        seq: digits(&datagram[..SEQ_DIGITS])?,
+        send_us: digits(&datagram[SEQ_DIGITS + 1..SEQ_DIGITS + 1 + TIME_DIGITS])?,
+    })
 }
 
 fn digits(field: &[u8]) -> Option<u64> {
@@ -131,6 +233,56 @@ mod tests {
                     decoded.is_none() || decoded != decode_echo(&echo),
                     "flip of bit {bit} in byte {byte} went unnoticed"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_ledger_accepts_only_the_exact_echo_of_a_probe_it_sent() {
+        let ledger = Ledger::new(10, 64);
+        ledger.record(3, 12_345);
+        assert_eq!(
+            ledger.judge(&echo_of(3, 12_345, 64)),
+            Ok(Echo {
+                seq: 3,
+                send_us: 12_345
+            })
+        );
+        let mut probe = Vec::new();
+        encode(&mut probe, 3, 12_345, 64);
+        let cases: [(Vec<u8>, Refusal); 6] = [
+            (echo_of(3, 12_345, 64)[..50].to_vec(), Refusal::WrongSize),
+            (
+                [echo_of(3, 12_345, 64), b"A".to_vec()].concat(),
+                Refusal::WrongSize,
+            ),
+            (echo_of(3, 12_346, 64), Refusal::WrongTime),
+            (echo_of(4, 12_345, 64), Refusal::Unsent),
+            (echo_of(3_000_000, 12_345, 64), Refusal::Unsent),
+            (probe, Refusal::NotUppercased),
+        ];
+        for (datagram, why) in cases {
+            assert_eq!(
+                ledger.judge(&datagram),
+                Err(why),
+                "{}",
+                String::from_utf8_lossy(&datagram)
+            );
+        }
+        let mut flipped = echo_of(3, 12_345, 64);
+        flipped[40] ^= 0x20;
+        assert_eq!(ledger.judge(&flipped), Err(Refusal::Corrupted));
+    }
+
+    #[test]
+    fn a_time_digit_changed_anywhere_changes_the_low_32_bits() {
+        let t: u64 = 1_234_567_890_123_456;
+        for j in 0..16 {
+            for d in 1..=9u64 {
+                let up = t.wrapping_add(d * 10u64.pow(j));
+                let down = t.wrapping_sub(d * 10u64.pow(j));
+                assert_ne!(up as u32, t as u32, "+{d}e{j}");
+                assert_ne!(down as u32, t as u32, "-{d}e{j}");
             }
         }
     }

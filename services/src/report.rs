@@ -15,8 +15,12 @@ pub enum Report {
 /// What the UDP probe saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UdpReport {
-    /// Probes sent.
+    /// Probes that left: the kernel took them.
     pub sent: u64,
+    /// Sends the kernel refused (a full queue, an ICMP error of an earlier
+    /// probe): these probes never left, and are not counted as lost.
+    #[serde(default)]
+    pub send_errors: u64,
     /// Distinct probes whose valid echo came back.
     pub received: u64,
     /// Probes whose echo never came back: `sent - received`.
@@ -27,13 +31,26 @@ pub struct UdpReport {
     pub reordered: u64,
     /// Echoes that arrived again after their first copy.
     pub duplicates: u64,
-    /// Datagrams that were not exactly the echo of a probe.
+    /// Datagrams with a probe's header whose bytes differ from the uppercase
+    /// of the probe they name, or with no probe's header at all.
     pub corrupted: u64,
+    /// Well-formed echoes naming a probe that was never sent.
+    #[serde(default)]
+    pub unsent: u64,
+    /// Echoes of a probe that was sent, but carrying another send time.
+    #[serde(default)]
+    pub wrong_time: u64,
+    /// Echoes with the right beginning but not the probe's length.
+    #[serde(default)]
+    pub wrong_size: u64,
+    /// Probes that came back as sent, not uppercased.
+    #[serde(default)]
+    pub not_uppercased: u64,
     /// Round-trip times of the first copy of each echo, in ms.
     pub rtt_ms: Option<Percentiles>,
     /// RFC 3550 interarrival jitter, in ms.
     pub jitter_ms: f64,
-    /// Every valid echo was exactly one probe: never two merged, never split.
+    /// No echo came back cut or merged: `wrong_size` is 0.
     pub boundaries_preserved: bool,
     /// From the first send to the end of the wait for echoes, in seconds.
     pub duration_s: f64,
@@ -153,6 +170,12 @@ impl UdpReport {
                 self.lost, self.sent, self.received
             ));
         }
+        if self.boundaries_preserved != (self.wrong_size == 0) {
+            return Some(format!(
+                "boundaries_preserved {} with wrong_size {}",
+                self.boundaries_preserved, self.wrong_size
+            ));
+        }
         if self.reordered > self.received {
             return Some(format!(
                 "reordered {} > received {}",
@@ -210,8 +233,20 @@ impl UdpReport {
                 r.min, r.p50, r.p99, r.max
             )
         });
+        let mut refused = String::new();
+        for (name, n) in [
+            ("send errors", self.send_errors),
+            ("unsent", self.unsent),
+            ("wrong time", self.wrong_time),
+            ("wrong size", self.wrong_size),
+            ("not uppercased", self.not_uppercased),
+        ] {
+            if n > 0 {
+                refused.push_str(&format!(" {name} {n}"));
+            }
+        }
         format!(
-            "UDP: sent {} received {} lost {} ({:.2}%) reordered {} duplicates {} corrupted {}\n\
+            "UDP: sent {} received {} lost {} ({:.2}%) reordered {} duplicates {} corrupted {}{refused}\n\
              RTT {rtt}, jitter {:.3} ms, message boundaries {}\n",
             self.sent,
             self.received,

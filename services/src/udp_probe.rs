@@ -10,7 +10,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::probe::{self, MAX_SEQ, MAX_UDP_SIZE, MIN_SIZE};
+use crate::probe::{self, Ledger, Refusal, MAX_SEQ, MAX_UDP_SIZE, MIN_SIZE};
 use crate::report::UdpReport;
 use crate::stats::{Arrival, Jitter, Percentiles, SeqStats};
 use crate::{sys, Error, Result};
@@ -126,21 +126,30 @@ pub fn run_on(socket: UdpSocket, server: SocketAddr, config: &UdpProbeConfig) ->
     sys::grow_receive_buffer(&socket, 8 << 20);
     let sender = socket.try_clone().map_err(Error::socket("clone socket"))?;
     let start = Instant::now();
+    let ledger = Ledger::new(config.count, config.size);
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::scope(|scope| {
+        let ledger = &ledger;
         let send_thread = scope.spawn(move || {
-            let result = send_all(&sender, server, config, start);
+            let result = send_all(&sender, server, config, start, ledger);
             let _ = done_tx.send(Instant::now());
             result
         });
-        let report = receive(&socket, server, config, start, &done_rx);
-        let sent = send_thread.join().expect("probe sender panicked")?;
+        let report = receive(&socket, server, config, start, &done_rx, ledger);
+        let sending = send_thread.join().expect("probe sender panicked")?;
         let mut report = report.map_err(Error::socket("recv"))?;
-        report.sent = sent;
-        report.lost = sent.saturating_sub(report.received);
-        report.loss_rate = report.lost as f64 / sent.max(1) as f64;
+        report.sent = sending.sent;
+        report.send_errors = sending.errors;
+        report.lost = report.sent.saturating_sub(report.received);
+        report.loss_rate = report.lost as f64 / report.sent.max(1) as f64;
         Ok(report)
     })
+}
+
+/// What the sender did: probes that left, and sends the kernel refused.
+struct Sending {
+    sent: u64,
+    errors: u64,
 }
 
 fn send_all(
@@ -148,7 +157,9 @@ fn send_all(
     server: SocketAddr,
     config: &UdpProbeConfig,
     start: Instant,
-) -> Result<u64> {
+    ledger: &Ledger,
+) -> Result<Sending> {
+    let mut sending = Sending { sent: 0, errors: 0 };
     let mut buf = Vec::with_capacity(config.size);
     // The schedule starts when this thread does, so a late thread start
     // never sends the first probes in a burst; send times still use the
@@ -160,17 +171,18 @@ fn send_all(
             std::thread::sleep(wait);
         }
         buf.clear();
-        probe::encode(
-            &mut buf,
-            seq,
-            start.elapsed().as_micros() as u64,
-            config.size,
-        );
+        let send_us = start.elapsed().as_micros() as u64;
+        probe::encode(&mut buf, seq, send_us, config.size);
+        ledger.record(seq, send_us);
         match socket.send_to(&buf, server) {
-            Ok(_) => {}
+            Ok(_) => sending.sent += 1,
             // A full local queue or an ICMP error from an earlier probe: this
-            // probe is lost, which is what the accounting will say.
-            Err(e) if transient(&e) => tracing::debug!(seq, "send: {e}"),
+            // probe never left, which is a send error, not network loss.
+            Err(e) if transient(&e) => {
+                ledger.forget(seq);
+                sending.errors += 1;
+                tracing::debug!(seq, "send: {e}");
+            }
             Err(e) => {
                 return Err(Error::Socket {
                     op: "send",
@@ -179,7 +191,7 @@ fn send_all(
             }
         }
     }
-    Ok(config.count)
+    Ok(sending)
 }
 
 fn transient(e: &io::Error) -> bool {
@@ -189,18 +201,40 @@ fn transient(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
+/// Datagrams refused, by reason.
+#[derive(Default)]
+struct Refused {
+    corrupted: u64,
+    unsent: u64,
+    wrong_time: u64,
+    wrong_size: u64,
+    not_uppercased: u64,
+}
+
+impl Refused {
+    fn count(&mut self, why: Refusal) {
+        *match why {
+            Refusal::Corrupted => &mut self.corrupted,
+            Refusal::Unsent => &mut self.unsent,
+            Refusal::WrongTime => &mut self.wrong_time,
+            Refusal::WrongSize => &mut self.wrong_size,
+            Refusal::NotUppercased => &mut self.not_uppercased,
+        } += 1;
+    }
+}
+
 fn receive(
     socket: &UdpSocket,
     server: SocketAddr,
     config: &UdpProbeConfig,
     start: Instant,
     done: &mpsc::Receiver<Instant>,
+    ledger: &Ledger,
 ) -> io::Result<UdpReport> {
     let mut stats = SeqStats::new(config.count);
     let mut jitter = Jitter::default();
     let mut rtts = Vec::new();
-    let mut corrupted = 0;
-    let mut boundaries_preserved = true;
+    let mut refused = Refused::default();
     let mut buf = vec![0u8; 65_536];
     let mut deadline: Option<Instant> = None;
     loop {
@@ -232,13 +266,13 @@ fn receive(
         if from != server {
             continue;
         }
-        let Some(echo) = probe::decode_echo(&buf[..n]) else {
-            corrupted += 1;
-            continue;
+        let echo = match ledger.judge(&buf[..n]) {
+            Ok(echo) => echo,
+            Err(why) => {
+                refused.count(why);
+                continue;
+            }
         };
-        if n != config.size {
-            boundaries_preserved = false;
-        }
         match stats.record(echo.seq) {
             Arrival::InOrder | Arrival::Reordered => {
                 let rtt = Duration::from_micros(arrived_us.saturating_sub(echo.send_us));
@@ -246,7 +280,7 @@ fn receive(
                 rtts.push(rtt);
             }
             Arrival::Duplicate => {}
-            Arrival::Foreign => corrupted += 1,
+            Arrival::Foreign => refused.count(Refusal::Unsent),
         }
     }
     Ok(UdpReport {
@@ -256,10 +290,15 @@ fn receive(
         loss_rate: 0.0,
         reordered: stats.reordered(),
         duplicates: stats.duplicates(),
-        corrupted,
+        send_errors: 0,
+        corrupted: refused.corrupted,
+        unsent: refused.unsent,
+        wrong_time: refused.wrong_time,
+        wrong_size: refused.wrong_size,
+        not_uppercased: refused.not_uppercased,
         rtt_ms: Percentiles::of(&rtts),
         jitter_ms: jitter.estimate(),
-        boundaries_preserved,
+        boundaries_preserved: refused.wrong_size == 0,
         duration_s: start.elapsed().as_secs_f64(),
         rtt_samples_ms: if config.samples {
             rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect()

@@ -6,7 +6,7 @@
 //! (`tests/corpus/report/`: `ok-*` must parse, `bad-*` must be refused).
 
 use proptest::prelude::*;
-use services::probe::{self, HEADER_LEN, MAX_SEQ, MIN_SIZE};
+use services::probe::{self, Ledger, Refusal, MAX_SEQ, MIN_SIZE};
 use services::report::{Report, TcpReport, UdpReport};
 use services::stats::Percentiles;
 
@@ -43,7 +43,12 @@ fn udp_report() -> impl Strategy<Value = Report> {
                     },
                     reordered: received / 3,
                     duplicates: received / 7,
+                    send_errors: sent / 13,
                     corrupted: sent / 11,
+                    unsent: sent / 17,
+                    wrong_time: sent / 19,
+                    wrong_size: 0,
+                    not_uppercased: sent / 23,
                     rtt_ms: (received > 0).then(|| Percentiles {
                         min: q[0],
                         p50: q[1],
@@ -150,22 +155,24 @@ proptest! {
         prop_assert!(probe::decode_echo(&p).is_none());
     }
 
-    /// Any change to the tail (a corrupted payload byte) or to the length
-    /// (a cut or padded datagram) is caught.
+    /// Any change to any byte (header or tail) or to the length (a cut or
+    /// padded datagram) is refused by the probe's ledger.
     #[test]
-    fn a_damaged_echo_is_refused(seq in 0..=MAX_SEQ, size in MIN_SIZE..600usize, at in any::<usize>(), flip in 1u8..=255, cut in 1usize..10) {
+    fn a_damaged_echo_is_refused(seq in 0..1000u64, send_us in 0..10_000_000_000_000_000u64, size in MIN_SIZE..600usize, at in any::<usize>(), flip in 1u8..=255, cut in 1usize..10) {
+        let ledger = Ledger::new(1000, size);
+        ledger.record(seq, send_us);
         let mut p = Vec::new();
-        probe::encode(&mut p, seq, 0, size);
+        probe::encode(&mut p, seq, send_us, size);
         let echo = p.to_ascii_uppercase();
+        prop_assert!(ledger.judge(&echo).is_ok());
         let mut damaged = echo.clone();
-        let i = HEADER_LEN + at % (size - HEADER_LEN);
-        damaged[i] ^= flip;
-        prop_assert!(probe::decode_echo(&damaged).is_none());
+        damaged[at % size] ^= flip;
+        prop_assert!(ledger.judge(&damaged).is_err(), "a damaged echo was accepted");
         let mut padded = echo.clone();
         padded.push(b'A');
-        prop_assert!(probe::decode_echo(&padded).map_or(true, |e| e.seq == seq) );
-        let short = &echo[..echo.len().saturating_sub(cut)];
-        prop_assert!(probe::decode_echo(short).map_or(true, |e| e.seq == seq));
+        prop_assert_eq!(ledger.judge(&padded), Err(Refusal::WrongSize));
+        let short = &echo[..echo.len() - cut];
+        prop_assert!(ledger.judge(short).is_err(), "a cut echo was accepted");
     }
 }
 
