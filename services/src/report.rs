@@ -266,6 +266,26 @@ impl UdpReport {
 }
 
 impl TcpReport {
+    /// The report of a probe that never connected: nothing sent or
+    /// received, `error` saying why, after `took`.
+    pub fn not_connected(error: String, took: std::time::Duration) -> Self {
+        Self {
+            bytes_sent: 0,
+            bytes_received: 0,
+            intact: false,
+            in_order: true,
+            completed: false,
+            duration_s: took.as_secs_f64(),
+            goodput_mbps: 0.0,
+            retransmits: 0,
+            srtt_ms: 0.0,
+            writes: 0,
+            reads: 0,
+            congestion: String::new(),
+            error: Some(error),
+        }
+    }
+
     fn inconsistency(&self) -> Option<String> {
         if self.intact && self.bytes_received != self.bytes_sent {
             return Some(format!(

@@ -61,12 +61,19 @@ impl TcpProbeConfig {
     }
 }
 
-/// Connects to `server` and probes it.
+/// Connects to `server` and probes it. A connection that cannot be made
+/// within the timeout is a measurement too: a report with `completed`
+/// false, the error, and how long the attempt took.
 pub fn run(server: SocketAddr, config: &TcpProbeConfig) -> Result<TcpReport> {
     config.validate()?;
-    let stream =
-        TcpStream::connect_timeout(&server, config.timeout).map_err(Error::socket("connect"))?;
-    run_on(stream, config)
+    let start = Instant::now();
+    match TcpStream::connect_timeout(&server, config.timeout) {
+        Ok(stream) => run_on(stream, config),
+        Err(e) => Ok(TcpReport::not_connected(
+            format!("connect to {server}: {e}"),
+            start.elapsed(),
+        )),
+    }
 }
 
 /// Connects to `server`, retrying every 100 ms for at most `limit` (the
@@ -77,16 +84,17 @@ pub fn run_when_reachable(
     limit: Duration,
 ) -> Result<TcpReport> {
     config.validate()?;
-    let deadline = Instant::now() + limit;
+    let start = Instant::now();
+    let deadline = start + limit;
     loop {
         match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
             Ok(stream) => return run_on(stream, config),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(_) => {
-                return Err(Error::NoServer {
-                    server,
-                    waited: limit,
-                })
+            Err(e) => {
+                return Ok(TcpReport::not_connected(
+                    format!("no connection to {server} within {limit:?}: {e}"),
+                    start.elapsed(),
+                ))
             }
         }
     }
