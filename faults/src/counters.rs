@@ -16,6 +16,7 @@ pub struct Counters {
     pub reordered: AtomicU64,
     pub queue_drops: AtomicU64,
     pub coalesced: AtomicU64,
+    pub write_errors: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -41,6 +42,10 @@ pub struct CounterSnapshot {
     /// wire's GRO; 0 on netem).
     #[serde(default)]
     pub coalesced: u64,
+    /// Packets that left the model but that the receiving device refused
+    /// (the wire's failed writes, counted in segments; 0 on netem).
+    #[serde(default)]
+    pub write_errors: u64,
 }
 
 impl Counters {
@@ -61,6 +66,7 @@ impl Counters {
             reordered: self.reordered.load(Relaxed),
             queue_drops: self.queue_drops.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+            write_errors: self.write_errors.load(Relaxed),
         }
     }
 }

@@ -129,6 +129,11 @@ impl Lab {
         self.run.as_ref().map_or_else(String::new, |r| r.name("a"))
     }
 
+    /// The name of host B's link device.
+    pub fn device_b(&self) -> String {
+        self.run.as_ref().map_or_else(String::new, |r| r.name("b"))
+    }
+
     /// A's address on the link.
     pub fn addr_a(&self) -> std::net::Ipv4Addr {
         ADDR_A
@@ -195,13 +200,14 @@ impl Lab {
         Ok(())
     }
 
-    /// What the link did so far.
-    pub fn counters(&self) -> LinkCounters {
+    /// What the link did so far. Counters that cannot be read (`tc -s`
+    /// failed) are an error, never zeros.
+    pub fn counters(&self) -> Result<LinkCounters> {
         let hosts = [self.a(), self.b()];
-        LinkCounters {
-            forward: self.link().counters(hosts, Way::AToB),
-            reverse: self.link().counters(hosts, Way::BToA),
-        }
+        Ok(LinkCounters {
+            forward: self.link().counters(hosts, Way::AToB)?,
+            reverse: self.link().counters(hosts, Way::BToA)?,
+        })
     }
 
     /// Tears everything down and reports the first failure: the link, then

@@ -50,7 +50,7 @@
 //!     .output()
 //!     .expect("ping runs");
 //! println!("{}", String::from_utf8_lossy(&ping.stdout));
-//! let counters = lab.counters();
+//! let counters = lab.counters()?;
 //! println!("A to B: {} in, {} dropped", counters.forward.packets_in, counters.forward.dropped);
 //! lab.remove()?;
 //! # Ok(())

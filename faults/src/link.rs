@@ -187,14 +187,16 @@ impl Link {
     /// What one way did so far.
     ///
     /// netem reports only what `tc -s qdisc` counts: packets sent and
-    /// dropped (loss and queue drops together); the other counts stay 0.
-    pub fn counters(&self, hosts: [&Host; 2], way: Way) -> CounterSnapshot {
+    /// dropped (loss and queue drops together); the other counts stay 0, as
+    /// do all of them where no netem qdisc is installed (no impairment).
+    /// Counters that cannot be read are an error, never zeros.
+    pub fn counters(&self, hosts: [&Host; 2], way: Way) -> Result<CounterSnapshot> {
         match self {
-            Link::Wire(w) => w.counters(way),
+            Link::Wire(w) => Ok(w.counters(way)),
             Link::Netem { dev_a, dev_b } => {
-                netem_counters(hosts[way.index()], way.pick(dev_a, dev_b)).unwrap_or_default()
+                netem_counters(hosts[way.index()], way.pick(dev_a, dev_b))
             }
-            Link::Veth => CounterSnapshot::default(),
+            Link::Veth => Ok(CounterSnapshot::default()),
         }
     }
 
@@ -214,13 +216,26 @@ fn is_absent(stderr: &str) -> bool {
         || stderr.contains("Invalid handle")
 }
 
-fn netem_counters(host: &Host, dev: &str) -> Option<CounterSnapshot> {
-    let out = host.tc(&["-s", "-j", "qdisc", "show", "dev", dev]).ok()?;
-    let qdiscs: serde_json::Value = serde_json::from_str(&out).ok()?;
-    let q = qdiscs.as_array()?.iter().find(|q| q["kind"] == "netem")?;
-    let passed = q["packets"].as_u64()?;
-    let dropped = q["drops"].as_u64().unwrap_or(0);
-    Some(CounterSnapshot {
+/// The netem qdisc's counters on `dev`: zeros where there is none.
+fn netem_counters(host: &Host, dev: &str) -> Result<CounterSnapshot> {
+    let out = host.tc(&["-s", "-j", "qdisc", "show", "dev", dev])?;
+    let unreadable = |why: &str| Error::Command {
+        command: format!("tc -s -j qdisc show dev {dev}"),
+        stderr: format!("{why}: {out}"),
+    };
+    let qdiscs: serde_json::Value =
+        serde_json::from_str(&out).map_err(|_| unreadable("not JSON"))?;
+    let qdiscs = qdiscs.as_array().ok_or_else(|| unreadable("not a list"))?;
+    let Some(q) = qdiscs.iter().find(|q| q["kind"] == "netem") else {
+        return Ok(CounterSnapshot::default());
+    };
+    let passed = q["packets"]
+        .as_u64()
+        .ok_or_else(|| unreadable("no packet count"))?;
+    let dropped = q["drops"]
+        .as_u64()
+        .ok_or_else(|| unreadable("no drop count"))?;
+    Ok(CounterSnapshot {
         packets_in: passed + dropped,
         passed,
         dropped,

@@ -212,7 +212,10 @@ impl Run {
             }
             let iov = [IoSlice::new(&frame.hdr), IoSlice::new(&frame.packet)];
             if let Err(e) = nix::sys::uio::writev(self.output.as_fd(), &iov) {
-                tracing::trace!("wire write: {e}");
+                self.counters
+                    .write_errors
+                    .fetch_add(frame.segments as u64, Ordering::Relaxed);
+                tracing::debug!("wire write: {e}");
             }
         }
     }

@@ -28,7 +28,7 @@ pub fn run(
     println!("Ctrl-C removes it");
     let signal = signals.wait()?;
     tracing::info!("{signal}: removing the lab");
-    let counters = lab.counters();
+    let counters = lab.counters()?;
     lab.remove()?;
     println!("forward: {}", serde_json::to_string(&counters.forward)?);
     println!("reverse: {}", serde_json::to_string(&counters.reverse)?);

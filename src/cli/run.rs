@@ -210,8 +210,8 @@ fn summary(o: &Outcome) -> String {
     s.push_str(&o.report.summary());
     for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
         s.push_str(&format!(
-            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {}\n",
-            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {} write errors {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced, c.write_errors
         ));
     }
     s

@@ -188,7 +188,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
-    let outcome = Outcome::new(s, &lab, report);
+    let outcome = Outcome::new(s, &lab, report)?;
     lab.remove()?;
     Ok(outcome)
 }

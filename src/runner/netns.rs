@@ -25,7 +25,7 @@ pub fn run(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcom
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
     let report = run_on_lab(&lab, scenario, capture)?;
-    let outcome = Outcome::new(scenario, &lab, report);
+    let outcome = Outcome::new(scenario, &lab, report)?;
     lab.remove()?;
     Ok(outcome)
 }

@@ -28,15 +28,15 @@ pub struct Outcome {
 impl Outcome {
     /// The outcome of `scenario` on `lab` (read before the lab is removed),
     /// with the probe's `report`.
-    pub fn new(scenario: &Scenario, lab: &Lab, report: Report) -> Self {
-        Self {
+    pub fn new(scenario: &Scenario, lab: &Lab, report: Report) -> faults::Result<Self> {
+        Ok(Self {
             scenario: scenario.clone(),
             backend: lab.backend(),
             backend_reason: lab.backend_reason().to_owned(),
             hosts: scenario.hosts,
             run_id: lab.run_id().to_owned(),
             report,
-            link: lab.counters(),
-        }
+            link: lab.counters()?,
+        })
     }
 }

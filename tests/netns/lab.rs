@@ -48,12 +48,30 @@ fn wire_link_carries_datagrams_both_ways() {
     let mut buf = [0u8; 8];
     let (n, from) = a.recv_from(&mut buf).unwrap();
     assert_eq!((&buf[..n], from), (&b"pong"[..], addr(&lab, true)));
-    let c = lab.counters();
+    let c = lab.counters().unwrap();
     assert_eq!(c.forward.passed, 50);
     assert_eq!(c.reverse.passed, 1);
     let id = lab.run_id().to_owned();
     lab.remove().unwrap();
     assert!(namespaces_of(&id).is_empty());
+}
+
+/// The wire counts what the receiving device refused, instead of counting
+/// it as passed and logging it: a device that is down refuses every write.
+#[test]
+fn wire_counts_the_writes_the_receiving_device_refuses() {
+    let lab = lab(Backend::Wire);
+    lab.b()
+        .ip(&["link", "set", "dev", &lab.device_b(), "down"])
+        .unwrap();
+    let tx = udp_in(lab.a(), addr(&lab, false));
+    for i in 0..10u32 {
+        tx.send_to(&i.to_be_bytes(), addr(&lab, true)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c = lab.counters().unwrap().forward;
+    assert_eq!((c.passed, c.write_errors), (10, 10), "{c:?}");
+    lab.remove().unwrap();
 }
 
 #[test]
@@ -65,7 +83,7 @@ fn partition_stops_every_packet_and_heal_restores_the_link() {
     assert_eq!(send_a_to_b(&lab, 20), 0);
     lab.heal().unwrap();
     assert_eq!(send_a_to_b(&lab, 20), 20);
-    assert_eq!(lab.counters().forward.dropped, 20);
+    assert_eq!(lab.counters().unwrap().forward.dropped, 20);
 }
 
 #[test]
@@ -142,7 +160,7 @@ fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
             lab.impair(Direction::Forward, &"loss 100%".parse().unwrap())
                 .unwrap();
             assert_eq!(send_a_to_b(&lab, 20), 0);
-            assert!(lab.counters().forward.dropped >= 20);
+            assert!(lab.counters().unwrap().forward.dropped >= 20);
         }
         Err(detail) => {
             let before = faults::netns_names();
@@ -322,7 +340,7 @@ fn wire_coalesces_tcp_segments_and_the_stream_arrives_intact() {
             got.len(),
             data.len()
         );
-        let c = lab.counters().forward;
+        let c = lab.counters().unwrap().forward;
         assert!(c.coalesced > 0, "{spec:?}: nothing coalesced: {c:?}");
         if !spec.is_empty() {
             assert!(c.dropped > 0, "{spec:?}: no segment lost: {c:?}");

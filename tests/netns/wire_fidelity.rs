@@ -124,7 +124,7 @@ fn wire_matches_its_spec_for_loss_duplication_reordering_and_delay() {
         "mean one-way delay {mean:.4} ms for a 5 ms spec"
     );
 
-    let c = lab.counters().forward;
+    let c = lab.counters().unwrap().forward;
     assert_eq!(c.packets_in, count);
     assert_eq!(c.passed, arrivals.len() as u64, "{c:?}");
 }
