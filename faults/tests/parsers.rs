@@ -185,7 +185,24 @@ fn the_corpus_parses_as_recorded() {
             }
             "bad" => {
                 let err = parsed.expect_err(&format!("line {}: `{spec}` was accepted", n + 1));
-                assert!(!err.to_string().is_empty());
+                let faults::Error::Invalid { field, value, .. } = &err else {
+                    panic!("line {}: `{spec}`: not a refusal of a field: {err}", n + 1);
+                };
+                // The field named is one the spec gave (its first word: "state
+                // p13" for `loss state`), or an option netem does not have,
+                // named by its value; and the message says it.
+                let words: Vec<&str> = spec.split_whitespace().collect();
+                let named = if *field == "netem option" {
+                    words.contains(&value.as_str())
+                } else {
+                    words.contains(&field.split(' ').next().unwrap_or(field))
+                };
+                assert!(
+                    named,
+                    "line {}: `{spec}` was refused naming {field} '{value}'",
+                    n + 1
+                );
+                assert!(err.to_string().contains(field), "line {}: {err}", n + 1);
             }
             other => panic!("line {}: verdict `{other}` is not ok or bad", n + 1),
         }

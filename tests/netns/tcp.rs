@@ -98,14 +98,15 @@ fn tcp_stalls_through_a_partition_and_completes_intact() {
     assert!(r.retransmits > 0);
 }
 
-/// 4096 writes of 64 bytes come back in fewer reads: the receiver sees a
-/// byte stream, not the sender's messages.
+/// The probe's 64-byte writes come back in fewer reads: the receiver sees
+/// a byte stream, not the sender's messages. Both counts are of system
+/// calls the probe made.
 #[test]
 fn tcp_keeps_no_message_boundaries() {
     let o = run(&tcp());
     let r = o.report.as_tcp().expect("a TCP report");
     assert_all(&verdict::tcp_reliable(r));
-    assert_eq!(r.writes, BYTES / 64);
+    assert!(r.writes > 1, "{} writes", r.writes);
     assert!(
         r.reads < r.writes,
         "{} reads for {} writes",

@@ -163,15 +163,25 @@ fn udp_corrupted_datagrams_never_reach_the_application() {
     ]);
 }
 
-#[test]
-fn udp_keeps_message_boundaries_with_large_datagrams() {
-    let mut s = udp().impaired("loss 5%", Direction::Both);
-    s.size = 1400;
-    s.count = 1000;
+/// Datagrams above the lecture's 2048-byte read and above the link's MTU
+/// (1500: IP fragments them, and the link impairs each fragment) arrive
+/// whole or not at all: every echo that comes back is exactly one probe,
+/// never cut at 2048 bytes nor at a fragment.
+#[rstest]
+#[case::above_the_lectures_read(3000)]
+#[case::six_fragments(9000)]
+fn udp_keeps_message_boundaries_with_large_datagrams(#[case] size: usize) {
+    let mut s = udp().impaired("loss 1%", Direction::Both);
+    s.size = size;
+    s.count = 300;
     let o = run(&s);
     let r = o.report.as_udp().expect("a UDP report");
-    assert_all(&[verdict::udp_boundaries(r), verdict::udp_uncorrupted(r)]);
-    assert!(r.received > 0);
+    assert_all(&[
+        verdict::udp_boundaries(r),
+        verdict::udp_uncorrupted(r),
+        verdict::udp_exact(r),
+    ]);
+    assert!(r.received > 0, "{r:?}");
 }
 
 /// A 1 s partition in a 3 s run of probes 1 ms apart loses the probes sent
