@@ -81,6 +81,39 @@ pub fn udp_loss(r: &UdpReport, p: f64, directions: i32) -> Check {
     )
 }
 
+/// The probes that skipped a one-way `delay_ms` (netem's reorder sends
+/// them at once, ahead of the queue), counted from the RTT of each echo on
+/// the probe's one clock: those within `delay_ms / 2` of the fastest.
+/// Returns (skipped, echoes); (0, 0) without RTT samples.
+pub fn udp_skipped_delay(r: &UdpReport, delay_ms: f64) -> (u64, u64) {
+    let floor = r
+        .rtt_samples_ms
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let skipped = r
+        .rtt_samples_ms
+        .iter()
+        .filter(|&&rtt| rtt < floor + delay_ms / 2.0)
+        .count();
+    (skipped as u64, r.rtt_samples_ms.len() as u64)
+}
+
+/// The share of probes that skipped the delay matches the reorder rate
+/// `p` (binomial: each probe is picked on its own, unlike RFC 4737's
+/// count, where one early probe marks every elder it overtakes).
+pub fn udp_reorder_fraction(r: &UdpReport, delay_ms: f64, p: f64) -> Check {
+    let (k, n) = udp_skipped_delay(r, delay_ms);
+    if n == 0 {
+        return Check::new(
+            "share of probes that skipped the delay",
+            false,
+            "no RTT samples (run the probe with --samples)",
+        );
+    }
+    proportion("share of probes that skipped the delay", k, n, p)
+}
+
 /// Nothing lost, reordered, duplicated or corrupted; every echo one probe.
 pub fn udp_clean(r: &UdpReport) -> Vec<Check> {
     let mut checks = vec![Check::new(

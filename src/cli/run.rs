@@ -69,6 +69,9 @@ pub struct RunArgs {
     /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
     pub timeout: Option<Duration>,
+    /// UDP: keep every echo's RTT in the report (`rtt_samples_ms`).
+    #[arg(long)]
+    pub samples: bool,
     /// One JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -125,6 +128,7 @@ impl RunArgs {
             s.timeout = t;
         }
         s.seed = self.link.seed;
+        s.samples = self.samples;
         Ok(s)
     }
 
