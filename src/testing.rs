@@ -1,6 +1,9 @@
 //! Helpers for Rust tests that run scenarios and labs: badnet's own
 //! suites use them, and so can a crate's `#[rstest]` tests.
 
+use std::io::Read;
+use std::sync::OnceLock;
+
 use faults::Backend;
 
 use crate::runner::{self, Outcome};
@@ -22,6 +25,33 @@ pub fn require_root() {
 pub fn backend_from_env() -> Backend {
     std::env::var("BADNET_BACKEND").map_or(Backend::Auto, |b| {
         b.parse().unwrap_or_else(|e| panic!("BADNET_BACKEND: {e}"))
+    })
+}
+
+/// The seed of this test process's random draws: `BADNET_SEED` if set,
+/// else fresh from the OS on every run (a fixed seed would make each
+/// statistical check's false-failure probability one over seeds, paid
+/// once, not one per run). Printed once on standard error, which the test
+/// runner shows with a failure, so that it can be replayed:
+/// `BADNET_SEED=N cargo nextest run -E 'test(NAME)'`.
+///
+/// # Panics
+/// If `BADNET_SEED` is not a number.
+pub fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let seed = match std::env::var("BADNET_SEED") {
+            Ok(s) => s.parse().unwrap_or_else(|e| panic!("BADNET_SEED={s}: {e}")),
+            Err(_) => {
+                let mut buf = [0u8; 8];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut buf))
+                    .expect("reading /dev/urandom");
+                u64::from_le_bytes(buf)
+            }
+        };
+        eprintln!("badnet: seed {seed} (replay with BADNET_SEED={seed})");
+        seed
     })
 }
 

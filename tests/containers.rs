@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use badnet::runner::containers::{self, IMAGE, LABEL, TAG};
 use badnet::scenario::{HostKind, Partition, Scenario, Transport};
-use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run};
+use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 use badnet::verdict::{self, assert_all};
 use faults::Direction;
 use nix::sys::signal::{kill, Signal};
@@ -42,7 +42,7 @@ fn in_containers(transport: Transport) -> Scenario {
     if transport == Transport::Tcp {
         s.timeout = Duration::from_secs(90);
     }
-    s.seed = Some(5_151);
+    s.seed = Some(seed());
     s
 }
 

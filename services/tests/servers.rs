@@ -364,10 +364,18 @@ fn waiting_for_a_server_that_never_comes_ends_by_its_limit() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    assert!(tcp_probe::run_when_reachable(
-        addr,
-        &TcpProbeConfig::default(),
-        Duration::from_millis(300)
-    )
-    .is_err());
+    // A TCP probe that never connects reports it: not completed, and why.
+    let started = Instant::now();
+    let r =
+        tcp_probe::run_when_reachable(addr, &TcpProbeConfig::default(), Duration::from_millis(300))
+            .unwrap();
+    assert!(!r.completed && r.bytes_sent == 0, "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no connection"),
+        "{r:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }

@@ -7,12 +7,13 @@ use std::time::Duration;
 use faults::{Backend, Host, Lab};
 
 pub use crate::support::badnet;
-pub use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run};
+pub use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 
-/// A lab of `backend`, seeded for repeatable draws.
+/// A lab of `backend`, seeded with this run's seed (printed; see
+/// [`badnet::testing::seed`]).
 pub fn lab(backend: Backend) -> Lab {
     require_root();
-    Lab::new(backend, Some(20_261_125)).expect("building a lab")
+    Lab::new(backend, Some(seed())).expect("building a lab")
 }
 
 /// A UDP socket bound inside `host`.

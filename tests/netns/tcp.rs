@@ -16,7 +16,7 @@ fn tcp() -> Scenario {
     s.backend = backend();
     s.bytes = BYTES;
     s.timeout = Duration::from_secs(90);
-    s.seed = Some(4_243);
+    s.seed = Some(seed());
     s
 }
 

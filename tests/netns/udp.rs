@@ -21,7 +21,7 @@ fn udp() -> Scenario {
     s.count = COUNT;
     s.interval = Duration::from_micros(250);
     s.timeout = Duration::from_millis(500);
-    s.seed = Some(4_242);
+    s.seed = Some(seed());
     s
 }
 
