@@ -7,8 +7,9 @@
 //! `127.0.0.1:0`, and each probe is a plain function over a socket.
 //!
 //! Module map:
-//! - [`udp_server`], [`tcp_server`]: the servers. They uppercase ASCII and
-//!   send the bytes back, as the lecture's servers do.
+//! - [`udp_server`], [`tcp_server`]: the servers. They uppercase what they
+//!   get as the lecture's servers do ([`upper`]: Python's `str.upper()`),
+//!   and send it back.
 //! - [`interactive`]: the lecture's clients: prompt, send one line, print
 //!   the answer.
 //! - [`probe`]: the probe line format (sequence number, send time, lowercase
@@ -39,6 +40,7 @@ pub mod tcp_probe;
 pub mod tcp_server;
 pub mod udp_probe;
 pub mod udp_server;
+pub mod upper;
 
 pub use error::{Error, Result};
 

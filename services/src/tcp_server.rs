@@ -1,5 +1,6 @@
-//! The TCP uppercase server: every connection gets back what it sends, with
-//! ASCII letters uppercased and every other byte unchanged, until it closes.
+//! The TCP uppercase server: every connection gets back what it sends,
+//! uppercased as Python's `str.upper()` does (see [`crate::upper`]), until
+//! it closes.
 //!
 //! Unlike the lecture's one-shot loop, it serves many clients at once (a
 //! task per connection), under a bound on connections and an idle timeout.
@@ -9,6 +10,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::upper::StreamUpper;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -119,6 +121,8 @@ async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
     // Small until the client streams: most connections of the lecture's
     // kind carry one line, and 10,000 idle ones must stay cheap.
     let mut buf = vec![0u8; 4 * 1024];
+    let mut upper = StreamUpper::default();
+    let mut out = Vec::new();
     let mut total = 0;
     loop {
         let n = match timeout(idle, stream.read(&mut buf)).await {
@@ -128,8 +132,8 @@ async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
         if n == 0 {
             break;
         }
-        buf[..n].make_ascii_uppercase();
-        timeout(idle, stream.write_all(&buf[..n]))
+        upper.feed(&buf[..n], &mut out);
+        timeout(idle, stream.write_all(&out))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
         total += n as u64;
@@ -137,6 +141,7 @@ async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
             buf.resize(MAX_BUFFER, 0);
         }
     }
+    stream.write_all(&upper.finish()).await?;
     stream.shutdown().await?;
     Ok(total)
 }

@@ -1,5 +1,5 @@
-//! The UDP uppercase server: every datagram comes back to its sender with
-//! its ASCII letters uppercased. Unlike the lecture's 2048-byte buffer, any
+//! The UDP uppercase server: every datagram comes back to its sender
+//! uppercased as Python's `str.upper()` does (see [`crate::upper`]). Unlike the lecture's 2048-byte buffer, any
 //! datagram up to 65507 bytes comes back whole.
 
 use std::future::Future;
@@ -26,9 +26,9 @@ pub async fn run(socket: UdpSocket, shutdown: impl Future) -> io::Result<()> {
                 Err(e) => return Err(e),
             },
         };
-        buf[..n].make_ascii_uppercase();
+        let echo = crate::upper::uppercase(&buf[..n]);
         tracing::trace!(%peer, n, "echo");
-        if let Err(e) = socket.send_to(&buf[..n], peer).await {
+        if let Err(e) = socket.send_to(&echo, peer).await {
             tracing::debug!(%peer, "send: {e}");
         }
     }
