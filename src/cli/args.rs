@@ -9,6 +9,6 @@ pub struct LinkArgs {
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Seed of the wire's random draws (the same seed, the same draws).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
 }

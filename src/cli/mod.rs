@@ -17,6 +17,7 @@ pub use run::{outcome_json, RunArgs};
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;
+use crate::error::BadInput;
 use crate::scenario::HostKind;
 
 /// See, by measurement, what UDP and TCP do on a bad network.
@@ -69,8 +70,8 @@ pub enum Command {
         #[arg(long, value_enum, value_delimiter = ',')]
         only: Vec<Section>,
         /// Concurrent TCP clients to hold.
-        #[arg(long, default_value_t = 10_000)]
-        clients: usize,
+        #[arg(long, default_value_t = 10_000, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        clients: u32,
     },
     /// Build two hosts and an impaired link, print how to use them, and keep
     /// them until Ctrl-C.
@@ -78,7 +79,7 @@ pub enum Command {
         #[command(flatten)]
         link: LinkArgs,
         /// netem arguments for the link, e.g. "delay 50ms 10ms loss 5%".
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         impair: String,
         /// Which way the impairment applies: forward is A to B.
         #[arg(long, value_enum, default_value_t = Direction::Both)]
@@ -128,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out: out.clone(),
                 quick,
                 only,
-                clients,
+                clients: clients as usize,
             })?;
             println!("{summary}");
             println!("Wrote {}/*.json and summary.md.", out.display());
@@ -139,7 +140,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             link,
             impair,
             direction,
-        } => lab::run(link.backend, &impair.parse()?, direction, link.seed),
+        } => {
+            let spec = impair
+                .parse()
+                .map_err(|e: faults::Error| BadInput::new("--impair", e.to_string()))?;
+            lab::run(link.backend, &spec, direction, link.seed)
+        }
     }
 }
 

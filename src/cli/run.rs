@@ -55,16 +55,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "netns")]
     pub hosts: HostKind,
     /// UDP probes to send.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
+    #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
     pub count: u64,
     /// Time between UDP probes.
     #[arg(long, default_value = "1ms", allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
     pub interval: Duration,
     /// Bytes per UDP probe.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(29..=65_507))]
+    #[arg(long, default_value_t = 64, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(29..=65_507))]
     pub size: u32,
     /// TCP bytes to stream.
-    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
+    #[arg(long, default_value_t = 1 << 20, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
     pub bytes: u64,
     /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
@@ -135,22 +135,23 @@ impl RunArgs {
     /// An impairment the flags spell that netem's grammar refuses, named by
     /// the flag that gave the faulty value.
     fn bad_impairment(&self, e: faults::Error) -> BadInput {
+        let given = [
+            ("loss", &self.loss),
+            ("delay", &self.delay),
+            ("jitter", &self.jitter),
+            ("reorder", &self.reorder),
+            ("duplicate", &self.duplicate),
+            ("corrupt", &self.corrupt),
+            ("rate", &self.rate),
+        ];
+        // The flag whose value the parser refused, else the one named like
+        // the refused field; what neither finds came from --netem.
         let flag = match &e {
-            faults::Error::Invalid { field, .. } => {
-                let given = [
-                    ("loss", &self.loss),
-                    ("delay", &self.delay),
-                    ("jitter", &self.jitter),
-                    ("reorder", &self.reorder),
-                    ("duplicate", &self.duplicate),
-                    ("corrupt", &self.corrupt),
-                    ("rate", &self.rate),
-                ];
-                given
-                    .iter()
-                    .find(|(name, value)| name == field && value.is_some())
-                    .map_or("--netem".to_owned(), |(name, _)| format!("--{name}"))
-            }
+            faults::Error::Invalid { field, value, .. } => given
+                .iter()
+                .find(|(_, v)| v.as_deref() == Some(value.as_str()))
+                .or_else(|| given.iter().find(|(name, v)| name == field && v.is_some()))
+                .map_or("--netem".to_owned(), |(name, _)| format!("--{name}")),
             _ => "--netem".to_owned(),
         };
         BadInput::new(flag, e.to_string())

@@ -9,6 +9,7 @@ mod common;
 mod capture;
 mod demo;
 mod driver;
+mod flags;
 mod lab;
 mod tcp;
 mod udp;

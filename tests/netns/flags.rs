@@ -1,0 +1,119 @@
+//! Bad input, flag by flag: every flag of every command that takes a value,
+//! given a negative, zero, huge, malformed or out-of-range one, is refused
+//! with exit code 2 and a message that names the flag, before anything is
+//! created.
+
+use crate::common::*;
+
+/// (the command and what it needs besides the flag, the flag, bad values)
+const TABLE: &[(&[&str], &str, &[&str])] = &[
+    (
+        &["run", "udp"],
+        "--loss",
+        &["-5%", "0", "101%", "abc", "1e999%"],
+    ),
+    (
+        &["run", "udp"],
+        "--delay",
+        &["-5ms", "abc", "601s", "99999999999999999999s"],
+    ),
+    (
+        &["run", "udp", "--delay", "10ms"],
+        "--jitter",
+        &["-1ms", "abc", "601s"],
+    ),
+    (&["run", "udp"], "--jitter", &["5ms"]),
+    (
+        &["run", "udp", "--delay", "10ms"],
+        "--reorder",
+        &["-1%", "101%", "x"],
+    ),
+    (&["run", "udp"], "--duplicate", &["-1%", "101%", "x", "5"]),
+    (&["run", "udp"], "--corrupt", &["-1%", "101%", "x"]),
+    (&["run", "udp"], "--rate", &["0kbit", "-1mbit", "fast", "0"]),
+    (
+        &["run", "udp"],
+        "--netem",
+        &["loss 300%", "bogus 1", "delay -1ms"],
+    ),
+    (
+        &["run", "udp", "--partition-after", "1s"],
+        "--partition-for",
+        &["0s", "-1s", "x", "25h"],
+    ),
+    (
+        &["run", "udp", "--partition-for", "1s"],
+        "--partition-after",
+        &["-1s", "x", "25h"],
+    ),
+    (&["run", "udp"], "--direction", &["sideways", ""]),
+    (&["run", "udp"], "--backend", &["bogus", ""]),
+    (&["run", "udp"], "--hosts", &["vm"]),
+    (&["run", "udp"], "--count", &["0", "-1", "10000001", "x"]),
+    (&["run", "udp"], "--interval", &["-1ms", "x", "25h"]),
+    (&["run", "udp"], "--size", &["0", "28", "65508", "-1"]),
+    (
+        &["run", "tcp"],
+        "--bytes",
+        &["0", "-1", "99999999999999999999", "x"],
+    ),
+    (&["run", "tcp"], "--timeout", &["0s", "-1s", "x"]),
+    (
+        &["run", "udp"],
+        "--seed",
+        &["-1", "18446744073709551616", "x"],
+    ),
+    (&["demo"], "--backend", &["bogus"]),
+    (&["demo"], "--seed", &["-1", "x"]),
+    (&["demo"], "--hosts", &["vm"]),
+    (&["bench"], "--only", &["bogus", "link,bogus"]),
+    (&["bench"], "--clients", &["0", "-1", "x", "1000001"]),
+    (&["lab"], "--backend", &["bogus"]),
+    (&["lab"], "--impair", &["loss 200%", "bogus 1", "delay x"]),
+    (&["lab"], "--direction", &["up"]),
+    (&["lab"], "--seed", &["-1", "x"]),
+];
+
+#[test]
+fn every_bad_flag_value_is_refused_with_exit_2_naming_the_flag_and_nothing_is_created() {
+    require_root();
+    let before = faults::netns_names();
+    let runs = faults::recorded_runs();
+    let mut failures = Vec::new();
+    let mut tried = 0;
+    for (command, flag, values) in TABLE {
+        for value in *values {
+            let out = badnet()
+                .args(*command)
+                .args([flag, value])
+                .output()
+                .unwrap();
+            tried += 1;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.code() != Some(2) || !stderr.contains(flag) {
+                failures.push(format!(
+                    "badnet {} {flag} {value:?}: exit {:?}: {}",
+                    command.join(" "),
+                    out.status.code(),
+                    stderr.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {tried}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        faults::netns_names(),
+        before,
+        "a refused command created a namespace"
+    );
+    assert_eq!(
+        faults::recorded_runs(),
+        runs,
+        "a refused command recorded a run"
+    );
+}
