@@ -114,6 +114,68 @@ pub fn udp_reorder_fraction(r: &UdpReport, delay_ms: f64, p: f64) -> Check {
     proportion("share of probes that skipped the delay", k, n, p)
 }
 
+/// Loss `p` on the ways `direction` names, none on the other, each way
+/// judged by host B's kernel: A to B lost what was sent and never reached
+/// the server (`server.in_datagrams`), B to A what the server sent back
+/// (`server.out_datagrams`) and the probe never got.
+pub fn udp_loss_each_way(
+    r: &UdpReport,
+    server: &faults::UdpCounters,
+    direction: faults::Direction,
+    p: f64,
+) -> Vec<Check> {
+    let (forward, reverse) = ways(direction, p);
+    let reached = server.in_datagrams.min(r.sent);
+    let echoed = server.out_datagrams.max(r.received);
+    vec![
+        proportion(
+            "A to B: probes that never reached the server (its kernel's count)",
+            r.sent - reached,
+            r.sent,
+            forward,
+        ),
+        proportion(
+            "B to A: echoes the server sent that never came back",
+            echoed - r.received,
+            echoed.max(1),
+            reverse,
+        ),
+    ]
+}
+
+/// Loss `p` on the ways `direction` names, none on the other, as the
+/// kernel's netem qdisc on each end counted its drops.
+pub fn netem_drops_each_way(
+    link: &faults::LinkCounters,
+    direction: faults::Direction,
+    p: f64,
+) -> Vec<Check> {
+    let (forward, reverse) = ways(direction, p);
+    vec![
+        proportion(
+            "A to B: dropped by host A's netem",
+            link.forward.dropped,
+            link.forward.packets_in.max(1),
+            forward,
+        ),
+        proportion(
+            "B to A: dropped by host B's netem",
+            link.reverse.dropped,
+            link.reverse.packets_in.max(1),
+            reverse,
+        ),
+    ]
+}
+
+/// The loss each way (A to B, B to A) when `p` applies in `direction`.
+fn ways(direction: faults::Direction, p: f64) -> (f64, f64) {
+    match direction {
+        faults::Direction::Forward => (p, 0.0),
+        faults::Direction::Reverse => (0.0, p),
+        faults::Direction::Both => (p, p),
+    }
+}
+
 /// Nothing lost, reordered, duplicated or corrupted; every echo one probe.
 pub fn udp_clean(r: &UdpReport) -> Vec<Check> {
     let mut checks = vec![Check::new(

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use nix::sched::{setns, CloneFlags};
 
+use crate::snmp::UdpCounters;
 use crate::{cmd, sys};
 use crate::{Error, Result};
 
@@ -176,6 +177,18 @@ impl Host {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
+    }
+
+    /// What this host's kernel counted of UDP so far (`/proc/net/snmp` as
+    /// seen from inside it).
+    pub fn udp_counters(&self) -> Result<UdpCounters> {
+        let text = self
+            .run(|| std::fs::read_to_string("/proc/thread-self/net/snmp"))?
+            .map_err(Error::sys(format!(
+                "reading /proc/net/snmp in {}",
+                self.name
+            )))?;
+        UdpCounters::parse(&text)
     }
 
     /// PIDs of the processes inside this host, if this run created it.

@@ -24,6 +24,7 @@
 //!   into wire-size packets; `gro`: coalescing what it delivers;
 //!   `checksum`: the Internet checksum both use.
 //! - `owner`, `cleanup`: run ids, and sweeping what dead runs left.
+//! - `snmp`: what a host's kernel counted of UDP ([`UdpCounters`]).
 //! - `doctor`: what this machine can do ([`Doctor`]).
 //! - `cmd`: running `ip` and `tc` as argv, logged as shell commands.
 //! - `sys`: the crate's only unsafe code, behind safe functions.
@@ -76,6 +77,7 @@ mod link;
 mod model;
 mod owner;
 mod rng;
+mod snmp;
 #[allow(unsafe_code)]
 mod sys;
 mod tun;
@@ -94,6 +96,7 @@ pub use impairment::{Distribution, Impairment, Loss};
 pub use lab::{Lab, LinkCounters};
 pub use link::{ADDR_A, ADDR_B};
 pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
+pub use snmp::UdpCounters;
 pub use units::serialize_ms;
 
 /// The userspace link's model and its counters, for property tests: the

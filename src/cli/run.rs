@@ -189,6 +189,7 @@ pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
         },
         "partition": o.scenario.partition,
         "link": o.link,
+        "server_udp": o.server_udp,
     });
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
         map.extend(more);

@@ -159,6 +159,8 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         Ok(hosts)
     })?;
     let (_server, client) = containers.as_ref().context("containers")?;
+    // The probe's hellos (it waits for the server) are counted too.
+    let before = lab.b().udp_counters()?;
     let limit = s.probe_limit() + WAIT_FOR_SERVER + Duration::from_secs(10);
     let output = with_partition(&lab, s.partition, || {
         let mut stdout = client.stdout(true);
@@ -188,7 +190,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
-    let outcome = Outcome::new(s, &lab, report)?;
+    let outcome = Outcome::new(s, &lab, report, before)?;
     lab.remove()?;
     Ok(outcome)
 }

@@ -24,8 +24,9 @@ pub fn run(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcom
     scenario.impairment.validate()?;
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
+    let before = lab.b().udp_counters()?;
     let report = run_on_lab(&lab, scenario, capture)?;
-    let outcome = Outcome::new(scenario, &lab, report)?;
+    let outcome = Outcome::new(scenario, &lab, report, before)?;
     lab.remove()?;
     Ok(outcome)
 }

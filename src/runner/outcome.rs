@@ -1,6 +1,6 @@
 //! What one run measured.
 
-use faults::{Backend, Lab, LinkCounters};
+use faults::{Backend, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 use services::report::Report;
 
@@ -23,12 +23,21 @@ pub struct Outcome {
     pub report: Report,
     /// What the link did, per direction.
     pub link: LinkCounters,
+    /// What host B's kernel counted of UDP during the run (evidence from
+    /// outside the link: e.g. datagrams that reached the server).
+    pub server_udp: UdpCounters,
 }
 
 impl Outcome {
     /// The outcome of `scenario` on `lab` (read before the lab is removed),
-    /// with the probe's `report`.
-    pub fn new(scenario: &Scenario, lab: &Lab, report: Report) -> faults::Result<Self> {
+    /// with the probe's `report`; `server_before` is what host B's kernel
+    /// had counted of UDP before the run.
+    pub fn new(
+        scenario: &Scenario,
+        lab: &Lab,
+        report: Report,
+        server_before: UdpCounters,
+    ) -> faults::Result<Self> {
         Ok(Self {
             scenario: scenario.clone(),
             backend: lab.backend(),
@@ -37,6 +46,7 @@ impl Outcome {
             run_id: lab.run_id().to_owned(),
             report,
             link: lab.counters()?,
+            server_udp: lab.b().udp_counters()?.since(server_before),
         })
     }
 }
