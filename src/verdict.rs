@@ -176,6 +176,23 @@ fn ways(direction: faults::Direction, p: f64) -> (f64, f64) {
     }
 }
 
+/// Whether the wire kept its schedule well enough for a verdict on timing:
+/// its own count of how late packets left, at the 99th percentile, below
+/// `tolerance_us`. A check that classifies packets by their timing asserts
+/// this first, so that a descheduled link is reported as such ("the link
+/// could not keep its schedule") instead of as a broken property. Always
+/// passes on netem, whose lateness is the kernel's (counted 0).
+pub fn schedule_kept(link: &faults::CounterSnapshot, tolerance_us: u64) -> Check {
+    Check::new(
+        "the link kept its schedule",
+        link.late_p99_us < tolerance_us,
+        format!(
+            "the link could not keep its schedule: packets left {} us late at p99 (max {} us), tolerance {tolerance_us} us",
+            link.late_p99_us, link.late_max_us
+        ),
+    )
+}
+
 /// Nothing lost, reordered, duplicated or corrupted; every echo one probe.
 pub fn udp_clean(r: &UdpReport) -> Vec<Check> {
     let mut checks = vec![Check::new(

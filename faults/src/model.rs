@@ -285,6 +285,9 @@ impl NetemModel {
             self.last_time = None;
         }
         Counters::bump(&self.counters.passed);
+        self.counters
+            .lateness
+            .record(now.saturating_sub(q.time) / 1_000);
         Some(q.packet)
     }
 

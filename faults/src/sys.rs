@@ -73,3 +73,18 @@ pub fn tun_set_offload(fd: BorrowedFd<'_>, offloads: libc::c_uint) -> io::Result
     }
     Ok(())
 }
+
+/// Puts the calling thread in the real-time FIFO class at `priority`
+/// (1..=99), so that CPU-bound processes beside it cannot delay its
+/// wake-ups. Needs CAP_SYS_NICE (root has it).
+pub fn set_realtime(priority: libc::c_int) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
+    // is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -5,7 +5,9 @@
 //! Each forwarder is a thread that waits in `ppoll` (nanosecond timeouts,
 //! timer slack 1 ns) for either a packet or the head of its queue to come
 //! due, so delays are accurate to tens of microseconds, not to a
-//! millisecond timer tick.
+//! millisecond timer tick. It runs in the real-time class where permitted,
+//! so busy processes beside it do not delay it, and counts how late each
+//! packet left against its schedule (`late_*_us` in its counters).
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,11 +27,22 @@ use crate::direction::Way;
 use crate::impairment::Impairment;
 use crate::model::NetemModel;
 use crate::vnet::{MAX_IP, VNET_HDR_LEN};
-use crate::{gro, gso};
+use crate::{gro, gso, sys};
 use crate::{Error, Result};
 
 /// Packets read per wake-up at most, so a flood cannot starve releases.
 const BURST: usize = 256;
+
+/// The forwarders' real-time priority: above every ordinary process, so a
+/// busy machine does not deschedule them (they sleep in `ppoll` between
+/// packets, and the kernel keeps 5% of each second for everything else).
+const REALTIME_PRIORITY: libc::c_int = 10;
+
+/// Whether forwarders ask for real-time scheduling: unless
+/// `BADNET_WIRE_REALTIME=0` (to see what a busy machine does without it).
+fn realtime_wanted() -> bool {
+    std::env::var("BADNET_WIRE_REALTIME").map_or(true, |v| v != "0")
+}
 
 /// A running link between two TUN descriptors: one forwarder each way.
 #[derive(Debug)]
@@ -172,6 +185,11 @@ impl Run {
     fn forward(mut self) {
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
             tracing::debug!("timer slack: {e}");
+        }
+        if realtime_wanted() {
+            if let Err(e) = sys::set_realtime(REALTIME_PRIORITY) {
+                tracing::debug!("real-time scheduling: {e}; the forwarder shares the CPU");
+            }
         }
         let mut buf = vec![0u8; VNET_HDR_LEN + MAX_IP + 1];
         let mut segments = Vec::new();

@@ -311,3 +311,27 @@ fn changing_the_spec_keeps_queued_packets() {
     assert_eq!(n.dequeue(100 * MS).map(|p| p[0]), Some(0));
     assert!(Duration::from_nanos(n.next_due().unwrap_or(0)).is_zero());
 }
+
+#[test]
+fn packets_that_leave_after_their_time_raise_the_lateness_count() {
+    let counters = Arc::new(Counters::default());
+    let mut model = NetemModel::new(&"delay 1ms".parse().unwrap(), 1, counters.clone());
+    for i in 0..100u64 {
+        model.enqueue(vec![0u8; 64], i * 1_000);
+    }
+    // On time: each packet at its due time.
+    while let Some(due) = model.next_due() {
+        if due > 50_000 + 1_000_000 {
+            break;
+        }
+        model.dequeue(due);
+    }
+    assert_eq!(counters.snapshot().late_max_us, 0);
+    // Then a forwarder descheduled for 5 ms: the rest leave late.
+    let late = model.next_due().unwrap() + 5_000_000;
+    while model.dequeue(late).is_some() {}
+    let c = counters.snapshot();
+    assert!(c.late_max_us >= 5_000 && c.late_max_us < 5_100, "{c:?}");
+    assert!(c.late_p99_us >= 4_000, "{c:?}");
+    assert_eq!(c.late_p50_us, 0, "{c:?}");
+}
