@@ -216,8 +216,8 @@ fn summary(o: &Outcome) -> String {
     s.push_str(&o.report.summary());
     for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
         s.push_str(&format!(
-            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {} write errors {}\n",
-            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced, c.write_errors
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {} write errors {}, late p50/p99/max {}/{}/{} us\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced, c.write_errors, c.late_p50_us, c.late_p99_us, c.late_max_us
         ));
     }
     s
