@@ -120,6 +120,24 @@ pub fn summary(report: &DemoReport) -> String {
             report.clean_tcp_s.len()
         );
     }
+    let (above, below): (Vec<_>, Vec<_>) = report
+        .sweep
+        .iter()
+        .partition(|p| p.tcp.goodput_mbps >= p.mathis_mbps);
+    if !report.sweep.is_empty() {
+        let pct = |ps: &[&super::ladder::SweepPoint]| {
+            ps.iter()
+                .map(|p| format!("{}%", p.loss * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = write!(
+            s,
+            " Against loss, TCP's goodput sat above the Mathis et al. model (a model of steady congestion avoidance, not a bound) at {} and below it at {}.",
+            if above.is_empty() { "no loss rate".into() } else { pct(&above) },
+            if below.is_empty() { "none".into() } else { pct(&below) },
+        );
+    }
     s
 }
 
