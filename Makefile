@@ -9,13 +9,14 @@
 #   make demo       UDP and TCP side by side on a ladder of bad networks (badnet-report/)
 #   make test-kernel the netem backend against a real sch_netem, in a small VM
 #   make bench      benchmarks (release build): target/bench/*.json and summary.md
+#   make install    badnet, the four programs, completions and man pages in PREFIX (/usr/local)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench
+.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench install install-check
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE := badnet/services:$(VERSION)
@@ -65,10 +66,11 @@ lint:
 test: deps check-root lint $(if $(DOCKER),images)
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --workspace --doc
-	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(kernel)'
+	$(CARGO) nextest run --workspace --profile ci -E 'not binary(kernel)'
 else
 	$(CARGO) test --workspace --no-fail-fast -- --skip netem_backend_passes_the_suite_in_a_vm
 endif
+	$(MAKE) --no-print-directory install-check
 	@if ./target/debug/badnet doctor --json | grep -q '"netem": true'; \
 	  then $(MAKE) --no-print-directory test-wire; \
 	  else $(MAKE) --no-print-directory test-kernel; fi
@@ -140,3 +142,35 @@ ifeq ($(NEXTEST),yes)
 	cat $(BENCH_OUT)/tests.json
 endif
 	./target/release/badnet bench --out $(BENCH_OUT) $(BENCH_FLAGS)
+
+# badnet and the four programs it runs in PREFIX/bin (the installed badnet
+# finds them beside itself), shell completions and man pages beside them.
+# INSTALL_PROFILE=debug installs the test build instead of a release one.
+PREFIX ?= /usr/local
+INSTALL_PROFILE ?= release
+INSTALL_DIR := target/$(if $(filter release,$(INSTALL_PROFILE)),release,debug)
+install:
+	$(CARGO) build $(if $(filter release,$(INSTALL_PROFILE)),--release) --workspace --bins
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(addprefix $(INSTALL_DIR)/,badnet $(IMAGE_BINS)) $(DESTDIR)$(PREFIX)/bin/
+	$(INSTALL_DIR)/badnet completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/badnet
+	$(INSTALL_DIR)/badnet completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_badnet
+	$(INSTALL_DIR)/badnet completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/badnet.fish
+	$(INSTALL_DIR)/badnet manpage --dir $(DESTDIR)$(PREFIX)/share/man/man1
+
+# make install into a temporary prefix, then the installed badnet runs a
+# scenario from / with nothing but PREFIX/bin and the system's directories
+# on its PATH.
+CHECK_PREFIX := $(CURDIR)/target/install-check
+install-check: check-root
+	rm -rf $(CHECK_PREFIX)
+	$(MAKE) --no-print-directory install PREFIX=$(CHECK_PREFIX) INSTALL_PROFILE=debug
+	test -s $(CHECK_PREFIX)/share/man/man1/badnet.1 && test -s $(CHECK_PREFIX)/share/man/man1/badnet-run.1
+	grep -q badnet $(CHECK_PREFIX)/share/bash-completion/completions/badnet
+	cd / && env -i PATH=$(CHECK_PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	  badnet run udp --count 200 --interval 1ms --json | grep -q '"received":200'
+	@echo "install-check: the installed badnet ran a scenario from / with PATH=$(CHECK_PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	rm -rf $(CHECK_PREFIX)

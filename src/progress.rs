@@ -50,3 +50,33 @@ impl Progress {
         }
     }
 }
+
+/// On a terminal, a spinner that says what runs, for how long so far and
+/// about how long in all, until dropped; nothing elsewhere, or for a run
+/// expected to take under 2 s.
+pub struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    /// Shows `what`, expected to take about `estimate`.
+    pub fn start(what: &str, estimate: std::time::Duration) -> Self {
+        if estimate < std::time::Duration::from_secs(2) || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} of about {msg}")
+                .expect("a valid template"),
+        );
+        bar.set_message(format!("{} s: {what}", estimate.as_secs()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self(Some(bar))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -20,6 +20,7 @@ use faults::Backend;
 use serde::Serialize;
 
 use crate::machine::Machine;
+use crate::progress::Progress;
 
 /// A section of the benchmarks; they run in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -78,7 +79,9 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
         Ok(()) => Backend::Netem,
         Err(_) => Backend::Wire,
     };
-    for section in Section::ALL.into_iter().filter(wanted) {
+    let sections: Vec<Section> = Section::ALL.into_iter().filter(wanted).collect();
+    let progress = Progress::new(sections.len());
+    for section in sections {
         let name = section.name();
         eprintln!("bench: {name}");
         let start = Instant::now();
@@ -105,6 +108,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
             }
         }
         eprintln!("bench: {name} took {:.1} s", start.elapsed().as_secs_f64());
+        progress.step(name);
     }
     std::fs::write(config.out.join("summary.md"), &md)?;
     Ok(md)

@@ -73,6 +73,19 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         clients: u32,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print badnet's manual page (roff), generated from these flags; with
+    /// --dir, write one page per command there (badnet.1, badnet-run.1, ...).
+    Manpage {
+        /// Where to write the pages.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Build two hosts and an impaired link, print how to use them, and keep
     /// them until Ctrl-C.
     Lab {
@@ -136,6 +149,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cleanup => cleanup(),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "badnet",
+                &mut script,
+            );
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Command::Manpage { dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match dir {
+                Some(dir) => clap_mangen::generate_to(cmd, dir)?,
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+            }
+            Ok(())
+        }
         Command::Lab {
             link,
             impair,

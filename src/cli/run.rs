@@ -161,7 +161,16 @@ impl RunArgs {
 /// `badnet run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let scenario = args.scenario()?;
+    let spinner = crate::progress::Spinner::start(
+        &format!(
+            "{} over '{}'",
+            scenario.transport.probe_program(),
+            scenario.impairment
+        ),
+        estimate(&scenario),
+    );
     let outcome = crate::runner::run(&scenario)?;
+    drop(spinner);
     if args.json {
         println!(
             "{}",
@@ -171,6 +180,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         print!("{}", summary(&outcome));
     }
     Ok(())
+}
+
+/// About how long `s` runs: a UDP probe's schedule and its wait for late
+/// echoes; for TCP, at least to the end of its partition (0 when unknown).
+fn estimate(s: &Scenario) -> Duration {
+    match s.transport {
+        Transport::Udp => s.probe_limit(),
+        Transport::Tcp => s.partition.map_or(Duration::ZERO, |p| p.after + p.duration),
+    }
 }
 
 /// The probe's fields, plus backend, hosts, impairment and link counters.
