@@ -29,13 +29,15 @@ DOCKER := $(shell docker version --format '{{.Server.Version}}' >/dev/null 2>&1 
 all: build
 
 ## System packages the suites need: iproute2 (ip, tc), python3 (the lecture's
-## programs), tcpdump (the demo's captures).
+## programs), tcpdump (the demo's captures), chromium (renders the demo's
+## report.html in a test).
 deps:
 	@missing=""; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v tc >/dev/null || missing="$$missing iproute2"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

@@ -131,6 +131,8 @@ pub struct SweepPoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
     pub backend: Backend,
+    /// The seed of the wire's draws.
+    pub seed: u64,
     pub backend_reason: String,
     pub hosts: HostKind,
     pub quick: bool,

@@ -6,6 +6,7 @@
 //! - `charts`: the three charts.
 
 mod charts;
+mod html;
 mod ladder;
 mod report;
 
@@ -246,6 +247,7 @@ fn assemble(
     let first = udp.first().context("the ladder's first run")?;
     let mut report = DemoReport {
         backend: first.backend,
+        seed: cfg.seed.unwrap_or(DEFAULT_SEED),
         backend_reason: first.backend_reason.clone(),
         hosts: cfg.hosts,
         quick: cfg.quick,

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::charts;
 use super::ladder::{DemoReport, CAPTURED};
+use super::{charts, html};
 
 /// The clean transfer's times as a noise band: (median, highest).
 fn clean_band(report: &DemoReport) -> (f64, f64) {
@@ -163,8 +163,32 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         md.push_str(&format!("\nPacket captures of the '{CAPTURED}' network: `tcp.pcap`, `udp.pcap` (open them in Wireshark).\n"));
     }
     std::fs::write(out.join("report.md"), md)?;
-    std::fs::write(out.join("loss.svg"), charts::loss(report).svg())?;
-    std::fs::write(out.join("goodput.svg"), charts::goodput(report).svg())?;
-    std::fs::write(out.join("rtt.svg"), charts::rtt(report).svg())?;
+    let charts = [
+        ("UDP loss", charts::loss(report).svg()),
+        ("TCP goodput", charts::goodput(report).svg()),
+        ("RTT", charts::rtt(report).svg()),
+    ];
+    for (file, (_, svg)) in ["loss.svg", "goodput.svg", "rtt.svg"].iter().zip(&charts) {
+        std::fs::write(out.join(file), svg)?;
+    }
+    std::fs::write(
+        out.join("report.html"),
+        html::page(report, &charts, captured, &reproduce(report)),
+    )?;
     Ok(())
+}
+
+/// The commands that reproduce `report`: the same backend, hosts, seed
+/// and size.
+fn reproduce(report: &DemoReport) -> Vec<String> {
+    vec![
+        "make install PREFIX=/usr/local".into(),
+        format!(
+            "sudo badnet demo --backend {} --hosts {} --seed {}{}",
+            report.backend,
+            report.hosts,
+            report.seed,
+            if report.quick { " --quick" } else { "" }
+        ),
+    ]
 }

@@ -86,5 +86,64 @@ fn quick_demo_writes_its_table_plots_and_captures() {
             "{pcap} holds too few packets"
         );
     }
+    page_renders_in_a_browser(&out_dir.join("report.html"));
     std::fs::remove_dir_all(&out_dir).unwrap();
+}
+
+/// report.html, rendered by headless Chromium (Debian's, which `make deps`
+/// installs): the table with its 11 networks, the summary and the three
+/// charts are in the page the browser built, nothing is loaded from the
+/// network, and the browser's console shows no error.
+fn page_renders_in_a_browser(page: &std::path::Path) {
+    let html = std::fs::read_to_string(page).unwrap();
+    // (The SVGs name their XML namespace by URL; nothing is fetched from it.)
+    for remote in [
+        "src=\"http",
+        "href=\"http",
+        "url(",
+        "<script",
+        "<link",
+        "@import",
+    ] {
+        assert!(!html.contains(remote), "report.html holds {remote}");
+    }
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (apt-get install chromium; make deps does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let rows = dom.matches("<tr>").count();
+    assert_eq!(
+        rows, 12,
+        "the table has {rows} rows, not a header and 11 networks"
+    );
+    assert!(
+        dom.contains("<table id=\"ladder\">"),
+        "no table in the rendered page"
+    );
+    assert!(
+        dom.contains("id=\"summary\"") && dom.contains("TCP"),
+        "no summary"
+    );
+    assert_eq!(dom.matches("<svg").count(), 3, "not three charts");
+    assert!(dom.contains("<polyline"), "a chart without a curve");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(errors.is_empty(), "the page logged: {errors:?}");
 }
