@@ -100,6 +100,11 @@ pub struct Scenario {
     pub samples: bool,
     /// TCP: congestion control (`TCP_CONGESTION`), or the system's default.
     pub congestion: Option<String>,
+    /// A slow reader: the server reads at most this many datagrams (UDP) or
+    /// bytes (TCP) per second.
+    pub receiver_rate: Option<f64>,
+    /// The server socket's receive buffer, in bytes (the kernel doubles it).
+    pub receiver_buffer: Option<u64>,
 }
 
 impl Scenario {
@@ -124,6 +129,8 @@ impl Scenario {
             seed: None,
             samples: false,
             congestion: None,
+            receiver_rate: None,
+            receiver_buffer: None,
         }
     }
 
@@ -182,6 +189,18 @@ impl Scenario {
         }
         if let (Transport::Tcp, Some(cc)) = (self.transport, &self.congestion) {
             args.extend(["--congestion".into(), cc.clone()]);
+        }
+        args
+    }
+
+    /// The server's arguments beyond its address: the slow reader's.
+    pub fn server_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(rate) = self.receiver_rate {
+            args.extend(["--receiver-rate".into(), rate.to_string()]);
+        }
+        if let Some(bytes) = self.receiver_buffer {
+            args.extend(["--receiver-buffer".into(), bytes.to_string()]);
         }
         args
     }

@@ -334,6 +334,7 @@ mod tests {
             retransmits: 3,
             srtt_ms: 1.0,
             writes: 10,
+            send_blocked_s: 0.0,
             reads: 5,
             congestion: "cubic".into(),
             error: None,

@@ -206,3 +206,23 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
         namespaces_of(&run)
     );
 }
+
+/// Flow control between containers: the slow reader's kernel drops what
+/// its buffer cannot hold, and every probe lost is one it counted.
+#[test]
+fn containers_udp_loses_to_a_slow_readers_full_buffer_what_its_kernel_counts() {
+    let mut s = in_containers(Transport::Udp);
+    s.count = 2000;
+    s.interval = Duration::from_millis(1);
+    s.timeout = Duration::from_secs(1);
+    s.receiver_rate = Some(500.0);
+    s.receiver_buffer = Some(16_000);
+    let o = run(&s);
+    let r = o.report.as_udp().expect("a UDP report");
+    assert!(o.server_udp.rcvbuf_errors > 0, "{:?}", o.server_udp);
+    assert_eq!(
+        r.lost, o.server_udp.rcvbuf_errors,
+        "{r:?} {:?}",
+        o.server_udp
+    );
+}

@@ -15,12 +15,25 @@ pub struct ServerArgs {
     /// Port to listen on, 1..=65535.
     #[arg(long, default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
+    /// A slow reader: read at most this much per second, datagrams for UDP
+    /// (e.g. 500/s), bytes for TCP (e.g. 1MB/s).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
+    pub receiver_rate: Option<f64>,
+    /// The socket's receive buffer, e.g. 16KB (the kernel doubles it):
+    /// small, so that a slow reader's buffer fills quickly.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_size)]
+    pub receiver_buffer: Option<u64>,
 }
 
 impl ServerArgs {
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// `--receiver-buffer` for a socket option (at most 1 GiB).
+    pub fn receive_buffer(&self) -> Option<u32> {
+        self.receiver_buffer.map(|b| b.min(1 << 30) as u32)
     }
 }
 
@@ -60,6 +73,46 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
         .ok_or_else(|| Error::NoAddress {
             host: host.to_owned(),
         })
+}
+
+/// Parses a size in bytes: `4096`, `64KB` (1000s), `16KiB` (1024s), `1MB`,
+/// `1MiB`.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (examples: 4096, 64KB, 16KiB, 1MB)"))?;
+    let scale = match unit {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        "GB" => 1e9,
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}' (use B, KB, KiB, MB, MiB or GB)"
+            ))
+        }
+    };
+    let bytes = value * scale;
+    if !(1.0..=1e12).contains(&bytes) {
+        return Err(format!("'{text}' is out of range 1B..=1TB"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a rate per second: `500/s` (things per second: datagrams) or
+/// `1MB/s` (bytes per second, with a size's units); a bare number is per
+/// second too.
+pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
+    let body = text.trim().strip_suffix("/s").unwrap_or(text.trim());
+    let rate = parse_size(body).map_err(|e| format!("'{text}' is not a rate per second ({e})"))?;
+    Ok(rate as f64)
 }
 
 /// Parses a duration such as `500us`, `1ms`, `1.5s` or `2m`.

@@ -10,6 +10,7 @@
 //! - [`udp_server`], [`tcp_server`]: the servers. They uppercase what they
 //!   get as the lecture's servers do ([`upper`]: Python's `str.upper()`),
 //!   and send it back.
+//! - [`pace`]: a slow reader's schedule (`--receiver-rate`).
 //! - [`interactive`]: the lecture's clients: prompt, send one line, print
 //!   the answer.
 //! - [`probe`]: the probe line format (sequence number, send time, lowercase
@@ -31,6 +32,7 @@ pub mod child;
 pub mod cli;
 pub mod error;
 pub mod interactive;
+pub mod pace;
 pub mod probe;
 pub mod report;
 pub mod stats;

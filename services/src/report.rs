@@ -84,6 +84,10 @@ pub struct TcpReport {
     pub srtt_ms: f64,
     /// `write` calls that sent the stream.
     pub writes: u64,
+    /// Seconds the probe spent inside those calls: waiting for room, when
+    /// flow control holds the sender to the reader's pace.
+    #[serde(default)]
+    pub send_blocked_s: f64,
     /// `read` calls that returned data.
     pub reads: u64,
     /// The congestion control algorithm of the connection.
@@ -280,6 +284,7 @@ impl TcpReport {
             retransmits: 0,
             srtt_ms: 0.0,
             writes: 0,
+            send_blocked_s: 0.0,
             reads: 0,
             congestion: String::new(),
             error: Some(error),

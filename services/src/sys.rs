@@ -15,6 +15,12 @@ pub fn grow_receive_buffer(sock: &impl AsRawFd, bytes: i32) {
     }
 }
 
+/// Sets the receive buffer to `bytes` (the kernel doubles it for its own
+/// bookkeeping): small, to make a slow reader's buffer fill quickly.
+pub fn set_receive_buffer(sock: &impl AsRawFd, bytes: i32) -> io::Result<()> {
+    set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+}
+
 fn set_int(sock: &impl AsRawFd, level: i32, opt: i32, value: i32) -> io::Result<()> {
     // SAFETY: `value` outlives the call and its size is passed with it.
     let rc = unsafe {

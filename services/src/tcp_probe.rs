@@ -140,6 +140,7 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
             retransmits: u64::from(info.total_retrans),
             srtt_ms: f64::from(info.rtt_us) / 1e3,
             writes: sent.writes,
+            send_blocked_s: sent.blocked.as_secs_f64(),
             reads,
             congestion,
             error,
@@ -151,6 +152,9 @@ struct Sent {
     bytes: u64,
     writes: u64,
     digest: u64,
+    /// Time spent inside write calls: waiting, when flow control holds
+    /// the sender.
+    blocked: Duration,
     error: Option<io::Error>,
 }
 
@@ -160,6 +164,7 @@ fn send(mut stream: TcpStream, config: &TcpProbeConfig, start: Instant, deadline
         bytes: 0,
         writes: 0,
         digest: FNV_OFFSET,
+        blocked: Duration::ZERO,
         error: None,
     };
     let mut buf = Vec::with_capacity(lines_per_write * config.line);
@@ -184,7 +189,10 @@ fn send(mut stream: TcpStream, config: &TcpProbeConfig, start: Instant, deadline
             seq += 1;
         }
         buf.truncate((config.bytes - sent.bytes).min(buf.len() as u64) as usize);
-        if let Err(e) = stream.write_all(&buf) {
+        let writing = Instant::now();
+        let written = stream.write_all(&buf);
+        sent.blocked += writing.elapsed();
+        if let Err(e) = written {
             sent.error = Some(e);
             return sent;
         }

@@ -10,6 +10,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::pace::Pace;
 use crate::upper::StreamUpper;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,6 +28,9 @@ pub struct TcpServerConfig {
     pub idle_timeout: Duration,
     /// At shutdown, how long open connections may take to finish.
     pub grace: Duration,
+    /// Read each connection at most this many bytes per second (a slow
+    /// reader: the sender's TCP is held to this pace by flow control).
+    pub read_rate: Option<f64>,
 }
 
 impl Default for TcpServerConfig {
@@ -35,6 +39,7 @@ impl Default for TcpServerConfig {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(60),
             grace: Duration::from_secs(1),
+            read_rate: None,
         }
     }
 }
@@ -51,12 +56,24 @@ pub const BACKLOG: u32 = 4096;
 /// SO_REUSEADDR, so connections of an earlier server still in TIME-WAIT on
 /// the port do not keep it from binding, and a backlog of [`BACKLOG`].
 pub fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    bind_with(addr, None)
+}
+
+/// [`bind`], with every accepted connection's receive buffer set to
+/// `receive_buffer` bytes (the kernel doubles it), if given.
+pub fn bind_with(
+    addr: std::net::SocketAddr,
+    receive_buffer: Option<u32>,
+) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
@@ -90,10 +107,10 @@ pub async fn run(
                 }
             },
         };
-        let idle = config.idle_timeout;
+        let (idle, rate) = (config.idle_timeout, config.read_rate);
         connections.spawn(async move {
             let _slot = slot;
-            match serve(stream, idle).await {
+            match serve(stream, idle, rate.map(Pace::new)).await {
                 Ok(bytes) => tracing::debug!(%peer, bytes, "connection closed"),
                 Err(e) => tracing::debug!(%peer, "connection ended: {e}"),
             }
@@ -116,7 +133,7 @@ pub async fn run(
 
 /// Echoes one connection in uppercase until the client closes its side.
 /// Returns the bytes echoed.
-async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
+async fn serve(mut stream: TcpStream, idle: Duration, mut pace: Option<Pace>) -> io::Result<u64> {
     stream.set_nodelay(true)?;
     // Small until the client streams: most connections of the lecture's
     // kind carry one line, and 10,000 idle ones must stay cheap.
@@ -125,7 +142,10 @@ async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
     let mut out = Vec::new();
     let mut total = 0;
     loop {
-        let n = match timeout(idle, stream.read(&mut buf)).await {
+        let want = pace
+            .as_ref()
+            .map_or(buf.len(), |p| p.chunk().min(buf.len()));
+        let n = match timeout(idle, stream.read(&mut buf[..want])).await {
             Ok(read) => read?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
         };
@@ -137,6 +157,9 @@ async fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<u64> {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
         total += n as u64;
+        if let Some(pace) = &mut pace {
+            pace.took(n).await;
+        }
         if n == buf.len() && buf.len() < MAX_BUFFER {
             buf.resize(MAX_BUFFER, 0);
         }

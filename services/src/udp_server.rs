@@ -7,11 +7,25 @@ use std::io;
 
 use tokio::net::UdpSocket;
 
+use crate::pace::Pace;
+
 /// Serves on `socket` until `shutdown` resolves.
 ///
 /// One bad peer never stops the server: errors of a single send (an ICMP
 /// error, a full queue) are logged and the loop goes on.
 pub async fn run(socket: UdpSocket, shutdown: impl Future) -> io::Result<()> {
+    run_paced(socket, None, shutdown).await
+}
+
+/// [`run`], reading at most `rate` datagrams per second (a slow reader:
+/// what comes faster waits in the socket's buffer, and what overflows it
+/// the kernel drops and counts as `RcvbufErrors`).
+pub async fn run_paced(
+    socket: UdpSocket,
+    rate: Option<f64>,
+    shutdown: impl Future,
+) -> io::Result<()> {
+    let mut pace = rate.map(Pace::new);
     tokio::pin!(shutdown);
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -30,6 +44,12 @@ pub async fn run(socket: UdpSocket, shutdown: impl Future) -> io::Result<()> {
         tracing::trace!(%peer, n, "echo");
         if let Err(e) = socket.send_to(&echo, peer).await {
             tracing::debug!(%peer, "send: {e}");
+        }
+        if let Some(pace) = &mut pace {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = pace.took(1) => {}
+            }
         }
     }
 }

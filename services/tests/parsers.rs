@@ -87,6 +87,7 @@ fn tcp_report() -> impl Strategy<Value = Report> {
                 retransmits: bytes % 1000,
                 srtt_ms: duration_s / 10.0,
                 writes: 1,
+                send_blocked_s: 0.0,
                 reads: 2,
                 congestion: "cubic".into(),
                 error,

@@ -69,6 +69,14 @@ pub struct RunArgs {
     /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
     pub timeout: Option<Duration>,
+    /// A slow reader: the server reads at most this much per second,
+    /// datagrams for UDP (e.g. 500/s), bytes for TCP (e.g. 1MB/s).
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_rate)]
+    pub receiver_rate: Option<f64>,
+    /// The server socket's receive buffer, e.g. 16KB (the kernel doubles
+    /// it): small, so that a slow reader's buffer fills quickly.
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_size)]
+    pub receiver_buffer: Option<u64>,
     /// UDP: keep every echo's RTT in the report (`rtt_samples_ms`).
     #[arg(long)]
     pub samples: bool,
@@ -129,6 +137,8 @@ impl RunArgs {
         }
         s.seed = self.link.seed;
         s.samples = self.samples;
+        s.receiver_rate = self.receiver_rate;
+        s.receiver_buffer = self.receiver_buffer;
         Ok(s)
     }
 
@@ -208,6 +218,7 @@ pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
         "partition": o.scenario.partition,
         "link": o.link,
         "server_udp": o.server_udp,
+        "receive_buffer_drops": o.server_udp.rcvbuf_errors,
     });
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
         map.extend(more);

@@ -142,7 +142,8 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     let client_bin = format!("/bin/{}", s.transport.probe_program());
     let mut containers = None;
     let lab = Lab::build(s.backend, s.seed, [&forward, &reverse], |run| {
-        let server_cmd = vec![server_bin, "--port".to_owned(), PORT.to_string()];
+        let mut server_cmd = vec![server_bin, "--port".to_owned(), PORT.to_string()];
+        server_cmd.extend(s.server_args());
         let server = start(run.id(), server_cmd, Some(services::READY_LINE)).map_err(host_error)?;
         let mut client_cmd = vec![client_bin];
         client_cmd.extend(s.probe_args(&faults::ADDR_B.to_string()));

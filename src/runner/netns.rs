@@ -14,7 +14,7 @@ use services::report::Report;
 use super::outcome::Outcome;
 use super::partition::with_partition;
 use crate::bins;
-use crate::scenario::{Scenario, Transport, PORT};
+use crate::scenario::{Scenario, PORT};
 
 const READY_WAIT: Duration = Duration::from_secs(10);
 
@@ -40,7 +40,7 @@ pub fn run_on_lab(
     scenario: &Scenario,
     capture: Option<&Path>,
 ) -> anyhow::Result<Report> {
-    let server = start_server(lab, scenario.transport)?;
+    let server = start_server(lab, scenario)?;
     let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
     let report = with_partition(lab, scenario.partition, || run_probe(lab, scenario));
     if let Some(mut tcpdump) = capture {
@@ -78,8 +78,8 @@ fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<KillOnDrop> {
     }
 }
 
-fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<KillOnDrop> {
-    let name = transport.server_program();
+fn start_server(lab: &Lab, s: &Scenario) -> anyhow::Result<KillOnDrop> {
+    let name = s.transport.server_program();
     let mut cmd = lab
         .b()
         .command(bins::locate(name)?.to_str().context("binary path")?);
@@ -89,6 +89,7 @@ fn start_server(lab: &Lab, transport: Transport) -> anyhow::Result<KillOnDrop> {
         "--port",
         &PORT.to_string(),
     ]);
+    cmd.args(s.server_args());
     let mut child = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()))
         .with_context(|| format!("starting {name}"))?;
     match child.first_stdout_line(READY_WAIT) {

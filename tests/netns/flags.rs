@@ -64,6 +64,21 @@ const TABLE: &[(&[&str], &str, &[&str])] = &[
         &["-1", "18446744073709551616", "x"],
     ),
     (&["demo"], "--backend", &["bogus"]),
+    (
+        &["run", "udp"],
+        "--receiver-rate",
+        &["0", "-5/s", "x/s", "0/s"],
+    ),
+    (
+        &["run", "tcp"],
+        "--receiver-rate",
+        &["0MB/s", "-1MB/s", "fast"],
+    ),
+    (
+        &["run", "udp"],
+        "--receiver-buffer",
+        &["0", "-1", "16XB", "2TB"],
+    ),
     (&["demo"], "--seed", &["-1", "x"]),
     (&["demo"], "--hosts", &["vm"]),
     (&["bench"], "--only", &["bogus", "link,bogus"]),

@@ -114,3 +114,34 @@ fn tcp_keeps_no_message_boundaries() {
         r.writes
     );
 }
+
+/// Flow control, TCP: a server that reads 1 MB a second through a 16 KB
+/// buffer holds the sender to its pace, and nothing is lost. 2 MiB take
+/// bytes / rate: no less than that minus the reader's first 20 ms chunk,
+/// and at most 0.3 s more (connection, echo, scheduling). The sender can
+/// get ahead by what its own and the receiver's buffers hold (about 0.5 MB
+/// here, so at most 1 s at this rate), and spends the rest of the transfer
+/// waiting in its writes.
+#[test]
+fn tcp_holds_the_sender_to_a_slow_readers_pace_and_loses_nothing() {
+    let mut s = tcp();
+    s.bytes = 2 << 20;
+    s.write_size = 16 * 1024;
+    s.receiver_rate = Some(1e6);
+    s.receiver_buffer = Some(16_000);
+    let o = run(&s);
+    let r = o.report.as_tcp().expect("a TCP report");
+    assert_all(&verdict::tcp_reliable(r));
+    let paced = s.bytes as f64 / 1e6;
+    assert!(
+        (paced - 0.02..paced + 0.3).contains(&r.duration_s),
+        "{} s for {paced} s of reading",
+        r.duration_s
+    );
+    assert!(
+        r.send_blocked_s >= r.duration_s - 1.0,
+        "the sender waited {} s of {} s",
+        r.send_blocked_s,
+        r.duration_s
+    );
+}

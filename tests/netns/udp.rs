@@ -221,3 +221,32 @@ fn udp_loses_what_is_sent_during_a_partition() {
     );
     assert_eq!(r.received + r.lost, 3000);
 }
+
+/// Flow control, UDP: a server that reads 500 datagrams a second from a
+/// 16 KB buffer, sent 1000 a second on a clean link. The sender does not
+/// slow down (every probe leaves), and what the reader cannot take the
+/// receiving kernel drops: every probe lost is one host B's kernel counted
+/// as a receive-buffer drop (`Udp: RcvbufErrors`), exactly.
+#[test]
+fn udp_does_not_slow_down_for_a_slow_reader_and_its_kernel_drops_the_rest() {
+    let mut s = udp();
+    s.count = 2000;
+    s.interval = Duration::from_millis(1);
+    s.receiver_rate = Some(500.0);
+    s.receiver_buffer = Some(16_000);
+    let o = run(&s);
+    let r = o.report.as_udp().expect("a UDP report");
+    assert_eq!((r.sent, r.send_errors), (2000, 0), "{r:?}");
+    let drops = o.server_udp.rcvbuf_errors;
+    assert!(
+        drops > 0,
+        "the slow reader's buffer never overflowed: {:?}",
+        o.server_udp
+    );
+    assert_eq!(
+        r.lost, drops,
+        "lost {} but the kernel dropped {drops}",
+        r.lost
+    );
+    assert_all(&verdict::udp_only_lost(r));
+}

@@ -46,12 +46,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if limit < u64::from(args.max_connections) + 16 {
         tracing::warn!(limit, "descriptor limit is below --max-connections");
     }
-    let listener = services::tcp_server::bind(args.server.addr())?;
+    let listener =
+        services::tcp_server::bind_with(args.server.addr(), args.server.receive_buffer())?;
     let shutdown = cli::shutdown_signal();
     println!("{}", services::READY_LINE);
     let config = TcpServerConfig {
         max_connections: args.max_connections as usize,
         idle_timeout: args.idle_timeout,
+        read_rate: args.server.receiver_rate,
         ..TcpServerConfig::default()
     };
     services::tcp_server::run(listener, config, shutdown).await?;
