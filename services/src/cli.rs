@@ -75,17 +75,24 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
         })
 }
 
-/// Parses a size in bytes: `4096`, `64KB` (1000s), `16KiB` (1024s), `1MB`,
-/// `1MiB`.
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    let text = text.trim();
+/// Splits `text` into its leading decimal number and the unit after it;
+/// `what` names what it should have been, for the error.
+fn number_and_unit<'a>(text: &'a str, what: &str) -> std::result::Result<(f64, &'a str), String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
+    let value = number
         .parse()
-        .map_err(|_| format!("'{text}' is not a size (examples: 4096, 64KB, 16KiB, 1MB)"))?;
+        .map_err(|_| format!("'{text}' is not {what}"))?;
+    Ok((value, unit))
+}
+
+/// Parses a size in bytes: `4096`, `64KB` (1000s), `16KiB` (1024s), `1MB`,
+/// `1MiB`.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (value, unit) = number_and_unit(text, "a size (examples: 4096, 64KB, 16KiB, 1MB)")?;
     let scale = match unit {
         "" | "B" => 1.0,
         "KB" | "kB" => 1e3,
@@ -120,13 +127,7 @@ pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
 /// A bare number is seconds.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (examples: 500us, 1ms, 1.5s)"))?;
+    let (value, unit) = number_and_unit(text, "a duration (examples: 500us, 1ms, 1.5s)")?;
     let scale = match unit {
         "ns" => 1e-9,
         "us" => 1e-6,
