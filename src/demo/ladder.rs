@@ -18,6 +18,9 @@ pub struct Rung {
     /// Its TCP transfer takes milliseconds and its time is the CPU's, not
     /// the network's: it runs alone, never beside other runs.
     pub cpu_bound: bool,
+    /// The server reads slowly: UDP 500 datagrams a second (half the
+    /// probes' rate), TCP 1 MB a second, each from a 16 KB buffer.
+    pub slow_reader: bool,
 }
 
 pub const LADDER: &[Rung] = &[
@@ -27,6 +30,7 @@ pub const LADDER: &[Rung] = &[
         loss: Some(0.0),
         partition: None,
         cpu_bound: true,
+        slow_reader: false,
     },
     Rung {
         name: "loss 1%",
@@ -34,6 +38,7 @@ pub const LADDER: &[Rung] = &[
         loss: Some(0.01),
         partition: None,
         cpu_bound: true,
+        slow_reader: false,
     },
     Rung {
         name: "loss 5%",
@@ -41,6 +46,7 @@ pub const LADDER: &[Rung] = &[
         loss: Some(0.05),
         partition: None,
         cpu_bound: true,
+        slow_reader: false,
     },
     Rung {
         name: "loss 20%",
@@ -48,6 +54,7 @@ pub const LADDER: &[Rung] = &[
         loss: Some(0.20),
         partition: None,
         cpu_bound: false,
+        slow_reader: false,
     },
     Rung {
         name: "delay 50ms ± 20ms",
@@ -55,6 +62,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: false,
+        slow_reader: false,
     },
     Rung {
         name: "reorder 25%",
@@ -62,6 +70,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: false,
+        slow_reader: false,
     },
     Rung {
         name: "duplicate 5%",
@@ -69,6 +78,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: true,
+        slow_reader: false,
     },
     Rung {
         name: "corrupt 2%",
@@ -76,6 +86,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: true,
+        slow_reader: false,
     },
     Rung {
         name: "rate 10mbit",
@@ -83,6 +94,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: false,
+        slow_reader: false,
     },
     Rung {
         name: "2 s partition",
@@ -93,6 +105,15 @@ pub const LADDER: &[Rung] = &[
             duration: Duration::from_secs(2),
         }),
         cpu_bound: false,
+        slow_reader: false,
+    },
+    Rung {
+        name: "slow reader",
+        spec: "",
+        loss: None,
+        partition: None,
+        cpu_bound: false,
+        slow_reader: true,
     },
     Rung {
         name: "terrible",
@@ -100,6 +121,7 @@ pub const LADDER: &[Rung] = &[
         loss: None,
         partition: None,
         cpu_bound: false,
+        slow_reader: false,
     },
 ];
 

@@ -40,6 +40,19 @@ pub struct DemoConfig {
     pub serial: bool,
 }
 
+/// `transport` on `rung`: its network, its partition, its reader.
+fn rung_scenario(cfg: &DemoConfig, transport: Transport, rung: &ladder::Rung) -> Scenario {
+    let mut s = scenario(cfg, transport, rung.spec, rung.partition);
+    if rung.slow_reader {
+        s.receiver_rate = Some(match transport {
+            Transport::Udp => 500.0,
+            Transport::Tcp => 1e6,
+        });
+        s.receiver_buffer = Some(16_000);
+    }
+    s
+}
+
 fn scenario(
     cfg: &DemoConfig,
     transport: Transport,
@@ -182,7 +195,7 @@ fn capture(cfg: &DemoConfig, rung: &str, file: &str) -> Option<PathBuf> {
 fn udp_jobs(cfg: &DemoConfig) -> Vec<Job<'static, Outcome>> {
     let mut jobs: Vec<Job<Outcome>> = Vec::new();
     for rung in LADDER {
-        let s = scenario(cfg, Transport::Udp, rung.spec, rung.partition);
+        let s = rung_scenario(cfg, Transport::Udp, rung);
         let pcap = capture(cfg, rung.name, "udp.pcap");
         jobs.push((
             format!("UDP {}", rung.name),
@@ -219,7 +232,7 @@ type Placed = Job<'static, (usize, Outcome)>;
 fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
     let (mut cpu, mut network) = (Vec::new(), Vec::new());
     for (i, rung) in LADDER.iter().enumerate().skip(1) {
-        let s = scenario(cfg, Transport::Tcp, rung.spec, rung.partition);
+        let s = rung_scenario(cfg, Transport::Tcp, rung);
         let pcap = capture(cfg, rung.name, "tcp.pcap");
         let job: Placed = (
             format!("TCP {}", rung.name),

@@ -120,6 +120,14 @@ pub fn summary(report: &DemoReport) -> String {
             report.clean_tcp_s.len()
         );
     }
+    if let Some(r) = find("slow reader") {
+        let _ = write!(
+            s,
+            " To a slow reader (half the probes' rate), UDP kept sending and lost {:.1}% of its probes in the reader's full buffer, while TCP slowed to the reader's 1 MB/s ({}) and lost nothing.",
+            r.udp.loss_rate * 100.0,
+            duration(r.tcp.duration_s)
+        );
+    }
     let (above, below): (Vec<_>, Vec<_>) = report
         .sweep
         .iter()

@@ -42,7 +42,10 @@ fn quick_demo_writes_its_table_plots_and_captures() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let rungs = report["rungs"].as_array().unwrap();
-    assert_eq!(rungs.len(), 11);
+    assert_eq!(rungs.len(), 12);
+    let slow = rungs.iter().find(|r| r["name"] == "slow reader").unwrap();
+    assert!(slow["udp"]["lost"].as_u64().unwrap() > 0, "{slow}");
+    assert_eq!(slow["tcp"]["intact"], true, "{slow}");
     assert_eq!(report["clean_tcp_s"].as_array().unwrap().len(), 5);
     for r in rungs {
         assert_eq!(r["tcp"]["intact"], true, "{}", r["name"]);
@@ -91,7 +94,7 @@ fn quick_demo_writes_its_table_plots_and_captures() {
 }
 
 /// report.html, rendered by headless Chromium (Debian's, which `make deps`
-/// installs): the table with its 11 networks, the summary and the three
+/// installs): the table with its 12 networks, the summary and the three
 /// charts are in the page the browser built, nothing is loaded from the
 /// network, and the browser's console shows no error.
 fn page_renders_in_a_browser(page: &std::path::Path) {
@@ -127,8 +130,8 @@ fn page_renders_in_a_browser(page: &std::path::Path) {
     let dom = String::from_utf8_lossy(&out.stdout);
     let rows = dom.matches("<tr>").count();
     assert_eq!(
-        rows, 12,
-        "the table has {rows} rows, not a header and 11 networks"
+        rows, 13,
+        "the table has {rows} rows, not a header and 12 networks"
     );
     assert!(
         dom.contains("<table id=\"ladder\">"),
