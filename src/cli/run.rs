@@ -7,15 +7,40 @@ use faults::Direction;
 
 use super::args::LinkArgs;
 use crate::error::BadInput;
+use crate::runner::programs::{Programs, Ready};
 use crate::runner::Outcome;
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
 
 /// `badnet run` flags: an impairment, a backend and a workload.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// udp or tcp.
-    #[arg(value_enum)]
-    pub transport: Transport,
+    /// udp or tcp (the probes); omit with --server and --client.
+    #[arg(value_enum, required_unless_present = "client")]
+    pub transport: Option<Transport>,
+    /// Your own server, run in host B: a program and its arguments, split
+    /// as a shell would (never run through one); {server} and {client}
+    /// become the hosts' addresses.
+    #[arg(
+        long,
+        requires = "client",
+        conflicts_with = "transport",
+        allow_hyphen_values = true
+    )]
+    pub server: Option<String>,
+    /// Your own client, run in host A once the server is ready; badnet
+    /// exits 0 when it exits 0, and 1 otherwise.
+    #[arg(long, requires = "server", allow_hyphen_values = true)]
+    pub client: Option<String>,
+    /// The server is ready once a line of its output matches this regex.
+    #[arg(long, requires = "server", conflicts_with = "ready_port", value_parser = parse_regex)]
+    pub ready: Option<regex::Regex>,
+    /// The server is ready once something listens on (TCP) or is bound to
+    /// (UDP) this port in host B.
+    #[arg(long, requires = "server", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub ready_port: Option<u16>,
+    /// How long the server may take to be ready (--ready, --ready-port).
+    #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    pub ready_timeout: Duration,
     /// Loss per direction, e.g. 10%.
     #[arg(long, allow_hyphen_values = true)]
     pub loss: Option<String>,
@@ -116,7 +141,7 @@ impl RunArgs {
 
     /// The scenario the flags describe; bad values name their flag.
     pub fn scenario(&self) -> Result<Scenario, BadInput> {
-        let mut s = Scenario::new(self.transport);
+        let mut s = Scenario::new(self.transport.unwrap_or(Transport::Udp));
         s.impairment = self
             .netem_args()
             .parse()
@@ -168,8 +193,69 @@ impl RunArgs {
     }
 }
 
+/// A `--ready` pattern.
+fn parse_regex(text: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(text).map_err(|e| e.to_string())
+}
+
+/// `badnet run --server ... --client ...`: your programs on the network.
+fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<()> {
+    let scenario = args.scenario()?;
+    let programs = Programs {
+        server: server.to_owned(),
+        client: client.to_owned(),
+        ready: match (&args.ready, args.ready_port) {
+            (Some(re), _) => Ready::Line(re.clone()),
+            (None, Some(port)) => Ready::Port(port),
+            (None, None) => Ready::Now,
+        },
+        ready_limit: args.ready_timeout,
+        client_limit: args.timeout.unwrap_or(Duration::from_secs(60)),
+    };
+    let o = crate::runner::programs::run(&programs, &scenario)?;
+    if args.json {
+        let mut v = serde_json::to_value(&o)?;
+        v["impairment"] = serde_json::json!({
+            "given": args.netem_args(),
+            "tc": scenario.impairment.tc_args().join(" "),
+            "direction": scenario.direction,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s",
+            client,
+            scenario.impairment,
+            scenario.direction,
+            o.backend,
+            o.client
+                .exit_code
+                .map_or("killed".into(), |c| c.to_string()),
+            o.client.duration_s
+        );
+        print!("{}", o.client.stdout);
+        eprint!("{}", o.client.stderr);
+        for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
+            println!(
+                "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}",
+                c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
+            );
+        }
+    }
+    match o.client.exit_code {
+        Some(0) => Ok(()),
+        code => anyhow::bail!(
+            "the client {} (its output is above)",
+            code.map_or("was killed".into(), |c| format!("exited with {c}"))
+        ),
+    }
+}
+
 /// `badnet run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    if let (Some(server), Some(client)) = (&args.server, &args.client) {
+        return run_programs(args, server, client);
+    }
     let scenario = args.scenario()?;
     let spinner = crate::progress::Spinner::start(
         &format!(

@@ -6,6 +6,7 @@
 //! - [`containers`]: hosts that are containers of the services image.
 //! - `outcome`: what a run measured ([`Outcome`]), built the same way by both.
 //! - `partition`: cutting and healing the link while the probe runs.
+//! - [`programs`]: your own server and client instead of the probes.
 //!
 //! This file only dispatches; the parts import `outcome` and `partition`,
 //! never each other.
@@ -14,6 +15,7 @@ pub mod containers;
 pub mod netns;
 mod outcome;
 mod partition;
+pub mod programs;
 
 pub use netns::run_on_lab;
 pub use outcome::Outcome;

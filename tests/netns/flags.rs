@@ -79,6 +79,31 @@ const TABLE: &[(&[&str], &str, &[&str])] = &[
         "--receiver-buffer",
         &["0", "-1", "16XB", "2TB"],
     ),
+    (
+        &["run", "--client", "true"],
+        "--server",
+        &["", "'unclosed", "no-such-program-x"],
+    ),
+    (
+        &["run", "--server", "true"],
+        "--client",
+        &["", "a 'b", "no-such-program-x"],
+    ),
+    (
+        &["run", "--server", "true", "--client", "true"],
+        "--ready",
+        &["(", "[z-a]"],
+    ),
+    (
+        &["run", "--server", "true", "--client", "true"],
+        "--ready-port",
+        &["0", "-1", "65536", "x"],
+    ),
+    (
+        &["run", "--server", "true", "--client", "true"],
+        "--ready-timeout",
+        &["0s", "-1s", "x"],
+    ),
     (&["demo"], "--seed", &["-1", "x"]),
     (&["demo"], "--hosts", &["vm"]),
     (&["bench"], "--only", &["bogus", "link,bogus"]),

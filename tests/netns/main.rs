@@ -11,6 +11,7 @@ mod demo;
 mod driver;
 mod flags;
 mod lab;
+mod programs;
 mod tcp;
 mod udp;
 mod wire_fidelity;

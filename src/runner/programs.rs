@@ -1,0 +1,289 @@
+//! Your own programs on the bad network: any server in host B, any client
+//! in host A, run as argv (never through a shell), with what the client
+//! printed and how it exited beside the link's counters.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use faults::{Backend, Host, Lab, LinkCounters, UdpCounters};
+use serde::Serialize;
+use services::child::KillOnDrop;
+
+use crate::error::BadInput;
+
+/// How to tell that the server is ready.
+#[derive(Debug, Clone)]
+pub enum Ready {
+    /// A line of its standard output matches.
+    Line(regex::Regex),
+    /// Something listens on this TCP port, or is bound to this UDP port,
+    /// in host B.
+    Port(u16),
+    /// Start the client at once.
+    Now,
+}
+
+/// The programs, as the user gave them.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    pub server: String,
+    pub client: String,
+    pub ready: Ready,
+    /// How long the server may take to be ready.
+    pub ready_limit: Duration,
+    /// How long the client may run before it is killed.
+    pub client_limit: Duration,
+}
+
+/// What the client did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientResult {
+    /// None when it was killed (past its limit, or by a signal).
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_s: f64,
+}
+
+/// What a run of your programs measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramsOutcome {
+    pub backend: Backend,
+    pub backend_reason: String,
+    pub run_id: String,
+    pub client: ClientResult,
+    pub link: LinkCounters,
+    pub server_udp: UdpCounters,
+}
+
+/// Splits `line` into words as a shell would (single and double quotes,
+/// backslash escapes), but runs nothing through a shell.
+pub fn split(line: &str, flag: &str) -> Result<Vec<String>, BadInput> {
+    let (mut words, mut word, mut any) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => match chars.next() {
+                Some(n) => word.push(n),
+                None => return Err(BadInput::new(flag, "ends with a lone backslash")),
+            },
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err(BadInput::new(flag, "has an unclosed quote"));
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    if words.is_empty() {
+        return Err(BadInput::new(flag, "names no program"));
+    }
+    Ok(words)
+}
+
+/// `words` with `{server}` and `{client}` replaced by the hosts' addresses.
+fn fill(words: &[String], lab: &Lab) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| {
+            w.replace("{server}", &lab.addr_b().to_string())
+                .replace("{client}", &lab.addr_a().to_string())
+        })
+        .collect()
+}
+
+/// Runs `programs` on `lab` (already impaired).
+pub fn run_on_lab(p: &Programs, lab: &Lab) -> anyhow::Result<ProgramsOutcome> {
+    let server = fill(&split(&p.server, "--server")?, lab);
+    let client = fill(&split(&p.client, "--client")?, lab);
+    let before = lab.b().udp_counters()?;
+    let mut server_child = spawn(lab.b(), &server, "--server")?;
+    wait_ready(&mut server_child, lab.b(), &p.ready, p.ready_limit)
+        .with_context(|| format!("server {:?}", server[0]))?;
+    let client = run_client(lab.a(), &client, p.client_limit)?;
+    drop(server_child);
+    Ok(ProgramsOutcome {
+        backend: lab.backend(),
+        backend_reason: lab.backend_reason().to_owned(),
+        run_id: lab.run_id().to_owned(),
+        client,
+        link: lab.counters()?,
+        server_udp: lab.b().udp_counters()?.since(before),
+    })
+}
+
+/// Builds a lab as `scenario` says and runs `programs` on it.
+pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
+    // Bad input first: nothing is created for a line that names no
+    // program, or one that cannot be found.
+    for (line, flag) in [(&p.server, "--server"), (&p.client, "--client")] {
+        let program = &split(line, flag)?[0];
+        if !findable(program) {
+            return Err(BadInput::new(
+                flag,
+                format!("cannot find the program {program:?} (give a path, or put it on PATH)"),
+            )
+            .into());
+        }
+    }
+    s.impairment.validate()?;
+    let lab = Lab::new(s.backend, s.seed)?;
+    lab.impair(s.direction, &s.impairment)?;
+    let outcome = run_on_lab(p, &lab);
+    lab.remove()?;
+    outcome
+}
+
+/// Whether `program` names an executable file: a path, or a name found on
+/// `PATH`.
+fn findable(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+}
+
+fn spawn(host: &Host, argv: &[String], flag: &str) -> anyhow::Result<KillOnDrop> {
+    let mut cmd = host.command(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    KillOnDrop::spawn_group(&mut cmd).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            BadInput::new(flag, format!("cannot run {:?}: {e}", argv[0])).into()
+        }
+        _ => anyhow::Error::from(e).context(format!("starting {:?}", argv[0])),
+    })
+}
+
+fn wait_ready(
+    server: &mut KillOnDrop,
+    host: &Host,
+    ready: &Ready,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    match ready {
+        Ready::Now => Ok(()),
+        Ready::Line(re) => {
+            let out = server.stdout.take().context("server stdout")?;
+            let (tx, rx) = mpsc::channel();
+            let matcher = re.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if matcher.is_match(&line) {
+                        let _ = tx.send(());
+                        return;
+                    }
+                }
+            });
+            rx.recv_timeout(limit).map_err(|_| {
+                anyhow::anyhow!(
+                    "never printed a line matching --ready {:?} within {limit:?}",
+                    re.as_str()
+                )
+            })
+        }
+        Ready::Port(port) => {
+            while Instant::now() < deadline {
+                if listening(host, *port)? {
+                    return Ok(());
+                }
+                if let Some(status) = server.try_wait()? {
+                    anyhow::bail!("exited ({status}) before listening on port {port}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            anyhow::bail!("nothing listened on port {port} within {limit:?} (--ready-port)")
+        }
+    }
+}
+
+/// Whether a TCP socket listens, or a UDP socket is bound, on `port` in
+/// `host` (its /proc/net/tcp and udp).
+fn listening(host: &Host, port: u16) -> anyhow::Result<bool> {
+    let tables = host.run(|| {
+        ["tcp", "tcp6", "udp", "udp6"].map(|t| {
+            std::fs::read_to_string(format!("/proc/thread-self/net/{t}")).unwrap_or_default()
+        })
+    })?;
+    let hex = format!(":{port:04X}");
+    Ok(tables.iter().enumerate().any(|(i, table)| {
+        table.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&hex) && (i >= 2 || f[3] == "0A")
+        })
+    }))
+}
+
+fn run_client(host: &Host, argv: &[String], limit: Duration) -> anyhow::Result<ClientResult> {
+    let started = Instant::now();
+    let mut child = spawn(host, argv, "--client")?;
+    let (mut out, mut err) = (
+        child.stdout.take().context("client stdout")?,
+        child.stderr.take().context("client stderr")?,
+    );
+    let readers = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let _ = out.read_to_end(&mut o);
+        let _ = err.read_to_end(&mut e);
+        (o, e)
+    });
+    let deadline = started + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.terminate();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let duration_s = started.elapsed().as_secs_f64();
+    child.terminate();
+    let (o, e) = readers.join().expect("the output readers");
+    Ok(ClientResult {
+        exit_code: status.and_then(|s| s.code()),
+        stdout: String::from_utf8_lossy(&o).into_owned(),
+        stderr: String::from_utf8_lossy(&e).into_owned(),
+        duration_s,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_split_as_a_shell_would_without_one() {
+        let w = split(r#"socat -u 'UDP:{server}:9' "a b" c\ d ''"#, "--client").unwrap();
+        assert_eq!(w, ["socat", "-u", "UDP:{server}:9", "a b", "c d", ""]);
+        assert!(split("a 'b", "--client").is_err());
+        assert!(split("   ", "--server").is_err());
+        assert!(split("a \\", "--server").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Your own programs on the bad network: any server and client, run as
+//! argv in the two hosts, the client's exit code and output captured.
+
+use crate::common::*;
+
+/// The lecture's Python programs.
+fn seed(file: &str) -> String {
+    format!("{}/services/tests/seed/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn badnet_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    require_root();
+    let out = badnet()
+        .args(["run", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (
+        out.status.code(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_lectures_python_server_and_our_client_run_over_a_lossy_link() {
+    let client = format!(
+        "sh -c 'echo hello, world | {} --server {{server}} --timeout 5s'",
+        bin("tcp-client").display()
+    );
+    let (code, json, stderr) = badnet_json(&[
+        "--server",
+        &format!("python3 -u {}", seed("tcpserver.py")),
+        "--ready",
+        "ready to receive",
+        "--client",
+        &client,
+        "--loss",
+        "10%",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["client"]["exit_code"], 0, "{json}");
+    let out = json["client"]["stdout"].as_str().unwrap();
+    assert!(out.contains("From Server: HELLO, WORLD"), "{json}");
+    assert!(
+        json["link"]["forward"]["packets_in"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    assert!(json["client"]["duration_s"].as_f64().unwrap() > 0.0);
+}
+
+/// A probe run as a program of the user's: its report is its output, and
+/// the link's counters show the loss it met.
+#[test]
+fn a_client_of_the_users_runs_under_loss_and_its_output_is_kept() {
+    let (code, json, stderr) = badnet_json(&[
+        "--server",
+        &format!("{} --port 12000", bin("udp-server").display()),
+        "--ready-port",
+        "12000",
+        "--client",
+        &format!(
+            "{} --server {{server}} --probe --count 500 --interval 1ms --json",
+            bin("udp-client").display()
+        ),
+        "--loss",
+        "20%",
+        "--direction",
+        "forward",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(json["client"]["stdout"].as_str().unwrap()).unwrap();
+    assert!(report["lost"].as_u64().unwrap() > 0, "{report}");
+    let dropped = json["link"]["forward"]["dropped"].as_u64().unwrap();
+    assert_eq!(report["lost"].as_u64().unwrap(), dropped, "{json}");
+}
+
+#[test]
+fn a_failing_client_makes_the_run_fail_and_says_so() {
+    let (code, json, stderr) = badnet_json(&[
+        "--server",
+        "sleep 30",
+        "--client",
+        "sh -c 'echo trying; exit 3'",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(json["client"]["exit_code"], 3, "{json}");
+    assert_eq!(json["client"]["stdout"], "trying\n", "{json}");
+    assert!(stderr.contains("exited with 3"), "{stderr}");
+}
+
+#[test]
+fn a_program_that_does_not_exist_is_bad_input_and_a_server_never_ready_fails() {
+    let (code, _, stderr) = badnet_json(&["--server", "no-such-program-here", "--client", "true"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--server") && stderr.contains("no-such-program-here"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = badnet_json(&[
+        "--server",
+        "sleep 30",
+        "--ready-port",
+        "4242",
+        "--ready-timeout",
+        "1s",
+        "--client",
+        "true",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--ready-port") && stderr.contains("4242"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = badnet_json(&["--server", "sleep 30", "--client", "a 'b"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--client") && stderr.contains("quote"),
+        "{stderr}"
+    );
+}
