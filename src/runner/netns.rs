@@ -1,9 +1,7 @@
 //! Hosts that are network namespaces this run creates.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -114,24 +112,13 @@ fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
 
 /// Runs `cmd` and returns its stdout, killing it (by PID) past `limit`.
 fn output_within(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
-    let mut child = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))?;
-    let (mut stdout, mut stderr) = (
-        child.stdout.take().context("stdout")?,
-        child.stderr.take().context("stderr")?,
-    );
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (String::new(), String::new());
-        let _ = stdout.read_to_string(&mut out);
-        let _ = stderr.read_to_string(&mut err);
-        let _ = tx.send((out, err));
-    });
-    let (out, err) = rx
-        .recv_timeout(limit)
-        .map_err(|_| anyhow::anyhow!("still running after {limit:?}: killed"))?;
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("{status}: {}", err.trim());
+    let run = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))?
+        .output_within(limit)?;
+    match run.status {
+        None => bail!("still running after {limit:?}: killed"),
+        Some(status) if !status.success() => {
+            bail!("{status}: {}", String::from_utf8_lossy(&run.stderr).trim())
+        }
+        Some(_) => Ok(String::from_utf8_lossy(&run.stdout).into_owned()),
     }
-    Ok(out)
 }

@@ -2,7 +2,7 @@
 //! in host A, run as argv (never through a shell), with what the client
 //! printed and how it exited beside the link's counters.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -240,37 +240,12 @@ fn listening(host: &Host, port: u16) -> anyhow::Result<bool> {
 }
 
 fn run_client(host: &Host, argv: &[String], limit: Duration) -> anyhow::Result<ClientResult> {
-    let started = Instant::now();
-    let mut child = spawn(host, argv, "--client")?;
-    let (mut out, mut err) = (
-        child.stdout.take().context("client stdout")?,
-        child.stderr.take().context("client stderr")?,
-    );
-    let readers = std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        (o, e)
-    });
-    let deadline = started + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            child.terminate();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let duration_s = started.elapsed().as_secs_f64();
-    child.terminate();
-    let (o, e) = readers.join().expect("the output readers");
+    let run = spawn(host, argv, "--client")?.output_within(limit)?;
     Ok(ClientResult {
-        exit_code: status.and_then(|s| s.code()),
-        stdout: String::from_utf8_lossy(&o).into_owned(),
-        stderr: String::from_utf8_lossy(&e).into_owned(),
-        duration_s,
+        exit_code: run.status.and_then(|s| s.code()),
+        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+        duration_s: run.duration.as_secs_f64(),
     })
 }
 
