@@ -111,6 +111,18 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The flags that are a netem word and its value (`--loss 5%` is
+    /// `loss 5%`), by that word.
+    fn netem_words(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("loss", &self.loss),
+            ("reorder", &self.reorder),
+            ("duplicate", &self.duplicate),
+            ("corrupt", &self.corrupt),
+            ("rate", &self.rate),
+        ]
+    }
+
     /// The impairment as netem arguments, from the flags.
     pub fn netem_args(&self) -> String {
         let mut words = Vec::new();
@@ -122,13 +134,7 @@ impl RunArgs {
         } else if let Some(j) = &self.jitter {
             words.push(format!("delay 0ms {j}"));
         }
-        for (word, value) in [
-            ("loss", &self.loss),
-            ("reorder", &self.reorder),
-            ("duplicate", &self.duplicate),
-            ("corrupt", &self.corrupt),
-            ("rate", &self.rate),
-        ] {
+        for (word, value) in self.netem_words() {
             if let Some(v) = value {
                 words.push(format!("{word} {v}"));
             }
@@ -170,15 +176,8 @@ impl RunArgs {
     /// An impairment the flags spell that netem's grammar refuses, named by
     /// the flag that gave the faulty value.
     fn bad_impairment(&self, e: faults::Error) -> BadInput {
-        let given = [
-            ("loss", &self.loss),
-            ("delay", &self.delay),
-            ("jitter", &self.jitter),
-            ("reorder", &self.reorder),
-            ("duplicate", &self.duplicate),
-            ("corrupt", &self.corrupt),
-            ("rate", &self.rate),
-        ];
+        let mut given = vec![("delay", &self.delay), ("jitter", &self.jitter)];
+        given.extend(self.netem_words());
         // The flag whose value the parser refused, else the one named like
         // the refused field; what neither finds came from --netem.
         let flag = match &e {

@@ -53,6 +53,13 @@ fn rung_scenario(cfg: &DemoConfig, transport: Transport, rung: &ladder::Rung) ->
     s
 }
 
+impl DemoConfig {
+    /// The seed of the wire's draws: the one given, else the demo's own.
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or(DEFAULT_SEED)
+    }
+}
+
 fn scenario(
     cfg: &DemoConfig,
     transport: Transport,
@@ -63,7 +70,7 @@ fn scenario(
     s.backend = cfg.backend;
     s.hosts = cfg.hosts;
     s.partition = partition;
-    s.seed = Some(cfg.seed.unwrap_or(DEFAULT_SEED));
+    s.seed = Some(cfg.seed());
     s.count = if cfg.quick { 500 } else { 2000 };
     s.interval = Duration::from_millis(1);
     s.timeout = Duration::from_secs(1);
@@ -260,7 +267,7 @@ fn assemble(
     let first = udp.first().context("the ladder's first run")?;
     let mut report = DemoReport {
         backend: first.backend,
-        seed: cfg.seed.unwrap_or(DEFAULT_SEED),
+        seed: cfg.seed(),
         backend_reason: first.backend_reason.clone(),
         hosts: cfg.hosts,
         quick: cfg.quick,

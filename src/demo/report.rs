@@ -123,8 +123,9 @@ pub fn summary(report: &DemoReport) -> String {
     if let Some(r) = find("slow reader") {
         let _ = write!(
             s,
-            " To a slow reader (half the probes' rate), UDP kept sending and lost {:.1}% of its probes in the reader's full buffer, while TCP slowed to the reader's 1 MB/s ({}) and lost nothing.",
+            " To a slow reader (half the probes' rate), UDP kept sending and lost {:.1}% of its probes in the reader's full buffer, while TCP slowed to the reader's pace ({:.2} MB/s echoed, {}) and lost nothing.",
             r.udp.loss_rate * 100.0,
+            r.tcp.bytes_received as f64 / r.tcp.duration_s.max(1e-9) / 1e6,
             duration(r.tcp.duration_s)
         );
     }
