@@ -10,19 +10,26 @@
 #   make test-kernel the netem backend against a real sch_netem, in a small VM
 #   make bench      benchmarks (release build): target/bench/*.json and summary.md
 #   make install    badnet, the four programs, completions and man pages in PREFIX (/usr/local)
+#   make deb        the same as a Debian package (cargo-deb): target/debian/badnet_*.deb
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench install install-check
+.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench install install-check cargo-deb deb deb-check
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE := badnet/services:$(VERSION)
 TARGET := x86_64-unknown-linux-gnu
 IMAGE_BINS := udp-server udp-client tcp-server tcp-client
 CONTEXT := target/docker-context
+# The services' static binaries (the image's and the VM's) build in a target
+# directory of their own, so that they build while clippy runs.
+STATIC_DIR := target/static
+STATIC_BIN := $(STATIC_DIR)/$(TARGET)/image
+STATIC_BUILD := RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$(STATIC_DIR) \
+  $(CARGO) build --profile image --target $(TARGET) -p services --bins
 # Whether a Docker engine answers.
 DOCKER := $(shell docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && echo yes)
 
@@ -65,14 +72,18 @@ lint:
 # says so (make test-netns runs everything else). Where the kernel has netem,
 # backend auto picks it, and the scenario suites run once more on the wire;
 # where it has none, the kernel lane tests the netem backend in a VM.
-test: deps check-root lint $(if $(DOCKER),images)
+#
+# The three builds before the tests (clippy, the static binaries and image,
+# cargo-deb) run side by side: each has stretches where it uses one core.
+test: deps check-root
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint $(if $(DOCKER),images) cargo-deb
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --profile ci -E 'not binary(kernel)'
 else
 	$(CARGO) test --workspace --no-fail-fast -- --skip netem_backend_passes_the_suite_in_a_vm
 endif
-	$(MAKE) --no-print-directory install-check
+	$(MAKE) --no-print-directory install-check deb-check
 	@if ./target/debug/badnet doctor --json | grep -q '"netem": true'; \
 	  then $(MAKE) --no-print-directory test-wire; \
 	  else $(MAKE) --no-print-directory test-kernel; fi
@@ -91,7 +102,7 @@ test-kernel: deps check-root
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --profile image --target $(TARGET) -p services --bins
+	$(STATIC_BUILD)
 	$(CARGO) build --workspace --bins
 	bash tests/kernel/build-image.sh
 	$(CARGO) nextest run --no-fail-fast --no-capture --test kernel
@@ -109,9 +120,9 @@ endif
 
 images:
 	rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --profile image --target $(TARGET) -p services --bins
+	$(STATIC_BUILD)
 	rm -rf $(CONTEXT) && mkdir -p $(CONTEXT)
-	cp $(addprefix target/$(TARGET)/image/,$(IMAGE_BINS)) $(CONTEXT)/
+	cp $(addprefix $(STATIC_BIN)/,$(IMAGE_BINS)) $(CONTEXT)/
 	DOCKER_BUILDKIT=0 docker build --quiet -f docker/Dockerfile \
 	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  -t $(IMAGE) $(CONTEXT)
@@ -176,3 +187,42 @@ install-check: check-root
 	  badnet run udp --count 200 --interval 1ms --json | grep -q '"received":200'
 	@echo "install-check: the installed badnet ran a scenario from / with PATH=$(CHECK_PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	rm -rf $(CHECK_PREFIX)
+
+# The Debian package (cargo-deb, installed once: a debug build without its
+# liblzma; the system's gzip or xz compress). DEB_PROFILE=dev packages the
+# test build instead of a release one; either is stripped when staged.
+DEB_PROFILE ?= release
+DEB_DIR := target/$(if $(filter release,$(DEB_PROFILE)),release,debug)
+DEB_FLAGS ?= -Z xz
+DEB_STAGE := target/deb-assets
+cargo-deb:
+	@$(CARGO) deb --version >/dev/null 2>&1 || \
+	  $(CARGO) install cargo-deb --locked --no-default-features --debug
+deb: cargo-deb
+	$(CARGO) build $(if $(filter release,$(DEB_PROFILE)),--release) --workspace --bins
+	rm -rf $(DEB_STAGE) && mkdir -p $(addprefix $(DEB_STAGE)/,bin bash zsh fish man)
+	for b in badnet $(IMAGE_BINS); do strip -o $(DEB_STAGE)/bin/$$b $(DEB_DIR)/$$b; done
+	$(DEB_DIR)/badnet completions bash > $(DEB_STAGE)/bash/badnet
+	$(DEB_DIR)/badnet completions zsh > $(DEB_STAGE)/zsh/_badnet
+	$(DEB_DIR)/badnet completions fish > $(DEB_STAGE)/fish/badnet.fish
+	$(DEB_DIR)/badnet manpage --dir $(DEB_STAGE)/man
+	rm -f target/debian/badnet_*.deb
+	$(CARGO) deb --no-build --no-strip --compress-system $(DEB_FLAGS) --output target/debian/
+
+# make deb (of the test build), then the package unpacked into a temporary
+# root with dpkg-deb -x: its control names iproute2, it holds the five
+# programs, completions and man pages, and its badnet runs a scenario from /
+# with nothing but the unpacked usr/bin and the system's directories on PATH.
+DEB_ROOT := $(CURDIR)/target/deb-check
+deb-check: check-root
+	$(MAKE) --no-print-directory deb DEB_PROFILE=dev DEB_FLAGS='--fast -Z gz'
+	rm -rf $(DEB_ROOT) && mkdir -p $(DEB_ROOT)
+	dpkg-deb -f target/debian/badnet_*.deb Depends | grep -q iproute2
+	dpkg-deb -x target/debian/badnet_*.deb $(DEB_ROOT)
+	for f in $(addprefix usr/bin/,badnet $(IMAGE_BINS)) usr/share/man/man1/badnet.1.gz \
+	  usr/share/man/man1/badnet-run.1.gz usr/share/bash-completion/completions/badnet; do \
+	  test -s $(DEB_ROOT)/$$f || { echo "deb-check: the package lacks $$f"; exit 1; }; done
+	cd / && env -i PATH=$(DEB_ROOT)/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	  badnet run udp --count 200 --interval 1ms --json | grep -q '"received":200'
+	@echo "deb-check: $$(basename target/debian/badnet_*.deb) unpacked; its badnet ran a scenario from / with PATH=$(DEB_ROOT)/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	rm -rf $(DEB_ROOT)

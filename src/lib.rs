@@ -6,7 +6,8 @@
 //! - [`cli`]: the `badnet` command line; each command's flags, and the one
 //!   place where a failure becomes an exit code ([`error`]).
 //! - [`scenario`]: transport, impairment, backend, workload, and the
-//!   probe's arguments and time limit.
+//!   probe's arguments and time limit; [`timeline`]: how the link changes
+//!   during a run (`--at`).
 //! - [`runner`]: runs a scenario on network-namespace hosts
 //!   ([`runner::netns`]) or containers ([`runner::containers`]), and
 //!   returns an [`runner::Outcome`].
@@ -37,4 +38,5 @@ pub mod progress;
 pub mod runner;
 pub mod scenario;
 pub mod testing;
+pub mod timeline;
 pub mod verdict;

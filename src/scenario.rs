@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use faults::{Backend, Direction, Impairment};
+
+use crate::timeline::{Action, Step};
 use serde::Serialize;
 
 /// The port the server listens on (the lecture's).
@@ -80,6 +82,8 @@ pub struct Scenario {
     pub backend: Backend,
     pub hosts: HostKind,
     pub partition: Option<Partition>,
+    /// How the link changes while the probe runs (`--at`).
+    pub timeline: Vec<Step>,
     /// UDP: probes to send.
     pub count: u64,
     /// UDP: time between probes.
@@ -117,6 +121,7 @@ impl Scenario {
             backend: Backend::Auto,
             hosts: HostKind::Netns,
             partition: None,
+            timeline: Vec::new(),
             count: 1000,
             interval: Duration::from_millis(1),
             size: 64,
@@ -203,6 +208,30 @@ impl Scenario {
             args.extend(["--receiver-buffer".into(), bytes.to_string()]);
         }
         args
+    }
+
+    /// The steps the link takes during the run: the partition's cut and
+    /// heal, and the timeline's, in time order.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut steps = self.timeline.clone();
+        if let Some(p) = self.partition {
+            steps.push(Step {
+                at: p.after,
+                action: Action::Partition,
+            });
+            steps.push(Step {
+                at: p.after + p.duration,
+                action: Action::Heal,
+            });
+        }
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    /// Refuses steps that cannot be played as written, or that fall
+    /// beyond the probe's limit.
+    pub fn check_steps(&self) -> Result<(), String> {
+        crate::timeline::check(&self.steps(), Some(self.probe_limit()))
     }
 
     /// How long the probe may run: its sending time and its timeout.

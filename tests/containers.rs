@@ -152,6 +152,32 @@ fn containers_tcp_stalls_through_a_partition_and_completes_intact() {
     assert!(namespaces_of(&o.run_id).is_empty());
 }
 
+/// A timeline between containers: the link lost forward for 300 ms of a
+/// 900 ms schedule; what the probe lost is what the link dropped in that
+/// phase, and nothing was dropped in the others.
+#[test]
+fn containers_play_a_timeline_and_count_each_phase() {
+    let mut s = in_containers(Transport::Udp);
+    s.direction = Direction::Forward;
+    s.count = 900;
+    s.interval = Duration::from_millis(1);
+    s.timeline = vec![
+        badnet::timeline::Step::parse("300ms", "loss 100%").unwrap(),
+        badnet::timeline::Step::parse("600ms", "clear").unwrap(),
+    ];
+    let o = run(&s);
+    let phases = &o.timeline.phases;
+    assert_eq!(phases.len(), 3, "{phases:?}");
+    let lost = o.report.as_udp().unwrap().lost;
+    assert_eq!(lost, phases[1].link.forward.dropped, "{phases:?}");
+    assert_eq!(phases[1].link.forward.passed, 0, "{phases:?}");
+    assert!(lost > 0, "{phases:?}");
+    for p in [&phases[0], &phases[2]] {
+        assert_eq!(p.link.forward.dropped + p.link.reverse.dropped, 0, "{p:?}");
+    }
+    assert!(labelled(&o.run_id).is_empty());
+}
+
 #[test]
 fn containers_of_a_killed_run_are_swept_by_cleanup() {
     require_containers();

@@ -127,6 +127,28 @@ pub struct CounterSnapshot {
     pub late_max_us: u64,
 }
 
+impl CounterSnapshot {
+    /// What was counted between `earlier` and this snapshot (counts that
+    /// went down, as netem's do when its qdisc is replaced by none, give
+    /// 0). The lateness figures are this snapshot's: quantiles of a
+    /// histogram cannot be subtracted.
+    pub fn since(&self, earlier: &CounterSnapshot) -> CounterSnapshot {
+        CounterSnapshot {
+            packets_in: self.packets_in.saturating_sub(earlier.packets_in),
+            passed: self.passed.saturating_sub(earlier.passed),
+            dropped: self.dropped.saturating_sub(earlier.dropped),
+            duplicated: self.duplicated.saturating_sub(earlier.duplicated),
+            corrupted: self.corrupted.saturating_sub(earlier.corrupted),
+            delayed: self.delayed.saturating_sub(earlier.delayed),
+            reordered: self.reordered.saturating_sub(earlier.reordered),
+            queue_drops: self.queue_drops.saturating_sub(earlier.queue_drops),
+            coalesced: self.coalesced.saturating_sub(earlier.coalesced),
+            write_errors: self.write_errors.saturating_sub(earlier.write_errors),
+            ..*self
+        }
+    }
+}
+
 impl Counters {
     /// Adds one to a counter.
     pub fn bump(counter: &AtomicU64) {

@@ -5,6 +5,7 @@
 //! (198.18.0.2). Direction `Forward` is A to B, `Reverse` is B to A.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -23,6 +24,17 @@ use crate::{cleanup, Result};
 pub struct LinkCounters {
     pub forward: CounterSnapshot,
     pub reverse: CounterSnapshot,
+}
+
+impl LinkCounters {
+    /// What each way counted between `earlier` and these
+    /// ([`CounterSnapshot::since`]).
+    pub fn since(&self, earlier: &LinkCounters) -> LinkCounters {
+        LinkCounters {
+            forward: self.forward.since(&earlier.forward),
+            reverse: self.reverse.since(&earlier.reverse),
+        }
+    }
 }
 
 /// Two hosts joined by an impaired link. Removed on [`Lab::remove`], or
@@ -158,46 +170,56 @@ impl Lab {
         self.link.as_ref().expect("a live lab has a link")
     }
 
-    /// Impairs `direction` with `spec`, replacing what was there. Validates
-    /// first: bad input changes nothing.
-    pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<()> {
+    /// Impairs `direction` with `spec`, replacing what was there, and
+    /// returns when it took effect (the later way's moment; during a
+    /// partition it takes effect at [`Lab::heal`], and this is now).
+    /// Validates first: bad input changes nothing.
+    pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<Instant> {
         spec.validate()?;
         let mut configured = self.configured.lock().expect("lab lock");
         let partitioned = *self.partitioned.lock().expect("lab lock");
+        let mut applied = Instant::now();
         for &way in direction.ways() {
             if !partitioned {
-                self.link().set([self.a(), self.b()], way, spec)?;
+                applied = applied.max(self.link().set([self.a(), self.b()], way, spec)?);
             }
             configured[way.index()] = spec.clone();
         }
-        Ok(())
+        Ok(applied)
     }
 
-    /// Removes `direction`'s impairment.
-    pub fn clear(&self, direction: Direction) -> Result<()> {
+    /// Removes `direction`'s impairment; returns when that took effect.
+    pub fn clear(&self, direction: Direction) -> Result<Instant> {
         self.impair(direction, &Impairment::none())
     }
 
     /// Cuts the link both ways: every packet is lost until [`Lab::heal`].
-    pub fn partition(&self) -> Result<()> {
+    /// Returns when both ways were cut.
+    pub fn partition(&self) -> Result<Instant> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
+        let mut applied = Instant::now();
         for way in Way::BOTH {
-            self.link()
-                .set([self.a(), self.b()], way, &Impairment::blackhole())?;
+            applied = applied.max(self.link().set(
+                [self.a(), self.b()],
+                way,
+                &Impairment::blackhole(),
+            )?);
         }
         *partitioned = true;
-        Ok(())
+        Ok(applied)
     }
 
-    /// Ends a partition: the configured impairments apply again.
-    pub fn heal(&self) -> Result<()> {
+    /// Ends a partition: the configured impairments apply again. Returns
+    /// when both ways had them back.
+    pub fn heal(&self) -> Result<Instant> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
         let configured = self.configured.lock().expect("lab lock");
+        let mut applied = Instant::now();
         for (way, spec) in Way::BOTH.into_iter().zip(configured.iter()) {
-            self.link().set([self.a(), self.b()], way, spec)?;
+            applied = applied.max(self.link().set([self.a(), self.b()], way, spec)?);
         }
         *partitioned = false;
-        Ok(())
+        Ok(applied)
     }
 
     /// What the link did so far. Counters that cannot be read (`tc -s`

@@ -2,6 +2,7 @@
 //! kernel's netem, or TUN devices joined by the userspace [`Wire`].
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::counters::CounterSnapshot;
@@ -140,20 +141,19 @@ impl Link {
         Ok(Link::Wire(Wire::start(a_fd, b_fd, forward, reverse, seed)?))
     }
 
-    /// Sets one way's impairment (replacing any before it).
+    /// Sets one way's impairment (replacing any before it), and returns
+    /// when it took effect: when the wire's forwarder took it, or when `tc`
+    /// had replaced the qdisc.
     ///
     /// netem: equivalent to `ip netns exec HOST tc qdisc replace dev DEV
     /// root netem ARGS`, or `tc qdisc del dev DEV root` for none. Requires
     /// CAP_NET_ADMIN.
-    pub fn set(&self, hosts: [&Host; 2], way: Way, spec: &Impairment) -> Result<()> {
+    pub fn set(&self, hosts: [&Host; 2], way: Way, spec: &Impairment) -> Result<Instant> {
         match self {
-            Link::Wire(w) => {
-                w.set(way, spec);
-                Ok(())
-            }
+            Link::Wire(w) => w.set(way, spec),
             Link::Veth => {
                 if spec.is_none() {
-                    Ok(())
+                    Ok(Instant::now())
                 } else {
                     Err(Error::invalid(
                         "backend",
@@ -169,12 +169,13 @@ impl Link {
                     return match host.tc(&["qdisc", "del", "dev", dev, "root"]) {
                         Err(Error::Command { stderr, .. }) if is_absent(&stderr) => Ok(()),
                         other => other.map(drop),
-                    };
+                    }
+                    .map(|()| Instant::now());
                 }
                 let args = spec.tc_args();
                 let mut argv = vec!["qdisc", "replace", "dev", dev.as_str(), "root", "netem"];
                 argv.extend(args.iter().map(String::as_str));
-                host.tc(&argv).map(drop).map_err(|e| match e {
+                host.tc(&argv).map(|_| Instant::now()).map_err(|e| match e {
                     Error::Command { stderr, .. } if stderr.contains("qdisc kind is unknown") => {
                         Error::NoNetem { detail: stderr }
                     }

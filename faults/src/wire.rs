@@ -12,10 +12,10 @@
 use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
@@ -50,10 +50,16 @@ pub struct Wire {
     forwarders: [Forwarder; 2],
 }
 
+/// A new impairment for a forwarder, and where it says when it took it.
+type Command = (Impairment, SyncSender<Instant>);
+
+/// How long [`Wire::set`] waits for a forwarder to take a command.
+const TAKE_LIMIT: Duration = Duration::from_secs(1);
+
 /// One direction's thread, and how to reach it.
 #[derive(Debug)]
 struct Forwarder {
-    control: Sender<Impairment>,
+    control: Sender<Command>,
     wake: Arc<EventFd>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
@@ -86,12 +92,22 @@ impl Wire {
         })
     }
 
-    /// Changes the impairment of one way while traffic flows.
-    pub fn set(&self, way: Way, spec: &Impairment) {
+    /// Changes the impairment of one way while traffic flows, and returns
+    /// the moment its forwarder took the new one (packets it reads from
+    /// then on meet it). A forwarder that has stopped, or that does not
+    /// answer within a second, is an error.
+    pub fn set(&self, way: Way, spec: &Impairment) -> Result<Instant> {
         let f = &self.forwarders[way.index()];
-        if f.control.send(spec.clone()).is_ok() {
-            f.wake();
-        }
+        let (taken, at) = mpsc::sync_channel(1);
+        f.control.send((spec.clone(), taken)).map_err(|_| {
+            Error::sys("telling the wire forwarder")(std::io::ErrorKind::BrokenPipe.into())
+        })?;
+        f.wake();
+        at.recv_timeout(TAKE_LIMIT).map_err(|_| {
+            Error::sys(format!(
+                "the wire forwarder taking a new impairment within {TAKE_LIMIT:?}"
+            ))(std::io::ErrorKind::TimedOut.into())
+        })
     }
 
     /// What one way did so far.
@@ -162,7 +178,7 @@ struct Run {
     input: Arc<OwnedFd>,
     output: Arc<OwnedFd>,
     wake: Arc<EventFd>,
-    commands: Receiver<Impairment>,
+    commands: Receiver<Command>,
     model: NetemModel,
     counters: Arc<Counters>,
     epoch: Instant,
@@ -270,7 +286,10 @@ impl Run {
         let _ = self.wake.read();
         loop {
             match self.commands.try_recv() {
-                Ok(spec) => self.model.set(&spec),
+                Ok((spec, taken)) => {
+                    self.model.set(&spec);
+                    let _ = taken.send(Instant::now());
+                }
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
             }

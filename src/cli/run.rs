@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// Cut the link this long after the probe starts.
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration, requires = "partition_for")]
     pub partition_after: Option<Duration>,
+    /// A step of the timeline: at TIME from the client's start, ACTION:
+    /// netem arguments ('loss 100%'), clear, partition or heal. Repeat it,
+    /// in time order: --at 1s 'loss 100%' --at 2s clear.
+    #[arg(long, num_args = 2, value_names = ["TIME", "ACTION"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub at: Vec<String>,
     /// Which way the impairment applies: forward is client to server.
     #[arg(long, value_enum, default_value_t = Direction::Both)]
     pub direction: Direction,
@@ -170,7 +175,26 @@ impl RunArgs {
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
+        if self.server.is_none() {
+            // Your own programs' timeline is bounded by the client's limit
+            // (run_programs), the probe's by its own.
+            s.timeline = self.steps()?;
+            crate::timeline::check(&s.timeline, None).map_err(|e| BadInput::new("--at", e))?;
+            s.check_steps().map_err(|e| BadInput::new("--at", e))?;
+        }
         Ok(s)
+    }
+
+    /// The `--at` steps, as given.
+    pub fn steps(&self) -> Result<Vec<crate::timeline::Step>, BadInput> {
+        self.at
+            .chunks(2)
+            .map(|pair| match pair {
+                [at, action] => crate::timeline::Step::parse(at, action),
+                _ => Err("--at takes a time and an action".to_owned()),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| BadInput::new("--at", e))
     }
 
     /// An impairment the flags spell that netem's grammar refuses, named by
@@ -210,6 +234,7 @@ fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<()
         },
         ready_limit: args.ready_timeout,
         client_limit: args.timeout.unwrap_or(Duration::from_secs(60)),
+        steps: args.steps()?,
     };
     let o = crate::runner::programs::run(&programs, &scenario)?;
     if args.json {
@@ -240,6 +265,7 @@ fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<()
                 c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
             );
         }
+        print!("{}", phases(&o.timeline));
     }
     match o.client.exit_code {
         Some(0) => Ok(()),
@@ -304,6 +330,8 @@ pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
         "link": o.link,
         "server_udp": o.server_udp,
         "receive_buffer_drops": o.server_udp.rcvbuf_errors,
+        "timeline": o.timeline.timeline,
+        "phases": o.timeline.phases,
     });
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
         map.extend(more);
@@ -332,6 +360,36 @@ fn summary(o: &Outcome) -> String {
         s.push_str(&format!(
             "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {} write errors {}, late p50/p99/max {}/{}/{} us\n",
             c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted, c.reordered, c.queue_drops, c.coalesced, c.write_errors, c.late_p50_us, c.late_p99_us, c.late_max_us
+        ));
+    }
+    s.push_str(&phases(&o.timeline));
+    s
+}
+
+/// One line per step of the timeline (due, applied) and per phase (what
+/// the link counted).
+fn phases(t: &crate::runner::play::Timeline) -> String {
+    let mut s = String::new();
+    for p in &t.timeline {
+        match p.applied_ms {
+            Some(at) => s.push_str(&format!(
+                "step '{}' due at {:.0} ms, applied at {:.1} ms\n",
+                p.step.action,
+                p.step.at.as_secs_f64() * 1e3,
+                at
+            )),
+            None => s.push_str(&format!(
+                "step '{}' due at {:.0} ms: not applied, the client had ended\n",
+                p.step.action,
+                p.step.at.as_secs_f64() * 1e3
+            )),
+        }
+    }
+    for p in &t.phases {
+        let (f, r) = (&p.link.forward, &p.link.reverse);
+        s.push_str(&format!(
+            "phase {:>8.1}..{:<8.1} ms {:<20} A->B in {} passed {} dropped {}; B->A in {} passed {} dropped {}\n",
+            p.from_ms, p.to_ms, format!("'{}'", p.action), f.packets_in, f.passed, f.dropped, r.packets_in, r.passed, r.dropped
         ));
     }
     s

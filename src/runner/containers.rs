@@ -21,7 +21,7 @@ use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
 use super::outcome::Outcome;
-use super::partition::with_partition;
+use super::play::with_timeline;
 use crate::scenario::{Scenario, PORT};
 
 /// The services image.
@@ -133,6 +133,8 @@ fn host_error(e: anyhow::Error) -> faults::Error {
 
 /// Runs `s` between two containers.
 pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
+    s.check_steps()
+        .map_err(|e| crate::error::BadInput::new("--at", e))?;
     check()?;
     if let Err(e) = sweep() {
         tracing::warn!("sweeping dead runs' containers: {e:#}");
@@ -163,7 +165,8 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     // The probe's hellos (it waits for the server) are counted too.
     let before = lab.b().udp_counters()?;
     let limit = s.probe_limit() + WAIT_FOR_SERVER + Duration::from_secs(10);
-    let output = with_partition(&lab, s.partition, || {
+    let steps = s.steps();
+    let output = with_timeline(&lab, s.direction, &steps, || {
         let mut stdout = client.stdout(true);
         let (tx, rx) = mpsc::channel();
         // Detached: a probe that never ends must not hold the run.
@@ -175,8 +178,8 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         rx.recv_timeout(limit)
             .map_err(|_| anyhow::anyhow!("the probe container still runs after {limit:?}"))
     });
-    let output = match output {
-        Ok(out) => out,
+    let (output, timeline) = match output {
+        Ok(played) => played,
         Err(e) => {
             let _ = client.stop_with_timeout(Some(0));
             return Err(e);
@@ -191,7 +194,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
-    let outcome = Outcome::new(s, &lab, report, before)?;
+    let outcome = Outcome::new(s, &lab, report, before, timeline)?;
     lab.remove()?;
     Ok(outcome)
 }

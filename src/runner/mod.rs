@@ -5,16 +5,17 @@
 //! - [`netns`]: hosts that are network namespaces this run creates.
 //! - [`containers`]: hosts that are containers of the services image.
 //! - `outcome`: what a run measured ([`Outcome`]), built the same way by both.
-//! - `partition`: cutting and healing the link while the probe runs.
+//! - [`play`]: the timeline (partition included) played while the client
+//!   runs, with the moment each step took effect and each phase's counts.
 //! - [`programs`]: your own server and client instead of the probes.
 //!
-//! This file only dispatches; the parts import `outcome` and `partition`,
+//! This file only dispatches; the parts import `outcome` and `play`,
 //! never each other.
 
 pub mod containers;
 pub mod netns;
 mod outcome;
-mod partition;
+pub mod play;
 pub mod programs;
 
 pub use netns::run_on_lab;

@@ -10,8 +10,9 @@ use services::child::KillOnDrop;
 use services::report::Report;
 
 use super::outcome::Outcome;
-use super::partition::with_partition;
+use super::play::{with_timeline, Timeline};
 use crate::bins;
+use crate::error::BadInput;
 use crate::scenario::{Scenario, PORT};
 
 const READY_WAIT: Duration = Duration::from_secs(10);
@@ -20,11 +21,14 @@ const READY_WAIT: Duration = Duration::from_secs(10);
 /// side of the link to `capture` if given.
 pub fn run(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcome> {
     scenario.impairment.validate()?;
+    scenario
+        .check_steps()
+        .map_err(|e| BadInput::new("--at", e))?;
     let lab = Lab::new(scenario.backend, scenario.seed)?;
     lab.impair(scenario.direction, &scenario.impairment)?;
     let before = lab.b().udp_counters()?;
-    let report = run_on_lab(&lab, scenario, capture)?;
-    let outcome = Outcome::new(scenario, &lab, report, before)?;
+    let (report, timeline) = play_on_lab(&lab, scenario, capture)?;
+    let outcome = Outcome::new(scenario, &lab, report, before, timeline)?;
     lab.remove()?;
     Ok(outcome)
 }
@@ -38,9 +42,22 @@ pub fn run_on_lab(
     scenario: &Scenario,
     capture: Option<&Path>,
 ) -> anyhow::Result<Report> {
+    play_on_lab(lab, scenario, capture).map(|(report, _)| report)
+}
+
+/// [`run_on_lab`], with the timeline as played.
+fn play_on_lab(
+    lab: &Lab,
+    scenario: &Scenario,
+    capture: Option<&Path>,
+) -> anyhow::Result<(Report, Timeline)> {
+    scenario
+        .check_steps()
+        .map_err(|e| BadInput::new("--at", e))?;
     let server = start_server(lab, scenario)?;
     let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
-    let report = with_partition(lab, scenario.partition, || run_probe(lab, scenario));
+    let steps = scenario.steps();
+    let report = with_timeline(lab, scenario.direction, &steps, || run_probe(lab, scenario));
     if let Some(mut tcpdump) = capture {
         // Give tcpdump time to read what the kernel buffered; it writes out
         // and exits on SIGINT.

@@ -4,6 +4,7 @@ use faults::{Backend, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 use services::report::Report;
 
+use super::play::Timeline;
 use crate::scenario::{HostKind, Scenario};
 
 /// What one run measured: the probe's report and the link's counters, with
@@ -26,6 +27,10 @@ pub struct Outcome {
     /// What host B's kernel counted of UDP during the run (evidence from
     /// outside the link: e.g. datagrams that reached the server).
     pub server_udp: UdpCounters,
+    /// The timeline as played: when each step took effect, and what the
+    /// link counted in each phase.
+    #[serde(flatten)]
+    pub timeline: Timeline,
 }
 
 impl Outcome {
@@ -37,6 +42,7 @@ impl Outcome {
         lab: &Lab,
         report: Report,
         server_before: UdpCounters,
+        timeline: Timeline,
     ) -> faults::Result<Self> {
         Ok(Self {
             scenario: scenario.clone(),
@@ -47,6 +53,7 @@ impl Outcome {
             report,
             link: lab.counters()?,
             server_udp: lab.b().udp_counters()?.since(server_before),
+            timeline,
         })
     }
 }

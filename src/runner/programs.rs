@@ -12,7 +12,9 @@ use faults::{Backend, Host, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 use services::child::KillOnDrop;
 
+use super::play::{with_timeline, Timeline};
 use crate::error::BadInput;
+use crate::timeline::Step;
 
 /// How to tell that the server is ready.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Programs {
     pub ready_limit: Duration,
     /// How long the client may run before it is killed.
     pub client_limit: Duration,
+    /// How the link changes while the client runs (`--at`).
+    pub steps: Vec<Step>,
 }
 
 /// What the client did.
@@ -57,6 +61,9 @@ pub struct ProgramsOutcome {
     pub client: ClientResult,
     pub link: LinkCounters,
     pub server_udp: UdpCounters,
+    /// When each `--at` step took effect, and each phase's counts.
+    #[serde(flatten)]
+    pub timeline: Timeline,
 }
 
 /// Splits `line` into words as a shell would (single and double quotes,
@@ -109,15 +116,22 @@ fn fill(words: &[String], lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-/// Runs `programs` on `lab` (already impaired).
-pub fn run_on_lab(p: &Programs, lab: &Lab) -> anyhow::Result<ProgramsOutcome> {
+/// Runs `programs` on `lab` (already impaired); impairments of the
+/// timeline apply in `direction`.
+pub fn run_on_lab(
+    p: &Programs,
+    lab: &Lab,
+    direction: faults::Direction,
+) -> anyhow::Result<ProgramsOutcome> {
     let server = fill(&split(&p.server, "--server")?, lab);
     let client = fill(&split(&p.client, "--client")?, lab);
     let before = lab.b().udp_counters()?;
     let mut server_child = spawn(lab.b(), &server, "--server")?;
     wait_ready(&mut server_child, lab.b(), &p.ready, p.ready_limit)
         .with_context(|| format!("server {:?}", server[0]))?;
-    let client = run_client(lab.a(), &client, p.client_limit)?;
+    let (client, timeline) = with_timeline(lab, direction, &p.steps, || {
+        run_client(lab.a(), &client, p.client_limit)
+    })?;
     drop(server_child);
     Ok(ProgramsOutcome {
         backend: lab.backend(),
@@ -126,6 +140,7 @@ pub fn run_on_lab(p: &Programs, lab: &Lab) -> anyhow::Result<ProgramsOutcome> {
         client,
         link: lab.counters()?,
         server_udp: lab.b().udp_counters()?.since(before),
+        timeline,
     })
 }
 
@@ -143,10 +158,11 @@ pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<Progra
             .into());
         }
     }
+    crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))?;
     s.impairment.validate()?;
     let lab = Lab::new(s.backend, s.seed)?;
     lab.impair(s.direction, &s.impairment)?;
-    let outcome = run_on_lab(p, &lab);
+    let outcome = run_on_lab(p, &lab, s.direction);
     lab.remove()?;
     outcome
 }

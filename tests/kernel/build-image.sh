@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=target/kernel
-bin=target/x86_64-unknown-linux-gnu
+bin=target/static/x86_64-unknown-linux-gnu
 mkdir -p "$out"
 
 if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/sch_netem.ko" ] || [ ! -f "$out/veth.ko" ]; then

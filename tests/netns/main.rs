@@ -13,5 +13,6 @@ mod flags;
 mod lab;
 mod programs;
 mod tcp;
+mod timeline;
 mod udp;
 mod wire_fidelity;

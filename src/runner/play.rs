@@ -1,0 +1,163 @@
+//! Playing a timeline while the client runs: each step applied on
+//! schedule, the moment the link took it recorded, and the link's counters
+//! read at each step, so that every phase has its own.
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::Context;
+use faults::{Direction, Lab, LinkCounters};
+use serde::Serialize;
+
+use crate::timeline::{Action, Step};
+
+/// A step as it was played.
+#[derive(Debug, Clone, Serialize)]
+pub struct Played {
+    #[serde(flatten)]
+    pub step: Step,
+    /// When the link had it, from the start of the client; `None` when the
+    /// client ended before the step was due.
+    pub applied_ms: Option<f64>,
+}
+
+/// One stretch of the run under one state of the link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// `start` (the run's own impairment), or the step that began it.
+    pub action: String,
+    /// From when the link had it to the next step (or the client's end),
+    /// in milliseconds from the start of the client.
+    pub from_ms: f64,
+    pub to_ms: f64,
+    /// What the link counted in this phase, per direction.
+    #[serde(serialize_with = "counts_only")]
+    pub link: LinkCounters,
+}
+
+/// The played timeline: every step, and the phases it made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timeline {
+    pub timeline: Vec<Played>,
+    pub phases: Vec<Phase>,
+}
+
+impl Timeline {
+    /// Each step's lateness (applied minus due), in milliseconds, of the
+    /// steps that were applied.
+    pub fn lateness_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.timeline
+            .iter()
+            .filter_map(|p| p.applied_ms.map(|a| a - p.step.at.as_secs_f64() * 1e3))
+    }
+}
+
+/// A phase's counts without the lateness figures, which are of the whole
+/// run (a histogram's quantiles cannot be split by phase).
+fn counts_only<S: serde::Serializer>(link: &LinkCounters, s: S) -> Result<S::Ok, S::Error> {
+    let mut v = serde_json::to_value(link).map_err(serde::ser::Error::custom)?;
+    for way in ["forward", "reverse"] {
+        if let Some(map) = v.get_mut(way).and_then(|w| w.as_object_mut()) {
+            map.retain(|k, _| !k.starts_with("late_"));
+        }
+    }
+    v.serialize(s)
+}
+
+fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<Instant> {
+    match action {
+        Action::Impair(spec) => lab.impair(direction, spec),
+        Action::Clear => lab.clear(Direction::Both),
+        Action::Partition => lab.partition(),
+        Action::Heal => lab.heal(),
+    }
+}
+
+fn ms(since: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(since).as_secs_f64() * 1e3
+}
+
+/// Plays `steps` on `lab` from the moment `client` starts until it
+/// returns. Impairments apply in `direction`; `clear` clears both ways. A
+/// step that could not be applied fails the run: a report of a network
+/// that never changed would be a lie. Steps due after the client ended are
+/// reported unapplied.
+pub fn with_timeline<T>(
+    lab: &Lab,
+    direction: Direction,
+    steps: &[Step],
+    client: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Timeline)> {
+    if steps.is_empty() {
+        return Ok((client()?, Timeline::default()));
+    }
+    let (done, ended) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let player = s.spawn(move || play(lab, direction, steps, &ended));
+        let result = client();
+        drop(done);
+        let timeline = player
+            .join()
+            .expect("the timeline thread panicked")
+            .context("playing the timeline")?;
+        Ok((result?, timeline))
+    })
+}
+
+fn play(
+    lab: &Lab,
+    direction: Direction,
+    steps: &[Step],
+    ended: &mpsc::Receiver<()>,
+) -> anyhow::Result<Timeline> {
+    let start = Instant::now();
+    let mut phase = Phase {
+        action: "start".into(),
+        from_ms: 0.0,
+        to_ms: 0.0,
+        link: lab.counters()?,
+    };
+    let mut out = Timeline::default();
+    let mut over = false;
+    for step in steps {
+        if !over {
+            let wait = (start + step.at).saturating_duration_since(Instant::now());
+            over = !matches!(
+                ended.recv_timeout(wait),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
+        }
+        if over {
+            out.timeline.push(Played {
+                step: step.clone(),
+                applied_ms: None,
+            });
+            continue;
+        }
+        let before = lab.counters()?;
+        let at = apply(lab, direction, &step.action)
+            .with_context(|| format!("'{}' at {:?}", step.action, step.at))?;
+        let after = lab.counters()?;
+        phase.to_ms = ms(start, at);
+        phase.link = before.since(&phase.link);
+        out.phases.push(phase);
+        phase = Phase {
+            action: step.action.to_string(),
+            from_ms: ms(start, at),
+            to_ms: 0.0,
+            link: after,
+        };
+        out.timeline.push(Played {
+            step: step.clone(),
+            applied_ms: Some(ms(start, at)),
+        });
+    }
+    if !over {
+        let _ = ended.recv();
+    }
+    let end = lab.counters()?;
+    phase.to_ms = ms(start, Instant::now());
+    phase.link = end.since(&phase.link);
+    out.phases.push(phase);
+    Ok(out)
+}

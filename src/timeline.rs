@@ -1,0 +1,193 @@
+//! A timeline: how the link changes while a run goes on (`--at 1s 'loss
+//! 100%' --at 2s clear`).
+//!
+//! A [`Step`] is a moment, counted from the start of the client (the probe
+//! or your own), and an [`Action`]: a new impairment, `clear`, `partition`
+//! or `heal`. [`check`] refuses a timeline that cannot be played as
+//! written, before anything is created; `runner` plays it and reports when
+//! each step was applied and what the link counted in each phase.
+
+use std::fmt;
+use std::time::Duration;
+
+use faults::Impairment;
+use serde::{Serialize, Serializer};
+
+/// What a step does to the link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Impair the run's direction(s) with this, replacing what was there.
+    Impair(Impairment),
+    /// No impairment either way.
+    Clear,
+    /// Cut the link both ways.
+    Partition,
+    /// End the partition: the impairment in force before it applies again.
+    Heal,
+}
+
+impl Action {
+    /// `clear`, `partition`, `heal`, or netem arguments (`loss 100%`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "clear" => Ok(Action::Clear),
+            "partition" => Ok(Action::Partition),
+            "heal" => Ok(Action::Heal),
+            "" => Err("an empty step: give clear, partition, heal or netem arguments".into()),
+            spec => spec
+                .parse::<Impairment>()
+                .map(Action::Impair)
+                .map_err(|e| format!("{e} (a step is clear, partition, heal or netem arguments)")),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Impair(spec) => write!(f, "{spec}"),
+            Action::Clear => f.write_str("clear"),
+            Action::Partition => f.write_str("partition"),
+            Action::Heal => f.write_str("heal"),
+        }
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One change of the link, due `at` after the client starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    #[serde(rename = "at_ms", serialize_with = "faults::serialize_ms")]
+    pub at: Duration,
+    pub action: Action,
+}
+
+impl Step {
+    /// A step from the two words of `--at TIME ACTION`.
+    pub fn parse(at: &str, action: &str) -> Result<Self, String> {
+        let at = services::cli::parse_duration(at).map_err(|e| format!("time of a step: {e}"))?;
+        Ok(Self {
+            at,
+            action: Action::parse(action).map_err(|e| format!("step at {at:?}: {e}"))?,
+        })
+    }
+}
+
+/// Refuses a timeline that cannot be played as written: steps out of
+/// order (or two at one moment), a heal with no partition before it, a
+/// partition while cut, a change of impairment while cut (heal first), or
+/// a step at or after `run_ends` (when the run's length is known).
+pub fn check(steps: &[Step], run_ends: Option<Duration>) -> Result<(), String> {
+    let mut cut = false;
+    let mut last: Option<Duration> = None;
+    for step in steps {
+        if let Some(before) = last {
+            if step.at <= before {
+                return Err(format!(
+                    "steps out of order: '{}' at {:?} comes after a step at {before:?} (each step must come later than the one before)",
+                    step.action, step.at
+                ));
+            }
+        }
+        if let Some(end) = run_ends {
+            if step.at >= end {
+                return Err(format!(
+                    "'{}' at {:?} is beyond the run, which ends after {end:?}",
+                    step.action, step.at
+                ));
+            }
+        }
+        match (&step.action, cut) {
+            (Action::Partition, true) => {
+                return Err(format!(
+                    "partition at {:?}: the link is already cut",
+                    step.at
+                ))
+            }
+            (Action::Heal, false) => {
+                return Err(format!(
+                    "heal at {:?}: there is no partition to heal",
+                    step.at
+                ))
+            }
+            (Action::Impair(_) | Action::Clear, true) => {
+                return Err(format!(
+                    "'{}' at {:?}: the link is cut; heal it first",
+                    step.action, step.at
+                ))
+            }
+            (Action::Partition, false) => cut = true,
+            (Action::Heal, true) => cut = false,
+            _ => {}
+        }
+        last = Some(step.at);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(list: &[(&str, &str)]) -> Vec<Step> {
+        list.iter()
+            .map(|(t, a)| Step::parse(t, a).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_step_is_a_time_and_clear_partition_heal_or_netem_arguments() {
+        let s = Step::parse("1.5s", "loss 100%").unwrap();
+        assert_eq!(s.at, Duration::from_millis(1500));
+        let spec: Impairment = "loss 100%".parse().unwrap();
+        assert_eq!(s.action, Action::Impair(spec.clone()));
+        assert_eq!(Step::parse("2s", "clear").unwrap().action, Action::Clear);
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({"at_ms": 1500.0, "action": spec.to_string()})
+        );
+        for (at, action) in [
+            ("-1s", "clear"),
+            ("1x", "clear"),
+            ("1s", ""),
+            ("1s", "lose 5%"),
+            ("1s", "loss 200%"),
+        ] {
+            assert!(Step::parse(at, action).is_err(), "{at} {action}");
+        }
+    }
+
+    #[test]
+    fn a_timeline_that_cannot_be_played_as_written_is_refused() {
+        let ok = steps(&[
+            ("1s", "loss 100%"),
+            ("2s", "clear"),
+            ("3s", "partition"),
+            ("4s", "heal"),
+        ]);
+        assert_eq!(check(&ok, Some(Duration::from_secs(5))), Ok(()));
+        assert_eq!(check(&ok, None), Ok(()));
+        for (bad, why) in [
+            (steps(&[("2s", "clear"), ("1s", "loss 1%")]), "out of order"),
+            (steps(&[("1s", "clear"), ("1s", "loss 1%")]), "out of order"),
+            (steps(&[("1s", "heal")]), "no partition"),
+            (
+                steps(&[("1s", "partition"), ("2s", "partition")]),
+                "already cut",
+            ),
+            (
+                steps(&[("1s", "partition"), ("2s", "loss 5%")]),
+                "heal it first",
+            ),
+            (steps(&[("6s", "clear")]), "beyond the run"),
+        ] {
+            let e = check(&bad, Some(Duration::from_secs(5))).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+}
