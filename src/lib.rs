@@ -7,7 +7,8 @@
 //!   place where a failure becomes an exit code ([`error`]).
 //! - [`scenario`]: transport, impairment, backend, workload, and the
 //!   probe's arguments and time limit; [`timeline`]: how the link changes
-//!   during a run (`--at`).
+//!   during a run (`--at`); [`scenario_file`]: runs declared in TOML,
+//!   with their expectations (`badnet test`).
 //! - [`runner`]: runs a scenario on network-namespace hosts
 //!   ([`runner::netns`]) or containers ([`runner::containers`]), and
 //!   returns an [`runner::Outcome`].
@@ -37,6 +38,7 @@ pub mod plot;
 pub mod progress;
 pub mod runner;
 pub mod scenario;
+pub mod scenario_file;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

@@ -51,6 +51,16 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Prints `line` on standard output, above the bar on a terminal.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+}
+
 /// On a terminal, a spinner that says what runs, for how long so far and
 /// about how long in all, until dropped; nothing elsewhere, or for a run
 /// expected to take under 2 s.

@@ -228,10 +228,12 @@ impl Scenario {
         steps
     }
 
-    /// Refuses steps that cannot be played as written, or that fall
-    /// beyond the probe's limit.
+    /// Refuses steps that cannot be played as written, or timeline steps
+    /// beyond the probe's limit (a partition may outlast the probe: its
+    /// heal is then not played).
     pub fn check_steps(&self) -> Result<(), String> {
-        crate::timeline::check(&self.steps(), Some(self.probe_limit()))
+        crate::timeline::check(&self.timeline, Some(self.probe_limit()))?;
+        crate::timeline::check(&self.steps(), None)
     }
 
     /// How long the probe may run: its sending time and its timeout.

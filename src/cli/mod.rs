@@ -5,6 +5,7 @@ mod args;
 mod doctor;
 mod lab;
 mod run;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 use faults::Direction;
 
 pub use args::LinkArgs;
-pub use run::{outcome_json, RunArgs};
+pub use run::{execute, outcome_json, Executed, RunArgs};
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;
@@ -48,6 +49,16 @@ pub enum Command {
         /// One run at a time instead of at once (slower; to compare).
         #[arg(long)]
         serial: bool,
+    },
+    /// Run the scenarios declared in TOML files, each with what it must
+    /// show; one line per scenario, exit 0 only if all pass.
+    Test {
+        /// Scenario files (see tests/scenarios/ for examples).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write JUnit XML here, for CI.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
@@ -118,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Doctor { json } => doctor::run(json),
+        Command::Test { files, junit } => test::run(&files, junit.as_deref()),
         Command::Demo {
             out,
             link,

@@ -12,7 +12,7 @@ use crate::runner::Outcome;
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
 
 /// `badnet run` flags: an impairment, a backend and a workload.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// udp or tcp (the probes); omit with --server and --client.
     #[arg(value_enum, required_unless_present = "client")]
@@ -221,10 +221,20 @@ fn parse_regex(text: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(text).map_err(|e| e.to_string())
 }
 
-/// `badnet run --server ... --client ...`: your programs on the network.
-fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<()> {
-    let scenario = args.scenario()?;
-    let programs = Programs {
+/// What one `badnet run` measured: its JSON (what `--json` prints), its
+/// summary (what it prints otherwise), and, for your own programs,
+/// whether the client exited 0 (always true for the probes: a probe run
+/// that could not complete is an error instead).
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub json: serde_json::Value,
+    pub text: String,
+    pub client_failed: Option<String>,
+}
+
+/// Your programs as the flags give them.
+fn programs(args: &RunArgs, server: &str, client: &str) -> Result<Programs, BadInput> {
+    Ok(Programs {
         server: server.to_owned(),
         client: client.to_owned(),
         ready: match (&args.ready, args.ready_port) {
@@ -235,49 +245,72 @@ fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<()
         ready_limit: args.ready_timeout,
         client_limit: args.timeout.unwrap_or(Duration::from_secs(60)),
         steps: args.steps()?,
-    };
+    })
+}
+
+/// `badnet run --server ... --client ...`: your programs on the network.
+fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<Executed> {
+    let scenario = args.scenario()?;
+    let programs = programs(args, server, client)?;
     let o = crate::runner::programs::run(&programs, &scenario)?;
-    if args.json {
-        let mut v = serde_json::to_value(&o)?;
-        v["impairment"] = serde_json::json!({
-            "given": args.netem_args(),
-            "tc": scenario.impairment.tc_args().join(" "),
-            "direction": scenario.direction,
-        });
-        println!("{v}");
-    } else {
-        println!(
-            "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s",
-            client,
-            scenario.impairment,
-            scenario.direction,
-            o.backend,
-            o.client
-                .exit_code
-                .map_or("killed".into(), |c| c.to_string()),
-            o.client.duration_s
-        );
-        print!("{}", o.client.stdout);
-        eprint!("{}", o.client.stderr);
-        for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
-            println!(
-                "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}",
-                c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
-            );
-        }
-        print!("{}", phases(&o.timeline));
+    let mut json = serde_json::to_value(&o)?;
+    json["impairment"] = serde_json::json!({
+        "given": args.netem_args(),
+        "tc": scenario.impairment.tc_args().join(" "),
+        "direction": scenario.direction,
+    });
+    let mut text = format!(
+        "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s\n",
+        client,
+        scenario.impairment,
+        scenario.direction,
+        o.backend,
+        o.client
+            .exit_code
+            .map_or("killed".into(), |c| c.to_string()),
+        o.client.duration_s
+    );
+    text.push_str(&o.client.stdout);
+    if !o.client.stdout.is_empty() && !o.client.stdout.ends_with('\n') {
+        text.push('\n');
     }
-    match o.client.exit_code {
-        Some(0) => Ok(()),
-        code => anyhow::bail!(
-            "the client {} (its output is above)",
+    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
+        text.push_str(&format!(
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
+        ));
+    }
+    text.push_str(&phases(&o.timeline));
+    let client_failed = match o.client.exit_code {
+        Some(0) => None,
+        code => Some(format!(
+            "the client {}",
             code.map_or("was killed".into(), |c| format!("exited with {c}"))
-        ),
+        )),
+    };
+    Ok(Executed {
+        json,
+        text,
+        client_failed,
+    })
+}
+
+impl RunArgs {
+    /// Refuses what cannot run as given, as a run would, but creates
+    /// nothing: bad values, a timeline that cannot be played, programs that
+    /// cannot be found.
+    pub fn check(&self) -> Result<(), BadInput> {
+        self.scenario()?;
+        if let (Some(server), Some(client)) = (&self.server, &self.client) {
+            crate::runner::programs::check(&programs(self, server, client)?)?;
+        }
+        Ok(())
     }
 }
 
-/// `badnet run`.
-pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+/// Runs what `args` describe and returns what it measured, printing
+/// nothing but progress (on a terminal).
+pub fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
     if let (Some(server), Some(client)) = (&args.server, &args.client) {
         return run_programs(args, server, client);
     }
@@ -292,15 +325,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     let outcome = crate::runner::run(&scenario)?;
     drop(spinner);
+    Ok(Executed {
+        json: outcome_json(&outcome, &args.netem_args()),
+        text: summary(&outcome),
+        client_failed: None,
+    })
+}
+
+/// `badnet run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let done = execute(args)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&outcome_json(&outcome, &args.netem_args()))?
-        );
+        println!("{}", serde_json::to_string(&done.json)?);
     } else {
-        print!("{}", summary(&outcome));
+        print!("{}", done.text);
+        if let Some(stderr) = done.json["client"]["stderr"].as_str() {
+            eprint!("{stderr}");
+        }
     }
-    Ok(())
+    match done.client_failed {
+        None => Ok(()),
+        Some(why) => anyhow::bail!("{why} (its output is above)"),
+    }
 }
 
 /// About how long `s` runs: a UDP probe's schedule and its wait for late

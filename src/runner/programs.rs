@@ -144,21 +144,26 @@ pub fn run_on_lab(
     })
 }
 
-/// Builds a lab as `scenario` says and runs `programs` on it.
-pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
-    // Bad input first: nothing is created for a line that names no
-    // program, or one that cannot be found.
+/// Refuses programs that cannot run as given: a line that names no
+/// program, a program that cannot be found, or a timeline that cannot be
+/// played within the client's limit.
+pub fn check(p: &Programs) -> Result<(), BadInput> {
     for (line, flag) in [(&p.server, "--server"), (&p.client, "--client")] {
         let program = &split(line, flag)?[0];
         if !findable(program) {
             return Err(BadInput::new(
                 flag,
                 format!("cannot find the program {program:?} (give a path, or put it on PATH)"),
-            )
-            .into());
+            ));
         }
     }
-    crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))?;
+    crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))
+}
+
+/// Builds a lab as `scenario` says and runs `programs` on it.
+pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
+    // Bad input first: nothing is created for programs that cannot run.
+    check(p)?;
     s.impairment.validate()?;
     let lab = Lab::new(s.backend, s.seed)?;
     lab.impair(s.direction, &s.impairment)?;

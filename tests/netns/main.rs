@@ -12,6 +12,7 @@ mod driver;
 mod flags;
 mod lab;
 mod programs;
+mod scenarios;
 mod tcp;
 mod timeline;
 mod udp;
