@@ -58,7 +58,12 @@ fn the_lectures_properties_hold_as_scenario_files() {
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("pass ")).collect();
     let declared: usize = files
         .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap().matches("[[scenario]]").count())
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .matches("[[scenario]]")
+                .count()
+        })
         .sum();
     assert_eq!(lines.len(), declared, "{stdout}");
     let xml = std::fs::read_to_string(&junit).unwrap();

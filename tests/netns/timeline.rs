@@ -106,8 +106,15 @@ fn a_timeline_of_total_loss_for_one_second_loses_that_seconds_probes_and_no_othe
     // the way back.
     let rev = &lossy["link"]["reverse"];
     assert_eq!(u(&rev["dropped"]), u(&rev["packets_in"]), "{lossy}");
-    assert!(u(&rev["dropped"]) <= 1, "one echo at most is in flight: {lossy}");
-    assert_eq!(u(&json["lost"]), u(&fwd["dropped"]) + u(&rev["dropped"]), "{json}");
+    assert!(
+        u(&rev["dropped"]) <= 1,
+        "one echo at most is in flight: {lossy}"
+    );
+    assert_eq!(
+        u(&json["lost"]),
+        u(&fwd["dropped"]) + u(&rev["dropped"]),
+        "{json}"
+    );
     // The phases split the run's counts, nothing more nor less.
     for way in ["forward", "reverse"] {
         let sum: u64 = phases
