@@ -31,6 +31,13 @@ pub struct RunArgs {
     /// exits 0 when it exits 0, and 1 otherwise.
     #[arg(long, requires = "server", allow_hyphen_values = true)]
     pub client: Option<String>,
+    /// With --hosts containers: the local image the server runs in (the
+    /// services image by default). Nothing is pulled.
+    #[arg(long, requires = "server")]
+    pub server_image: Option<String>,
+    /// With --hosts containers: the local image the client runs in.
+    #[arg(long, requires = "client")]
+    pub client_image: Option<String>,
     /// The server is ready once a line of its output matches this regex.
     #[arg(long, requires = "server", conflicts_with = "ready_port", value_parser = parse_regex)]
     pub ready: Option<regex::Regex>,
@@ -245,7 +252,31 @@ fn programs(args: &RunArgs, server: &str, client: &str) -> Result<Programs, BadI
         ready_limit: args.ready_timeout,
         client_limit: args.timeout.unwrap_or(Duration::from_secs(60)),
         steps: args.steps()?,
+        images: images(args)?,
     })
+}
+
+/// The images of your programs: with --hosts containers, the ones given
+/// or the services image.
+fn images(args: &RunArgs) -> Result<Option<crate::runner::programs::Images>, BadInput> {
+    let services = || {
+        format!(
+            "{}:{}",
+            crate::runner::docker::IMAGE,
+            crate::runner::docker::TAG
+        )
+    };
+    match args.hosts {
+        HostKind::Containers => Ok(Some(crate::runner::programs::Images {
+            server: args.server_image.clone().unwrap_or_else(services),
+            client: args.client_image.clone().unwrap_or_else(services),
+        })),
+        HostKind::Netns => match (&args.server_image, &args.client_image) {
+            (Some(_), _) => Err(BadInput::new("--server-image", "needs --hosts containers")),
+            (_, Some(_)) => Err(BadInput::new("--client-image", "needs --hosts containers")),
+            _ => Ok(None),
+        },
+    }
 }
 
 /// `badnet run --server ... --client ...`: your programs on the network.

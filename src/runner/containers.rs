@@ -10,7 +10,6 @@
 //! killed run left is swept by the next run or `badnet cleanup`.
 
 use std::io::Read;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -20,69 +19,23 @@ use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
+use super::docker::{self, docker};
+pub use super::docker::{sweep, LABEL};
 use super::outcome::Outcome;
 use super::play::with_timeline;
 use crate::scenario::{Scenario, PORT};
 
-/// The services image.
-pub const IMAGE: &str = "badnet/services";
-/// Its tag: this version.
-pub const TAG: &str = env!("CARGO_PKG_VERSION");
-/// The label that marks a container as a run's.
-pub const LABEL: &str = "io.badnet.run";
+pub use super::docker::{IMAGE, TAG};
 const WAIT_FOR_SERVER: Duration = Duration::from_secs(30);
 
 /// Fails unless a Docker engine answers and the image is built, saying how
 /// to get each.
 pub fn check() -> anyhow::Result<()> {
-    let version = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    match version {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => bail!(
-            "no Docker engine reachable ({}): the container lane needs one; `make test-netns` runs everything else",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => bail!("no docker command ({e}): the container lane needs Docker; `make test-netns` runs everything else"),
-    }
-    let image = Command::new("docker")
-        .args(["image", "inspect", &format!("{IMAGE}:{TAG}")])
-        .output()?;
-    if !image.status.success() {
+    docker::engine()?;
+    if !docker::image_present(&format!("{IMAGE}:{TAG}")) {
         bail!("image {IMAGE}:{TAG} is not built: run `make images` (no registry needed)");
     }
     Ok(())
-}
-
-/// Removes the containers of runs whose owner is gone. Returns their ids.
-pub fn sweep() -> anyhow::Result<Vec<String>> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label={LABEL}"),
-            "--format",
-            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}}"),
-        ])
-        .output()?;
-    if !out.status.success() {
-        return Ok(Vec::new());
-    }
-    let mut removed = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some((id, run)) = line.split_once(' ') else {
-            continue;
-        };
-        if !faults::is_alive(run) {
-            let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
-            if rm.status.success() {
-                removed.push(id.to_owned());
-            }
-        }
-    }
-    Ok(removed)
 }
 
 fn start(
@@ -102,29 +55,6 @@ fn start(
         .start()
         .context("starting a container of the services image")?;
     Ok(container)
-}
-
-/// `docker ARGS` for one line of output.
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("docker").args(args).output()?;
-    if !out.status.success() {
-        bail!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn pid(container: &Container<GenericImage>) -> anyhow::Result<u32> {
-    let pid: u32 = docker(&["inspect", "-f", "{{.State.Pid}}", container.id()])?
-        .parse()
-        .context("container PID")?;
-    if pid == 0 {
-        bail!("container {} is not running", container.id());
-    }
-    Ok(pid)
 }
 
 fn host_error(e: anyhow::Error) -> faults::Error {
@@ -155,8 +85,14 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         ]);
         let client = start(run.id(), client_cmd, None).map_err(host_error)?;
         let hosts = (
-            Host::attach(&run.name("ca"), pid(&client).map_err(host_error)?)?,
-            Host::attach(&run.name("cb"), pid(&server).map_err(host_error)?)?,
+            Host::attach(
+                &run.name("ca"),
+                docker::pid(client.id()).map_err(host_error)?,
+            )?,
+            Host::attach(
+                &run.name("cb"),
+                docker::pid(server.id()).map_err(host_error)?,
+            )?,
         );
         containers = Some((server, client));
         Ok(hosts)

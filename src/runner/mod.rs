@@ -4,15 +4,17 @@
 //!
 //! - [`netns`]: hosts that are network namespaces this run creates.
 //! - [`containers`]: hosts that are containers of the services image.
+//! - [`docker`]: the Docker plumbing of container hosts.
 //! - `outcome`: what a run measured ([`Outcome`]), built the same way by both.
 //! - [`play`]: the timeline (partition included) played while the client
 //!   runs, with the moment each step took effect and each phase's counts.
 //! - [`programs`]: your own server and client instead of the probes.
 //!
-//! This file only dispatches; the parts import `outcome` and `play`,
+//! This file only dispatches; the parts import `outcome`, `play` and `docker`,
 //! never each other.
 
 pub mod containers;
+pub mod docker;
 pub mod netns;
 mod outcome;
 pub mod play;

@@ -12,6 +12,7 @@ use faults::{Backend, Host, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 use services::child::KillOnDrop;
 
+use super::docker::{self, Running};
 use super::play::{with_timeline, Timeline};
 use crate::error::BadInput;
 use crate::timeline::Step;
@@ -40,6 +41,15 @@ pub struct Programs {
     pub client_limit: Duration,
     /// How the link changes while the client runs (`--at`).
     pub steps: Vec<Step>,
+    /// Container hosts: the images the server and the client run in.
+    pub images: Option<Images>,
+}
+
+/// The local images your programs run in, with `--hosts containers`.
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub server: String,
+    pub client: String,
 }
 
 /// What the client did.
@@ -150,11 +160,26 @@ pub fn run_on_lab(
 pub fn check(p: &Programs) -> Result<(), BadInput> {
     for (line, flag) in [(&p.server, "--server"), (&p.client, "--client")] {
         let program = &split(line, flag)?[0];
-        if !findable(program) {
+        if p.images.is_none() && !findable(program) {
             return Err(BadInput::new(
                 flag,
                 format!("cannot find the program {program:?} (give a path, or put it on PATH)"),
             ));
+        }
+    }
+    if let Some(images) = &p.images {
+        for (image, flag) in [
+            (&images.server, "--server-image"),
+            (&images.client, "--client-image"),
+        ] {
+            if !docker::image_present(image) {
+                return Err(BadInput::new(
+                    flag,
+                    format!(
+                        "the image {image:?} is not here, and there is no registry to pull it from: build it (docker build -t {image} DIR) or load it (docker load -i FILE.tar)"
+                    ),
+                ));
+            }
         }
     }
     crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))
@@ -163,13 +188,164 @@ pub fn check(p: &Programs) -> Result<(), BadInput> {
 /// Builds a lab as `scenario` says and runs `programs` on it.
 pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
     // Bad input first: nothing is created for programs that cannot run.
+    if p.images.is_some() {
+        docker::engine()?;
+    }
     check(p)?;
     s.impairment.validate()?;
+    if let Some(images) = &p.images {
+        return in_containers(p, images, s);
+    }
     let lab = Lab::new(s.backend, s.seed)?;
     lab.impair(s.direction, &s.impairment)?;
     let outcome = run_on_lab(p, &lab, s.direction);
     lab.remove()?;
     outcome
+}
+
+/// Your programs in containers of their images. Each host is a holder, a
+/// container of the services image with no network of its own but the
+/// link (its one process, a UDP server bound to 127.0.0.1:9, only keeps
+/// the namespace alive); the server's and the client's containers join
+/// their holder's namespace (`--network container:HOLDER`), the server's
+/// once the link is up, the client's once the server is ready.
+fn in_containers(
+    p: &Programs,
+    images: &Images,
+    s: &crate::scenario::Scenario,
+) -> anyhow::Result<ProgramsOutcome> {
+    let holder_image = format!("{}:{}", docker::IMAGE, docker::TAG);
+    if !docker::image_present(&holder_image) {
+        anyhow::bail!("image {holder_image} is not built: run `make images` (no registry needed)");
+    }
+    if let Err(e) = docker::sweep() {
+        tracing::warn!("sweeping dead runs' containers: {e:#}");
+    }
+    let hold: Vec<String> = ["/bin/udp-server", "--bind", "127.0.0.1", "--port", "9"]
+        .map(String::from)
+        .to_vec();
+    let host_error = |e: anyhow::Error| faults::Error::Hosts { source: e.into() };
+    let [forward, reverse] = s.direction.split(&s.impairment);
+    let mut holders = None;
+    let lab = Lab::build(s.backend, s.seed, [&forward, &reverse], |run| {
+        let a = Running::start(run.id(), &holder_image, "none", &hold).map_err(host_error)?;
+        let b = Running::start(run.id(), &holder_image, "none", &hold).map_err(host_error)?;
+        let hosts = (
+            Host::attach(&run.name("ca"), docker::pid(&a.id).map_err(host_error)?)?,
+            Host::attach(&run.name("cb"), docker::pid(&b.id).map_err(host_error)?)?,
+        );
+        holders = Some((a, b));
+        Ok(hosts)
+    })?;
+    let outcome = (|| {
+        let (a, b) = holders.as_ref().context("the holders")?;
+        let server = fill(&split(&p.server, "--server")?, &lab);
+        let client = fill(&split(&p.client, "--client")?, &lab);
+        let before = lab.b().udp_counters()?;
+        let server_c = Running::start(
+            lab.run_id(),
+            &images.server,
+            &format!("container:{}", b.id),
+            &server,
+        )?;
+        wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
+            .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
+        let (client, timeline) = with_timeline(&lab, s.direction, &p.steps, || {
+            run_client_container(lab.run_id(), &images.client, &a.id, &client, p.client_limit)
+        })?;
+        drop(server_c);
+        Ok(ProgramsOutcome {
+            backend: lab.backend(),
+            backend_reason: lab.backend_reason().to_owned(),
+            run_id: lab.run_id().to_owned(),
+            client,
+            link: lab.counters()?,
+            server_udp: lab.b().udp_counters()?.since(before),
+            timeline,
+        })
+    })();
+    lab.remove()?;
+    drop(holders);
+    outcome
+}
+
+fn wait_ready_container(
+    server: &Running,
+    host: &Host,
+    ready: &Ready,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let ok = match ready {
+            Ready::Now => return Ok(()),
+            Ready::Line(re) => {
+                let (out, _) = server.logs();
+                String::from_utf8_lossy(&out)
+                    .lines()
+                    .any(|l| re.is_match(l))
+            }
+            Ready::Port(port) => listening(host, *port)?,
+        };
+        if ok {
+            return Ok(());
+        }
+        if !server.running() {
+            let (out, err) = server.logs();
+            anyhow::bail!(
+                "exited before it was ready: {}{}",
+                String::from_utf8_lossy(&out).trim(),
+                String::from_utf8_lossy(&err).trim()
+            );
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(match ready {
+                Ready::Line(re) => format!(
+                    "never printed a line matching --ready {:?} within {limit:?}",
+                    re.as_str()
+                ),
+                Ready::Port(port) =>
+                    format!("nothing listened on port {port} within {limit:?} (--ready-port)"),
+                Ready::Now => unreachable!(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the client's container in holder `holder`'s namespace, waits
+/// for it to exit (killing it past `limit`), and keeps what it printed.
+fn run_client_container(
+    run: &str,
+    image: &str,
+    holder: &str,
+    argv: &[String],
+    limit: Duration,
+) -> anyhow::Result<ClientResult> {
+    let start = Instant::now();
+    let client = Running::start(run, image, &format!("container:{holder}"), argv)?;
+    let (tx, rx) = mpsc::channel();
+    let id = client.id.clone();
+    // Detached: `docker wait` returns when the container exits, or fails
+    // once it is removed.
+    std::thread::spawn(move || {
+        let _ = tx.send(docker::docker(&["wait", &id]));
+    });
+    let code = match rx.recv_timeout(limit) {
+        Ok(code) => code?.parse::<i32>().ok(),
+        Err(_) => {
+            let _ = docker::docker(&["kill", &client.id]);
+            None
+        }
+    };
+    let duration = start.elapsed();
+    let (stdout, stderr) = client.logs();
+    Ok(ClientResult {
+        exit_code: code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        duration_s: duration.as_secs_f64(),
+    })
 }
 
 /// Whether `program` names an executable file: a path, or a name found on

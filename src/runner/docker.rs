@@ -1,0 +1,150 @@
+//! The Docker plumbing of container hosts: whether an engine answers and
+//! an image is here, containers started by the docker CLI and removed when
+//! dropped, and the sweep of what killed runs left.
+//!
+//! Every container of a run carries the label `io.badnet.run=<run id>`, so
+//! what a killed run left is swept by the next run or `badnet cleanup`.
+
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// The services image: the container lane's programs, and the holders of
+/// your own programs' containers.
+pub const IMAGE: &str = "badnet/services";
+/// Its tag: this version.
+pub const TAG: &str = env!("CARGO_PKG_VERSION");
+
+/// The label that marks a container as a run's.
+pub const LABEL: &str = "io.badnet.run";
+
+/// `docker ARGS` for its output, trimmed; its stderr on failure.
+pub fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .context("running docker")?;
+    if !out.status.success() {
+        bail!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Fails unless a Docker engine answers, saying what to do.
+pub fn engine() -> anyhow::Result<()> {
+    let version = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match version {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => bail!(
+            "no Docker engine reachable ({}): container hosts need one; netns hosts do not",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => bail!("no docker command ({e}): container hosts need Docker; netns hosts do not"),
+    }
+}
+
+/// Whether `image` (`name[:tag]`) is here. Nothing is ever pulled.
+pub fn image_present(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Removes the containers of runs whose owner is gone. Returns their ids.
+pub fn sweep() -> anyhow::Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={LABEL}"),
+            "--format",
+            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}}"),
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((id, run)) = line.split_once(' ') else {
+            continue;
+        };
+        if !faults::is_alive(run) {
+            let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
+            if rm.status.success() {
+                removed.push(id.to_owned());
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The PID of a running container's first process.
+pub fn pid(id: &str) -> anyhow::Result<u32> {
+    let pid: u32 = docker(&["inspect", "-f", "{{.State.Pid}}", id])?
+        .parse()
+        .context("container PID")?;
+    if pid == 0 {
+        bail!("container {id} is not running");
+    }
+    Ok(pid)
+}
+
+/// A container started with `docker run -d`, removed (with `docker rm
+/// -f`) when dropped.
+#[derive(Debug)]
+pub struct Running {
+    pub id: String,
+}
+
+impl Running {
+    /// `docker run -d --label LABEL=run --network NETWORK --entrypoint
+    /// ARGV[0] IMAGE ARGV[1..]`: `argv` runs as given, whatever the
+    /// image's own entrypoint.
+    pub fn start(run: &str, image: &str, network: &str, argv: &[String]) -> anyhow::Result<Self> {
+        let label = format!("{LABEL}={run}");
+        let mut args = vec![
+            "run",
+            "-d",
+            "--label",
+            &label,
+            "--network",
+            network,
+            "--entrypoint",
+            &argv[0],
+            image,
+        ];
+        args.extend(argv[1..].iter().map(String::as_str));
+        let id = docker(&args).with_context(|| format!("starting {:?} in {image}", argv[0]))?;
+        Ok(Self { id })
+    }
+
+    /// Whether it still runs.
+    pub fn running(&self) -> bool {
+        docker(&["inspect", "-f", "{{.State.Running}}", &self.id]).is_ok_and(|s| s == "true")
+    }
+
+    /// Its standard output and error so far.
+    pub fn logs(&self) -> (Vec<u8>, Vec<u8>) {
+        match Command::new("docker").args(["logs", &self.id]).output() {
+            Ok(o) => (o.stdout, o.stderr),
+            Err(_) => (Vec::new(), Vec::new()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Err(e) = docker(&["rm", "-f", &self.id]) {
+            tracing::warn!("removing container {}: {e:#}", self.id);
+        }
+    }
+}
