@@ -37,7 +37,8 @@ all: build
 
 ## System packages the suites need: iproute2 (ip, tc), python3 (the lecture's
 ## programs), tcpdump (the demo's captures), chromium (renders the demo's
-## report.html in a test).
+## report.html in a test), iperf3 and socat (programs nobody here wrote, run
+## as your own programs).
 deps:
 	@missing=""; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
@@ -45,6 +46,8 @@ deps:
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
+	command -v socat >/dev/null || missing="$$missing socat"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

@@ -252,3 +252,141 @@ fn containers_udp_loses_to_a_slow_readers_full_buffer_what_its_kernel_counts() {
         o.server_udp
     );
 }
+
+/// An image nobody here named: built in the test from a Dockerfile `FROM
+/// scratch` holding the static server and probe under other names. Your
+/// own programs run in it: clean, under a one-way outage as timeline
+/// steps, and with badnet killed mid-run, after which `badnet cleanup`
+/// leaves none of the run's containers.
+#[test]
+fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill() {
+    require_containers();
+    let bins = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/static/x86_64-unknown-linux-gnu/image");
+    let dir = std::env::temp_dir().join(format!("badnet-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, to) in [("udp-server", "upper"), ("udp-client", "probe")] {
+        std::fs::copy(bins.join(from), dir.join(to))
+            .unwrap_or_else(|e| panic!("{from} ({e}): `make images` builds it"));
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY upper probe /\nUSER 65534:65534\n",
+    )
+    .unwrap();
+    let image = format!("badnet-test/other:{}", std::process::id());
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", &image])
+        .arg(&dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let probe = "/probe --server {server} --port 7000 --probe --interval 1ms --timeout 1s --json";
+    let args = |count: u32, extra: &[&str]| -> Vec<String> {
+        let client = format!("{probe} --count {count}");
+        let mut a: Vec<String> = [
+            "run",
+            "--json",
+            "--hosts",
+            "containers",
+            "--backend",
+            backend().name(),
+            "--server-image",
+            &image,
+            "--server",
+            "/upper --port 7000",
+            "--ready-port",
+            "7000",
+            "--client-image",
+            &image,
+            "--client",
+            &client,
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let report = |out: &std::process::Output| -> (serde_json::Value, serde_json::Value) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let probe = serde_json::from_str(json["client"]["stdout"].as_str().unwrap()).unwrap();
+        (json, probe)
+    };
+    let (_, clean) = report(&badnet().args(args(400, &[])).output().unwrap());
+    assert_eq!(clean["lost"], 0, "{clean}");
+    assert_eq!(clean["not_uppercased"], 0, "{clean}");
+    let (json, cut) = report(
+        &badnet()
+            .args(args(
+                400,
+                &[
+                    "--direction",
+                    "forward",
+                    "--at",
+                    "250ms",
+                    "loss 100%",
+                    "--at",
+                    "350ms",
+                    "clear",
+                ],
+            ))
+            .output()
+            .unwrap(),
+    );
+    for step in json["timeline"].as_array().unwrap() {
+        let late = step["applied_ms"].as_f64().unwrap() - step["at_ms"].as_f64().unwrap();
+        assert!((0.0..=10.0).contains(&late), "{step}");
+    }
+    let dropped = json["phases"][1]["link"]["forward"]["dropped"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(cut["lost"].as_u64().unwrap(), dropped, "{json}");
+    assert!(dropped > 0, "{json}");
+    // Killed mid-run: its containers stay until cleanup sweeps them.
+    let mut child = badnet()
+        .args(args(30000, &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let runs: Vec<String> = faults::recorded_runs()
+            .into_iter()
+            .filter(|id| faults::owner_pid(id) == Some(pid))
+            .collect();
+        if let Some(id) = runs.first() {
+            if labelled(id).len() >= 4 {
+                break id.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run's four containers never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let out = badnet().arg("cleanup").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(labelled(&run).is_empty(), "left: {:?}", labelled(&run));
+    assert!(namespaces_of(&run).is_empty());
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    std::fs::remove_dir_all(dir).unwrap();
+}
