@@ -58,6 +58,39 @@
 //! # }
 //! ```
 
+//! # In your own tests
+//!
+//! A lab is a value like any other: build it in an `rstest` fixture, open
+//! your server's socket in host B and your client's in host A (a socket
+//! opened in a host stays in its namespace), impair the link, assert on
+//! what your client saw, and remove it. The crate `tests/lab-example` of
+//! this repository does this with a bound derived from the count.
+//!
+//! ```no_run
+//! use std::net::{SocketAddr, UdpSocket};
+//!
+//! use faults::{Backend, Direction, Lab};
+//! use rstest::{fixture, rstest};
+//!
+//! #[fixture]
+//! fn lab() -> Lab {
+//!     Lab::new(Backend::Auto, Some(7)).expect("a lab (run as root)")
+//! }
+//!
+//! #[rstest]
+//! fn my_server_answers_through_loss(lab: Lab) {
+//!     lab.impair(Direction::Forward, &"loss 10%".parse().unwrap()).unwrap();
+//!     let addr = SocketAddr::from((lab.addr_b(), 9000));
+//!     let server = lab.b().run(|| UdpSocket::bind(addr)).unwrap().unwrap();
+//!     let client = lab.a().run(|| UdpSocket::bind((lab.addr_a(), 0))).unwrap().unwrap();
+//!     // ... run your server on `server`, your client on `client` ...
+//!     # drop((server, client));
+//!     assert!(lab.counters().unwrap().forward.packets_in > 0);
+//!     lab.remove().unwrap();
+//! }
+//! # fn main() {}
+//! ```
+
 #![deny(unsafe_code)]
 
 mod backend;
