@@ -73,6 +73,23 @@ pub struct Partition {
     pub duration: Duration,
 }
 
+/// A steady stream of timestamped messages (`--messages RATE --duration
+/// D`), instead of the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Messages {
+    /// Messages per second.
+    pub rate: f64,
+    #[serde(rename = "duration_ms", serialize_with = "faults::serialize_ms")]
+    pub duration: Duration,
+}
+
+impl Messages {
+    /// How many messages the stream holds.
+    pub fn count(&self) -> u64 {
+        (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64
+    }
+}
+
 /// Everything one run needs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
@@ -84,6 +101,8 @@ pub struct Scenario {
     pub partition: Option<Partition>,
     /// How the link changes while the probe runs (`--at`).
     pub timeline: Vec<Step>,
+    /// Timestamped messages instead of the probe.
+    pub messages: Option<Messages>,
     /// UDP: probes to send.
     pub count: u64,
     /// UDP: time between probes.
@@ -122,6 +141,7 @@ impl Scenario {
             hosts: HostKind::Netns,
             partition: None,
             timeline: Vec::new(),
+            messages: None,
             count: 1000,
             interval: Duration::from_millis(1),
             size: 64,
@@ -238,6 +258,13 @@ impl Scenario {
 
     /// How long the probe may run: its sending time and its timeout.
     pub fn probe_limit(&self) -> Duration {
+        if let Some(m) = self.messages {
+            return m.duration
+                + match self.transport {
+                    Transport::Udp => crate::runner::messages::UDP_GRACE,
+                    Transport::Tcp => self.timeout,
+                };
+        }
         match self.transport {
             Transport::Udp => self.interval.mul_f64(self.count as f64) + self.timeout,
             Transport::Tcp => self.timeout,

@@ -169,8 +169,13 @@ fn containers_play_a_timeline_and_count_each_phase() {
     let phases = &o.timeline.phases;
     assert_eq!(phases.len(), 3, "{phases:?}");
     let lost = o.report.as_udp().unwrap().lost;
-    assert_eq!(lost, phases[1].link.forward.dropped, "{phases:?}");
-    assert_eq!(phases[1].link.forward.passed, 0, "{phases:?}");
+    let cut = &phases[1].link.forward;
+    assert_eq!(cut.dropped, cut.packets_in, "{phases:?}");
+    // Each probe the link dropped is lost. (Once, with a build running
+    // beside the suite, two more never reached the link from the probe's
+    // container: the link cannot count what it never saw.)
+    assert!(lost >= cut.dropped, "{phases:?}");
+    assert!(lost - cut.dropped <= 900 / 200, "{lost} lost: {phases:?}");
     assert!(lost > 0, "{phases:?}");
     for p in [&phases[0], &phases[2]] {
         assert_eq!(p.link.forward.dropped + p.link.reverse.dropped, 0, "{p:?}");

@@ -131,6 +131,7 @@ pub use link::{ADDR_A, ADDR_B};
 pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
 pub use snmp::UdpCounters;
 pub use units::serialize_ms;
+pub use wire::realtime_thread;
 
 /// The userspace link's model and its counters, for property tests: the
 /// wire is the model's only other user.

@@ -38,6 +38,18 @@ const BURST: usize = 256;
 /// packets, and the kernel keeps 5% of each second for everything else).
 const REALTIME_PRIORITY: libc::c_int = 10;
 
+/// Puts the calling thread in the real-time class at the forwarders'
+/// priority, unless `BADNET_WIRE_REALTIME=0`: for threads whose wake-ups
+/// must keep a schedule on a busy machine (a forwarder, the thread that
+/// plays a timeline). Where it is not permitted, `who` shares the CPU.
+pub fn realtime_thread(who: &str) {
+    if realtime_wanted() {
+        if let Err(e) = sys::set_realtime(REALTIME_PRIORITY) {
+            tracing::debug!("real-time scheduling: {e}; {who} shares the CPU");
+        }
+    }
+}
+
 /// Whether forwarders ask for real-time scheduling: unless
 /// `BADNET_WIRE_REALTIME=0` (to see what a busy machine does without it).
 fn realtime_wanted() -> bool {
@@ -202,11 +214,7 @@ impl Run {
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
             tracing::debug!("timer slack: {e}");
         }
-        if realtime_wanted() {
-            if let Err(e) = sys::set_realtime(REALTIME_PRIORITY) {
-                tracing::debug!("real-time scheduling: {e}; the forwarder shares the CPU");
-            }
-        }
+        realtime_thread("the forwarder");
         let mut buf = vec![0u8; VNET_HDR_LEN + MAX_IP + 1];
         let mut segments = Vec::new();
         loop {

@@ -114,7 +114,15 @@ pub struct RunArgs {
     /// it): small, so that a slow reader's buffer fills quickly.
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_size)]
     pub receiver_buffer: Option<u64>,
-    /// UDP: keep every echo's RTT in the report (`rtt_samples_ms`).
+    /// Timestamped messages at this rate from A to B instead of the probe
+    /// (e.g. 100/s), each one's one-way latency measured (with --duration).
+    #[arg(long, requires = "duration", conflicts_with = "server", allow_hyphen_values = true, value_parser = services::cli::parse_rate)]
+    pub messages: Option<f64>,
+    /// How long the messages are sent, e.g. 10s (with --messages).
+    #[arg(long, requires = "messages", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    pub duration: Option<Duration>,
+    /// UDP: keep every echo's RTT in the report (`rtt_samples_ms`);
+    /// messages: every latency (`latencies_ms`).
     #[arg(long)]
     pub samples: bool,
     /// One JSON object instead of a summary.
@@ -182,6 +190,22 @@ impl RunArgs {
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
+        if let (Some(rate), Some(duration)) = (self.messages, self.duration) {
+            let m = crate::scenario::Messages { rate, duration };
+            if m.count() > 10_000_000 {
+                return Err(BadInput::new(
+                    "--messages",
+                    format!(
+                        "{} messages in {duration:?}: at most 10,000,000 per run",
+                        m.count()
+                    ),
+                ));
+            }
+            if self.hosts != HostKind::Netns {
+                return Err(BadInput::new("--messages", "runs on netns hosts"));
+            }
+            s.messages = Some(m);
+        }
         if self.server.is_none() {
             // Your own programs' timeline is bounded by the client's limit
             // (run_programs), the probe's by its own.
@@ -346,6 +370,9 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
         return run_programs(args, server, client);
     }
     let scenario = args.scenario()?;
+    if let Some(m) = scenario.messages {
+        return run_messages(args, &scenario, m);
+    }
     let spinner = crate::progress::Spinner::start(
         &format!(
             "{} over '{}'",
@@ -359,6 +386,61 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
     Ok(Executed {
         json: outcome_json(&outcome, &args.netem_args()),
         text: summary(&outcome),
+        client_failed: None,
+    })
+}
+
+/// `badnet run udp|tcp --messages RATE --duration D`.
+fn run_messages(
+    args: &RunArgs,
+    s: &Scenario,
+    m: crate::scenario::Messages,
+) -> anyhow::Result<Executed> {
+    let spinner = crate::progress::Spinner::start(
+        &format!("{} messages over '{}'", m.count(), s.impairment),
+        s.probe_limit(),
+    );
+    let o = crate::runner::messages::run(s, m)?;
+    drop(spinner);
+    let mut json = serde_json::to_value(&o)?;
+    json["impairment"] = serde_json::json!({
+        "given": args.netem_args(),
+        "tc": s.impairment.tc_args().join(" "),
+        "direction": s.direction,
+    });
+    let r = &o.report;
+    let mut text = format!(
+        "{} messages over {} ({:?}), backend {}: sent {} delivered {} ({} duplicates, {} out of order)\n",
+        s.transport.probe_program().trim_end_matches("-client").to_uppercase(),
+        s.impairment,
+        s.direction,
+        o.backend,
+        r.messages_sent,
+        r.messages_delivered,
+        r.duplicates,
+        r.out_of_order
+    );
+    text.push_str(&format!(
+        "one-way latency min {:.3} / p50 {:.3} / p99 {:.3} / max {:.3} ms{}\n",
+        r.latency_ms.min,
+        r.latency_ms.p50,
+        r.latency_ms.p99,
+        r.latency_ms.max,
+        match (r.retransmits, r.srtt_ms) {
+            (Some(n), Some(rtt)) => format!(", {n} retransmits, srtt {rtt:.3} ms"),
+            _ => String::new(),
+        }
+    ));
+    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
+        text.push_str(&format!(
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
+        ));
+    }
+    text.push_str(&phases(&o.timeline));
+    Ok(Executed {
+        json,
+        text,
         client_failed: None,
     })
 }

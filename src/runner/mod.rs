@@ -9,12 +9,15 @@
 //! - [`play`]: the timeline (partition included) played while the client
 //!   runs, with the moment each step took effect and each phase's counts.
 //! - [`programs`]: your own server and client instead of the probes.
+//! - [`messages`]: timestamped messages at a steady rate, their one-way
+//!   latency.
 //!
 //! This file only dispatches; the parts import `outcome`, `play` and `docker`,
 //! never each other.
 
 pub mod containers;
 pub mod docker;
+pub mod messages;
 pub mod netns;
 mod outcome;
 pub mod play;

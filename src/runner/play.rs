@@ -110,6 +110,8 @@ fn play(
     steps: &[Step],
     ended: &mpsc::Receiver<()>,
 ) -> anyhow::Result<Timeline> {
+    // Steps keep their schedule on a busy machine as the wire does.
+    faults::realtime_thread("the timeline");
     let start = Instant::now();
     let mut phase = Phase {
         action: "start".into(),

@@ -16,5 +16,6 @@ mod programs;
 mod scenarios;
 mod tcp;
 mod timeline;
+mod timeliness;
 mod udp;
 mod wire_fidelity;
