@@ -37,6 +37,17 @@ impl LinkCounters {
     }
 }
 
+/// A change of the link: when it took effect, and the link's counts
+/// just before and just after it (on the wire one count, taken by each
+/// forwarder as it swapped models, so that what happened before and after
+/// the change add up to the whole).
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    pub at: Instant,
+    pub before: LinkCounters,
+    pub after: LinkCounters,
+}
+
 /// Two hosts joined by an impaired link. Removed on [`Lab::remove`], or
 /// (logged, best effort) on drop; `BADNET_KEEP=1` keeps it for debugging.
 #[must_use = "a lab is torn down when dropped"]
@@ -171,55 +182,83 @@ impl Lab {
     }
 
     /// Impairs `direction` with `spec`, replacing what was there, and
-    /// returns when it took effect (the later way's moment; during a
-    /// partition it takes effect at [`Lab::heal`], and this is now).
-    /// Validates first: bad input changes nothing.
-    pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<Instant> {
+    /// returns the [`Change`]. During a partition it takes effect at
+    /// [`Lab::heal`]. Validates first: bad input changes nothing.
+    pub fn impair(&self, direction: Direction, spec: &Impairment) -> Result<Change> {
         spec.validate()?;
         let mut configured = self.configured.lock().expect("lab lock");
         let partitioned = *self.partitioned.lock().expect("lab lock");
-        let mut applied = Instant::now();
-        for &way in direction.ways() {
-            if !partitioned {
-                applied = applied.max(self.link().set([self.a(), self.b()], way, spec)?);
-            }
-            configured[way.index()] = spec.clone();
+        let ways: Vec<(Way, Impairment)> = direction
+            .ways()
+            .iter()
+            .map(|&way| (way, spec.clone()))
+            .collect();
+        let change = if partitioned {
+            let now = self.counters()?;
+            Ok(Change {
+                at: Instant::now(),
+                before: now,
+                after: now,
+            })
+        } else {
+            self.change(&ways)
+        };
+        for (way, spec) in ways {
+            configured[way.index()] = spec;
         }
-        Ok(applied)
+        change
     }
 
-    /// Removes `direction`'s impairment; returns when that took effect.
-    pub fn clear(&self, direction: Direction) -> Result<Instant> {
+    /// Removes `direction`'s impairment; returns the [`Change`].
+    pub fn clear(&self, direction: Direction) -> Result<Change> {
         self.impair(direction, &Impairment::none())
     }
 
     /// Cuts the link both ways: every packet is lost until [`Lab::heal`].
-    /// Returns when both ways were cut.
-    pub fn partition(&self) -> Result<Instant> {
+    pub fn partition(&self) -> Result<Change> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
-        let mut applied = Instant::now();
-        for way in Way::BOTH {
-            applied = applied.max(self.link().set(
-                [self.a(), self.b()],
-                way,
-                &Impairment::blackhole(),
-            )?);
-        }
+        let change = self.change(&Way::BOTH.map(|w| (w, Impairment::blackhole())))?;
         *partitioned = true;
-        Ok(applied)
+        Ok(change)
     }
 
-    /// Ends a partition: the configured impairments apply again. Returns
-    /// when both ways had them back.
-    pub fn heal(&self) -> Result<Instant> {
+    /// Ends a partition: the configured impairments apply again.
+    pub fn heal(&self) -> Result<Change> {
         let mut partitioned = self.partitioned.lock().expect("lab lock");
-        let configured = self.configured.lock().expect("lab lock");
-        let mut applied = Instant::now();
-        for (way, spec) in Way::BOTH.into_iter().zip(configured.iter()) {
-            applied = applied.max(self.link().set([self.a(), self.b()], way, spec)?);
-        }
+        let configured = self.configured.lock().expect("lab lock").clone();
+        let change = self.change(&[
+            (Way::AToB, configured[0].clone()),
+            (Way::BToA, configured[1].clone()),
+        ])?;
         *partitioned = false;
-        Ok(applied)
+        Ok(change)
+    }
+
+    /// Sets each way's spec, and says when and with which counts. The
+    /// wire's forwarders report their counts at the moment they swap
+    /// models (exact); for netem they are read before `tc` runs and after
+    /// it (a qdisc that is replaced may start its counts again).
+    fn change(&self, ways: &[(Way, Impairment)]) -> Result<Change> {
+        let hosts = [self.a(), self.b()];
+        let exact = matches!(self.link(), Link::Wire(_));
+        let before = if exact { None } else { Some(self.counters()?) };
+        let mut at = Instant::now();
+        let mut taken: [Option<CounterSnapshot>; 2] = [None, None];
+        for (way, spec) in ways {
+            let (t, counts) = self.link().set(hosts, *way, spec)?;
+            at = at.max(t);
+            taken[way.index()] = counts;
+        }
+        let now = self.counters()?;
+        let at_swap = LinkCounters {
+            forward: taken[0].unwrap_or(now.forward),
+            reverse: taken[1].unwrap_or(now.reverse),
+        };
+        Ok(Change {
+            at,
+            before: before.unwrap_or(at_swap),
+            after: if exact { at_swap } else { now },
+        })
     }
 
     /// What the link did so far. Counters that cannot be read (`tc -s`

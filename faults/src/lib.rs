@@ -126,7 +126,7 @@ pub use doctor::{doctor, Capability, Doctor};
 pub use error::{Error, Result};
 pub use host::Host;
 pub use impairment::{Distribution, Impairment, Loss};
-pub use lab::{Lab, LinkCounters};
+pub use lab::{Change, Lab, LinkCounters};
 pub use link::{ADDR_A, ADDR_B};
 pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
 pub use snmp::UdpCounters;

@@ -143,17 +143,23 @@ impl Link {
 
     /// Sets one way's impairment (replacing any before it), and returns
     /// when it took effect: when the wire's forwarder took it, or when `tc`
-    /// had replaced the qdisc.
+    /// had replaced the qdisc; with the wire, also the way's counters at
+    /// that moment.
     ///
     /// netem: equivalent to `ip netns exec HOST tc qdisc replace dev DEV
     /// root netem ARGS`, or `tc qdisc del dev DEV root` for none. Requires
     /// CAP_NET_ADMIN.
-    pub fn set(&self, hosts: [&Host; 2], way: Way, spec: &Impairment) -> Result<Instant> {
+    pub fn set(
+        &self,
+        hosts: [&Host; 2],
+        way: Way,
+        spec: &Impairment,
+    ) -> Result<(Instant, Option<CounterSnapshot>)> {
         match self {
-            Link::Wire(w) => w.set(way, spec),
+            Link::Wire(w) => w.set(way, spec).map(|(at, c)| (at, Some(c))),
             Link::Veth => {
                 if spec.is_none() {
-                    Ok(Instant::now())
+                    Ok((Instant::now(), None))
                 } else {
                     Err(Error::invalid(
                         "backend",
@@ -170,17 +176,21 @@ impl Link {
                         Err(Error::Command { stderr, .. }) if is_absent(&stderr) => Ok(()),
                         other => other.map(drop),
                     }
-                    .map(|()| Instant::now());
+                    .map(|()| (Instant::now(), None));
                 }
                 let args = spec.tc_args();
                 let mut argv = vec!["qdisc", "replace", "dev", dev.as_str(), "root", "netem"];
                 argv.extend(args.iter().map(String::as_str));
-                host.tc(&argv).map(|_| Instant::now()).map_err(|e| match e {
-                    Error::Command { stderr, .. } if stderr.contains("qdisc kind is unknown") => {
-                        Error::NoNetem { detail: stderr }
-                    }
-                    other => other,
-                })
+                host.tc(&argv)
+                    .map(|_| (Instant::now(), None))
+                    .map_err(|e| match e {
+                        Error::Command { stderr, .. }
+                            if stderr.contains("qdisc kind is unknown") =>
+                        {
+                            Error::NoNetem { detail: stderr }
+                        }
+                        other => other,
+                    })
             }
         }
     }

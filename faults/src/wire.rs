@@ -63,7 +63,7 @@ pub struct Wire {
 }
 
 /// A new impairment for a forwarder, and where it says when it took it.
-type Command = (Impairment, SyncSender<Instant>);
+type Command = (Impairment, SyncSender<(Instant, CounterSnapshot)>);
 
 /// How long [`Wire::set`] waits for a forwarder to take a command.
 const TAKE_LIMIT: Duration = Duration::from_secs(1);
@@ -106,9 +106,10 @@ impl Wire {
 
     /// Changes the impairment of one way while traffic flows, and returns
     /// the moment its forwarder took the new one (packets it reads from
-    /// then on meet it). A forwarder that has stopped, or that does not
-    /// answer within a second, is an error.
-    pub fn set(&self, way: Way, spec: &Impairment) -> Result<Instant> {
+    /// then on meet it) with its counters at that moment: what the old one
+    /// did, exactly. A forwarder that has stopped, or that does not answer
+    /// within a second, is an error.
+    pub fn set(&self, way: Way, spec: &Impairment) -> Result<(Instant, CounterSnapshot)> {
         let f = &self.forwarders[way.index()];
         let (taken, at) = mpsc::sync_channel(1);
         f.control.send((spec.clone(), taken)).map_err(|_| {
@@ -295,8 +296,9 @@ impl Run {
         loop {
             match self.commands.try_recv() {
                 Ok((spec, taken)) => {
+                    let counts = self.counters.snapshot();
                     self.model.set(&spec);
-                    let _ = taken.send(Instant::now());
+                    let _ = taken.send((Instant::now(), counts));
                 }
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,

@@ -64,7 +64,7 @@ fn counts_only<S: serde::Serializer>(link: &LinkCounters, s: S) -> Result<S::Ok,
     v.serialize(s)
 }
 
-fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<Instant> {
+fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<faults::Change> {
     match action {
         Action::Impair(spec) => lab.impair(direction, spec),
         Action::Clear => lab.clear(Direction::Both),
@@ -136,22 +136,20 @@ fn play(
             });
             continue;
         }
-        let before = lab.counters()?;
-        let at = apply(lab, direction, &step.action)
+        let change = apply(lab, direction, &step.action)
             .with_context(|| format!("'{}' at {:?}", step.action, step.at))?;
-        let after = lab.counters()?;
-        phase.to_ms = ms(start, at);
-        phase.link = before.since(&phase.link);
+        phase.to_ms = ms(start, change.at);
+        phase.link = change.before.since(&phase.link);
         out.phases.push(phase);
         phase = Phase {
             action: step.action.to_string(),
-            from_ms: ms(start, at),
+            from_ms: ms(start, change.at),
             to_ms: 0.0,
-            link: after,
+            link: change.after,
         };
         out.timeline.push(Played {
             step: step.clone(),
-            applied_ms: Some(ms(start, at)),
+            applied_ms: Some(ms(start, change.at)),
         });
     }
     if !over {
