@@ -395,3 +395,29 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
     let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Timestamped messages between containers: sockets opened in holder
+/// containers; UDP delivers what the link passed, TCP every one.
+#[test]
+fn containers_carry_timestamped_messages() {
+    use badnet::scenario::Messages;
+    let m = Messages {
+        rate: 200.0,
+        duration: Duration::from_secs(1),
+    };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let mut s = in_containers(transport).impaired("delay 5ms loss 5%", Direction::Both);
+        s.timeout = Duration::from_secs(20);
+        let o = badnet::runner::messages::run(&s, m).unwrap();
+        let r = &o.report;
+        assert_eq!(r.messages_sent, 200, "{r:?}");
+        match transport {
+            Transport::Udp => {
+                assert_eq!(r.messages_delivered, 200 - o.link.forward.dropped, "{r:?}")
+            }
+            Transport::Tcp => assert_eq!(r.messages_delivered, 200, "{r:?}"),
+        }
+        assert!(r.latency_ms.min >= 5.0, "{r:?}");
+        assert!(labelled(&o.run_id).is_empty());
+    }
+}

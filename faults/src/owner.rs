@@ -37,13 +37,16 @@ impl Run {
                 Rng::seeded(Rng::entropy_seed()).next_u32() & 0x00ff_ffff
             );
             let record = PathBuf::from(STATE_DIR).join(&id);
-            let created = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&record);
-            if let Ok(mut f) = created {
-                use std::io::Write;
-                writeln!(f, "{me} {started}").map_err(Error::sys("writing the run record"))?;
+            // The record appears whole or not at all: written under a
+            // hidden name, then linked to its own (which fails if the id is
+            // taken). A sweep that read it half-written would take a live
+            // run for a dead one.
+            let draft = PathBuf::from(STATE_DIR).join(format!(".{id}.{me}"));
+            fs::write(&draft, format!("{me} {started}\n"))
+                .map_err(Error::sys("writing the run record"))?;
+            let linked = fs::hard_link(&draft, &record);
+            let _ = fs::remove_file(&draft);
+            if linked.is_ok() {
                 return Ok(Self { id, record });
             }
         }
@@ -106,6 +109,7 @@ pub fn recorded_runs() -> Vec<String> {
     fs::read_dir(STATE_DIR)
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| !name.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default()

@@ -201,9 +201,6 @@ impl RunArgs {
                     ),
                 ));
             }
-            if self.hosts != HostKind::Netns {
-                return Err(BadInput::new("--messages", "runs on netns hosts"));
-            }
             s.messages = Some(m);
         }
         if self.server.is_none() {

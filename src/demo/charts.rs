@@ -126,3 +126,55 @@ pub fn rtt(report: &DemoReport) -> Chart {
         ],
     }
 }
+
+/// Timeliness: the one-way latency of each delivered message, UDP against
+/// TCP on the same lossy link. Empty when the demo ran no messages.
+pub fn latency(report: &DemoReport) -> Chart {
+    let (udp, tcp, title) = match &report.timeliness {
+        Some(t) => (
+            sorted(&t.udp.latencies_ms),
+            sorted(&t.tcp.latencies_ms),
+            format!(
+                "One-way latency of {}/s messages over '{}': cumulative distribution",
+                t.rate, t.netem
+            ),
+        ),
+        None => (
+            Vec::new(),
+            Vec::new(),
+            "One-way latency (no messages ran)".into(),
+        ),
+    };
+    let lo = udp.first().or(tcp.first()).copied().unwrap_or(0.0).floor();
+    let hi = crate::plot::nice_ceiling(
+        udp.last()
+            .copied()
+            .unwrap_or(1.0)
+            .max(tcp.last().copied().unwrap_or(1.0)),
+    );
+    Chart {
+        title,
+        x_label: "one-way latency (ms)".into(),
+        y_label: "messages delivered sooner (%)".into(),
+        x: (lo, hi.max(lo + 1.0)),
+        y: (0.0, 100.0),
+        series: vec![
+            Series {
+                name: "UDP (the lost ones are gone)".into(),
+                color: "#1f77b4",
+                mark: Mark::Line(cdf(&udp, lo, hi), false),
+            },
+            Series {
+                name: "TCP (every one, some a round trip late)".into(),
+                color: "#d62728",
+                mark: Mark::Line(cdf(&tcp, lo, hi), false),
+            },
+        ],
+    }
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}

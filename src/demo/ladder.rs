@@ -149,6 +149,15 @@ pub struct SweepPoint {
     pub mathis_mbps: f64,
 }
 
+/// Messages at a steady rate, UDP against TCP on the same link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeliness {
+    pub netem: String,
+    pub rate: f64,
+    pub udp: crate::runner::messages::MessagesReport,
+    pub tcp: crate::runner::messages::MessagesReport,
+}
+
 /// Everything the demo measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -167,6 +176,9 @@ pub struct DemoReport {
     /// The clean link's TCP transfer, repeated alone: the run-to-run noise
     /// a time must rise above before "time vs clean" means anything.
     pub clean_tcp_s: Vec<f64>,
+    /// Timeliness: the same stream of messages over one lossy link, by UDP
+    /// and by TCP (one-way latency of each delivered message).
+    pub timeliness: Option<Timeliness>,
     pub duration_s: f64,
     pub summary: String,
 }

@@ -22,9 +22,10 @@ pub use report::table;
 
 use crate::machine::Machine;
 use crate::progress::Progress;
+use crate::runner::messages::MessagesReport;
 use crate::runner::{self, Outcome};
-use crate::scenario::{HostKind, Partition, Scenario, Transport};
-use ladder::{mathis_mbps, CAPTURED, LADDER, SWEEP_DELAY_MS};
+use crate::scenario::{HostKind, Messages, Partition, Scenario, Transport};
+use ladder::{mathis_mbps, Timeliness, CAPTURED, LADDER, SWEEP_DELAY_MS};
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -148,7 +149,7 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let losses = sweep_losses(cfg.quick);
-    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len());
+    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 2);
     let (cpu_jobs, network_jobs) = tcp_jobs(cfg);
     let sweep_jobs: Vec<Job<SweepPoint>> = losses
         .iter()
@@ -166,23 +167,39 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     };
     let clean = one_at_a_time(clean_jobs(cfg), &progress)?;
     let mut tcp = one_at_a_time(cpu_jobs, &progress)?;
-    let sweep = if cfg.serial {
+    let (sweep, timely) = if cfg.serial {
         tcp.extend(one_at_a_time(network_jobs, &progress)?);
-        one_at_a_time(sweep_jobs, &progress)?
+        (
+            one_at_a_time(sweep_jobs, &progress)?,
+            one_at_a_time(timeliness_jobs(cfg), &progress)?,
+        )
     } else {
-        let (more, sweep) = std::thread::scope(|s| {
+        let (more, sweep, timely) = std::thread::scope(|s| {
             let sweep = s.spawn(|| all_at_once(sweep_jobs, &progress));
+            let timely = s.spawn(|| all_at_once(timeliness_jobs(cfg), &progress));
             let more = all_at_once(network_jobs, &progress);
-            (more, sweep.join().expect("the sweep panicked"))
+            (
+                more,
+                sweep.join().expect("the sweep panicked"),
+                timely.join().expect("the messages panicked"),
+            )
         });
         tcp.extend(more?);
-        sweep?
+        (sweep?, timely?)
     };
     tcp.sort_by_key(|(i, _)| *i);
     let tcp = std::iter::once(clean.first().context("a clean TCP run")?.clone())
         .chain(tcp.into_iter().map(|(_, o)| o))
         .collect();
     let mut report = assemble(cfg, udp, tcp, sweep)?;
+    if let [udp, tcp] = &timely[..] {
+        report.timeliness = Some(Timeliness {
+            netem: TIMELINESS_NETEM.into(),
+            rate: TIMELINESS_RATE,
+            udp: udp.clone(),
+            tcp: tcp.clone(),
+        });
+    }
     report.clean_tcp_s = clean
         .iter()
         .filter_map(|o| o.report.as_tcp().map(|r| r.duration_s))
@@ -254,6 +271,33 @@ fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
     (cpu, network)
 }
 
+/// The link of the timeliness runs, and their messages per second.
+const TIMELINESS_NETEM: &str = "delay 10ms loss 5%";
+const TIMELINESS_RATE: f64 = 200.0;
+
+/// The same stream of messages by UDP and by TCP, each on a lab of its
+/// own with the same link.
+fn timeliness_jobs(cfg: &DemoConfig) -> Vec<Job<'static, MessagesReport>> {
+    [Transport::Udp, Transport::Tcp]
+        .into_iter()
+        .map(|t| -> Job<MessagesReport> {
+            let mut s = scenario(cfg, t, TIMELINESS_NETEM, None);
+            s.timeout = Duration::from_secs(30);
+            let m = Messages {
+                rate: TIMELINESS_RATE,
+                duration: Duration::from_secs(if cfg.quick { 2 } else { 3 }),
+            };
+            (
+                format!(
+                    "{} messages, {TIMELINESS_NETEM}",
+                    if t == Transport::Udp { "UDP" } else { "TCP" }
+                ),
+                Box::new(move || Ok(runner::messages::run(&s, m)?.report)),
+            )
+        })
+        .collect()
+}
+
 /// The report of the runs' outcomes: `udp` has one per network and the
 /// no-jitter run last, `tcp` one per network.
 fn assemble(
@@ -283,6 +327,7 @@ fn assemble(
             .clone(),
         rtt_with_jitter_ms: Vec::new(),
         clean_tcp_s: Vec::new(),
+        timeliness: None,
         duration_s: 0.0,
         summary: String::new(),
     };

@@ -129,6 +129,21 @@ pub fn summary(report: &DemoReport) -> String {
             duration(r.tcp.duration_s)
         );
     }
+    if let Some(t) = &report.timeliness {
+        let _ = write!(
+            s,
+            " The same {}/s messages over '{}': UDP delivered {} of {}, the slowest {:.1} ms after sending (p99 {:.1} ms); TCP delivered all {}, but those behind a lost segment waited for its retransmission: p99 {:.1} ms, the slowest {:.1} ms.",
+            t.rate,
+            t.netem,
+            t.udp.messages_delivered,
+            t.udp.messages_sent,
+            t.udp.latency_ms.max,
+            t.udp.latency_ms.p99,
+            t.tcp.messages_delivered,
+            t.tcp.latency_ms.p99,
+            t.tcp.latency_ms.max
+        );
+    }
     let (above, below): (Vec<_>, Vec<_>) = report
         .sweep
         .iter()
@@ -167,7 +182,7 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         table(report),
         report.summary
     );
-    md.push_str("![UDP loss](loss.svg)\n\n![TCP goodput](goodput.svg)\n\n![RTT](rtt.svg)\n");
+    md.push_str("![UDP loss](loss.svg)\n\n![TCP goodput](goodput.svg)\n\n![RTT](rtt.svg)\n\n![One-way latency](latency.svg)\n");
     if captured {
         md.push_str(&format!("\nPacket captures of the '{CAPTURED}' network: `tcp.pcap`, `udp.pcap` (open them in Wireshark).\n"));
     }
@@ -176,8 +191,12 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         ("UDP loss", charts::loss(report).svg()),
         ("TCP goodput", charts::goodput(report).svg()),
         ("RTT", charts::rtt(report).svg()),
+        ("One-way latency of messages", charts::latency(report).svg()),
     ];
-    for (file, (_, svg)) in ["loss.svg", "goodput.svg", "rtt.svg"].iter().zip(&charts) {
+    for (file, (_, svg)) in ["loss.svg", "goodput.svg", "rtt.svg", "latency.svg"]
+        .iter()
+        .zip(&charts)
+    {
         std::fs::write(out.join(file), svg)?;
     }
     std::fs::write(

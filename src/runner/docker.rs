@@ -148,3 +148,40 @@ impl Drop for Running {
         }
     }
 }
+
+/// A lab whose hosts are holders: containers of the services image with no
+/// network but the link, whose one process (a UDP server bound to
+/// 127.0.0.1:9) only keeps the namespace alive. Containers of any image
+/// join a holder's namespace with `--network container:ID`, and sockets
+/// opened in its host are in it too. The holders must outlive the lab.
+pub fn holder_lab(
+    backend: faults::Backend,
+    seed: Option<u64>,
+    initial: [&faults::Impairment; 2],
+) -> anyhow::Result<(faults::Lab, [Running; 2])> {
+    engine()?;
+    let image = format!("{IMAGE}:{TAG}");
+    if !image_present(&image) {
+        bail!("image {image} is not built: run `make images` (no registry needed)");
+    }
+    if let Err(e) = sweep() {
+        tracing::warn!("sweeping dead runs' containers: {e:#}");
+    }
+    let hold: Vec<String> = ["/bin/udp-server", "--bind", "127.0.0.1", "--port", "9"]
+        .map(String::from)
+        .to_vec();
+    let host_error = |e: anyhow::Error| faults::Error::Hosts { source: e.into() };
+    let mut holders = None;
+    let lab = faults::Lab::build(backend, seed, initial, |run| {
+        let a = Running::start(run.id(), &image, "none", &hold).map_err(host_error)?;
+        let b = Running::start(run.id(), &image, "none", &hold).map_err(host_error)?;
+        let hosts = (
+            faults::Host::attach(&run.name("ca"), pid(&a.id).map_err(host_error)?)?,
+            faults::Host::attach(&run.name("cb"), pid(&b.id).map_err(host_error)?)?,
+        );
+        holders = Some([a, b]);
+        Ok(hosts)
+    })?;
+    let holders = holders.context("the holders")?;
+    Ok((lab, holders))
+}

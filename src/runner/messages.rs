@@ -21,7 +21,7 @@ use faults::{Backend, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 
 use super::play::{with_timeline, Timeline};
-use crate::scenario::{Messages, Scenario, Transport};
+use crate::scenario::{HostKind, Messages, Scenario, Transport};
 
 /// Bytes per message: sequence number, send time, padding.
 pub const MESSAGE_BYTES: usize = 64;
@@ -122,6 +122,15 @@ type Arrivals = Vec<(u64, u64, u64)>;
 /// timeline played from the first send.
 pub fn run(s: &Scenario, m: Messages) -> anyhow::Result<MessagesOutcome> {
     s.impairment.validate()?;
+    if s.hosts == HostKind::Containers {
+        // Sockets opened in a holder's host are in its container.
+        let [forward, reverse] = s.direction.split(&s.impairment);
+        let (lab, holders) = super::docker::holder_lab(s.backend, s.seed, [&forward, &reverse])?;
+        let outcome = run_on_lab(&lab, s, m);
+        lab.remove()?;
+        drop(holders);
+        return outcome;
+    }
     let lab = Lab::new(s.backend, s.seed)?;
     lab.impair(s.direction, &s.impairment)?;
     let outcome = run_on_lab(&lab, s, m);

@@ -214,31 +214,10 @@ fn in_containers(
     images: &Images,
     s: &crate::scenario::Scenario,
 ) -> anyhow::Result<ProgramsOutcome> {
-    let holder_image = format!("{}:{}", docker::IMAGE, docker::TAG);
-    if !docker::image_present(&holder_image) {
-        anyhow::bail!("image {holder_image} is not built: run `make images` (no registry needed)");
-    }
-    if let Err(e) = docker::sweep() {
-        tracing::warn!("sweeping dead runs' containers: {e:#}");
-    }
-    let hold: Vec<String> = ["/bin/udp-server", "--bind", "127.0.0.1", "--port", "9"]
-        .map(String::from)
-        .to_vec();
-    let host_error = |e: anyhow::Error| faults::Error::Hosts { source: e.into() };
     let [forward, reverse] = s.direction.split(&s.impairment);
-    let mut holders = None;
-    let lab = Lab::build(s.backend, s.seed, [&forward, &reverse], |run| {
-        let a = Running::start(run.id(), &holder_image, "none", &hold).map_err(host_error)?;
-        let b = Running::start(run.id(), &holder_image, "none", &hold).map_err(host_error)?;
-        let hosts = (
-            Host::attach(&run.name("ca"), docker::pid(&a.id).map_err(host_error)?)?,
-            Host::attach(&run.name("cb"), docker::pid(&b.id).map_err(host_error)?)?,
-        );
-        holders = Some((a, b));
-        Ok(hosts)
-    })?;
+    let (lab, holders) = docker::holder_lab(s.backend, s.seed, [&forward, &reverse])?;
     let outcome = (|| {
-        let (a, b) = holders.as_ref().context("the holders")?;
+        let [a, b] = &holders;
         let server = fill(&split(&p.server, "--server")?, &lab);
         let client = fill(&split(&p.client, "--client")?, &lab);
         let before = lab.b().udp_counters()?;

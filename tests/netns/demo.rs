@@ -60,12 +60,24 @@ fn quick_demo_writes_its_table_plots_and_captures() {
         .iter()
         .all(|p| p["tcp"]["congestion"] == "cubic"));
 
+    // Timeliness: the same messages, UDP losing some, TCP none (400 at 5%
+    // loss each: none lost has probability 0.95^400 < 1e-8).
+    let t = &report["timeliness"];
+    assert_eq!(
+        t["tcp"]["messages_delivered"], t["tcp"]["messages_sent"],
+        "{t}"
+    );
+    assert!(
+        t["udp"]["messages_delivered"].as_u64() < t["udp"]["messages_sent"].as_u64(),
+        "{t}"
+    );
+
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
         md.contains("| clean |") && md.contains("![UDP loss](loss.svg)"),
         "{md}"
     );
-    for svg in ["loss.svg", "goodput.svg", "rtt.svg"] {
+    for svg in ["loss.svg", "goodput.svg", "rtt.svg", "latency.svg"] {
         let text = std::fs::read_to_string(out_dir.join(svg)).unwrap();
         assert!(
             text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
@@ -141,7 +153,7 @@ fn page_renders_in_a_browser(page: &std::path::Path) {
         dom.contains("id=\"summary\"") && dom.contains("TCP"),
         "no summary"
     );
-    assert_eq!(dom.matches("<svg").count(), 3, "not three charts");
+    assert_eq!(dom.matches("<svg").count(), 4, "not four charts");
     assert!(dom.contains("<polyline"), "a chart without a curve");
     let log = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = log
