@@ -101,6 +101,8 @@ pub struct Scenario {
     pub partition: Option<Partition>,
     /// How the link changes while the probe runs (`--at`).
     pub timeline: Vec<Step>,
+    /// Host A's address changes this long after the probe starts.
+    pub renumber_after: Option<Duration>,
     /// Timestamped messages instead of the probe.
     pub messages: Option<Messages>,
     /// UDP: probes to send.
@@ -142,6 +144,7 @@ impl Scenario {
             partition: None,
             timeline: Vec::new(),
             messages: None,
+            renumber_after: None,
             count: 1000,
             interval: Duration::from_millis(1),
             size: 64,
@@ -209,6 +212,9 @@ impl Scenario {
             "--timeout".into(),
             micros(self.timeout),
         ]);
+        if let (Transport::Udp, Some(at)) = (self.transport, self.renumber_after) {
+            args.extend(["--renumber-after".into(), micros(at)]);
+        }
         if self.transport == Transport::Udp && self.samples {
             args.push("--samples".into());
         }
@@ -244,6 +250,12 @@ impl Scenario {
                 action: Action::Heal,
             });
         }
+        if let Some(at) = self.renumber_after {
+            steps.push(Step {
+                at,
+                action: Action::Renumber,
+            });
+        }
         steps.sort_by_key(|s| s.at);
         steps
     }
@@ -252,7 +264,15 @@ impl Scenario {
     /// beyond the probe's limit (a partition may outlast the probe: its
     /// heal is then not played).
     pub fn check_steps(&self) -> Result<(), String> {
-        crate::timeline::check(&self.timeline, Some(self.probe_limit()))?;
+        let mut bounded = self.timeline.clone();
+        if let Some(at) = self.renumber_after {
+            bounded.push(Step {
+                at,
+                action: Action::Renumber,
+            });
+            bounded.sort_by_key(|s| s.at);
+        }
+        crate::timeline::check(&bounded, Some(self.probe_limit()))?;
         crate::timeline::check(&self.steps(), None)
     }
 

@@ -24,6 +24,8 @@ pub enum Action {
     Partition,
     /// End the partition: the impairment in force before it applies again.
     Heal,
+    /// Host A moves to another address in the run's range.
+    Renumber,
 }
 
 impl Action {
@@ -33,11 +35,13 @@ impl Action {
             "clear" => Ok(Action::Clear),
             "partition" => Ok(Action::Partition),
             "heal" => Ok(Action::Heal),
-            "" => Err("an empty step: give clear, partition, heal or netem arguments".into()),
-            spec => spec
-                .parse::<Impairment>()
-                .map(Action::Impair)
-                .map_err(|e| format!("{e} (a step is clear, partition, heal or netem arguments)")),
+            "renumber" => Ok(Action::Renumber),
+            "" => Err(
+                "an empty step: give clear, partition, heal, renumber or netem arguments".into(),
+            ),
+            spec => spec.parse::<Impairment>().map(Action::Impair).map_err(|e| {
+                format!("{e} (a step is clear, partition, heal, renumber or netem arguments)")
+            }),
         }
     }
 }
@@ -49,6 +53,7 @@ impl fmt::Display for Action {
             Action::Clear => f.write_str("clear"),
             Action::Partition => f.write_str("partition"),
             Action::Heal => f.write_str("heal"),
+            Action::Renumber => f.write_str("renumber"),
         }
     }
 }
@@ -84,6 +89,7 @@ impl Step {
 /// a step at or after `run_ends` (when the run's length is known).
 pub fn check(steps: &[Step], run_ends: Option<Duration>) -> Result<(), String> {
     let mut cut = false;
+    let mut renumbered = false;
     let mut last: Option<Duration> = None;
     for step in steps {
         if let Some(before) = last {
@@ -121,6 +127,13 @@ pub fn check(steps: &[Step], run_ends: Option<Duration>) -> Result<(), String> {
                     step.action, step.at
                 ))
             }
+            (Action::Renumber, _) if renumbered => {
+                return Err(format!(
+                    "renumber at {:?}: host A is renumbered once per run",
+                    step.at
+                ))
+            }
+            (Action::Renumber, _) => renumbered = true,
             (Action::Partition, false) => cut = true,
             (Action::Heal, true) => cut = false,
             _ => {}

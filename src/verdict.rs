@@ -302,6 +302,7 @@ mod tests {
 
     fn udp(sent: u64, received: u64) -> UdpReport {
         UdpReport {
+            received_after_renumber: None,
             sent,
             received,
             lost: sent - received,

@@ -61,6 +61,8 @@ pub struct Lab {
     run: Option<Run>,
     configured: Mutex<[Impairment; 2]>,
     partitioned: Mutex<bool>,
+    /// A's address now (it changes with [`Lab::renumber_a`]).
+    addr_a: Mutex<std::net::Ipv4Addr>,
     backend_reason: String,
 }
 
@@ -100,6 +102,7 @@ impl Lab {
             b: None,
             configured: Mutex::new([initial[0].clone(), initial[1].clone()]),
             partitioned: Mutex::new(false),
+            addr_a: Mutex::new(ADDR_A),
             backend_reason: reason,
             run: None,
         };
@@ -157,9 +160,40 @@ impl Lab {
         self.run.as_ref().map_or_else(String::new, |r| r.name("b"))
     }
 
-    /// A's address on the link.
+    /// A's address on the link (after [`Lab::renumber_a`], the new one).
     pub fn addr_a(&self) -> std::net::Ipv4Addr {
-        ADDR_A
+        *self.addr_a.lock().expect("lab lock")
+    }
+
+    /// Gives host A another address in the run's range,
+    /// [`crate::ADDR_A_RENUMBERED`], while traffic flows, as a client whose
+    /// address changes (a new DHCP lease, a move between networks). Routes
+    /// follow: B reaches A at the new address, A's packets to B leave from
+    /// it. Returns when it was done, with the link's counts around it. A
+    /// host renumbered once is refused a second time.
+    pub fn renumber_a(&self) -> Result<Change> {
+        let mut addr = self.addr_a.lock().expect("lab lock");
+        let new = crate::link::ADDR_A_RENUMBERED;
+        if *addr == new {
+            return Err(crate::Error::invalid(
+                "renumber",
+                new.to_string(),
+                "one renumbering per run",
+            ));
+        }
+        let (dev_a, dev_b) = (self.device_a(), self.device_b());
+        self.link()
+            .renumber_a([self.a(), self.b()], [&dev_a, &dev_b], *addr, new)?;
+        let at = Instant::now();
+        *addr = new;
+        // One count for both sides: what crossed during the few
+        // milliseconds of the change counts before it.
+        let counts = self.counters()?;
+        Ok(Change {
+            at,
+            before: counts,
+            after: counts,
+        })
     }
 
     /// B's address on the link.

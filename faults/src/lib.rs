@@ -127,7 +127,7 @@ pub use error::{Error, Result};
 pub use host::Host;
 pub use impairment::{Distribution, Impairment, Loss};
 pub use lab::{Change, Lab, LinkCounters};
-pub use link::{ADDR_A, ADDR_B};
+pub use link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
 pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
 pub use snmp::UdpCounters;
 pub use units::serialize_ms;

@@ -14,6 +14,8 @@ use crate::{tun, Error, Result};
 
 /// Address of host A on every link (RFC 2544's benchmarking range).
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The address host A moves to when it is renumbered ([`crate::Lab::renumber_a`]).
+pub const ADDR_A_RENUMBERED: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
 /// Address of host B on every link.
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const MAC_A: &str = "02:62:6e:00:00:01";
@@ -193,6 +195,57 @@ impl Link {
                     })
             }
         }
+    }
+
+    /// Moves host A from `old` to `new` (in the run's /24) while traffic
+    /// flows: the new address first, then B's way to it (a static
+    /// neighbour on veth, a route on the wire's point-to-point devices),
+    /// then the old address goes, and A's route to B takes the new source.
+    /// Sockets bound to A's old address are left with an address that no
+    /// longer exists, as on a host whose DHCP lease changed.
+    pub fn renumber_a(
+        &self,
+        hosts: [&Host; 2],
+        devs: [&str; 2],
+        old: Ipv4Addr,
+        new: Ipv4Addr,
+    ) -> Result<()> {
+        let ([a, b], [dev_a, dev_b]) = (hosts, devs);
+        let (old_s, new_s, b_s) = (old.to_string(), new.to_string(), ADDR_B.to_string());
+        let to_b = format!("{b_s}/32");
+        a.ip(&["addr", "add", &format!("{new}/32"), "dev", dev_a])?;
+        a.ip(&["route", "replace", &to_b, "dev", dev_a, "src", &new_s])?;
+        match self {
+            Link::Wire(_) => {
+                b.ip(&["route", "replace", &format!("{new}/32"), "dev", dev_b])?;
+                a.ip(&[
+                    "addr",
+                    "del",
+                    &old_s,
+                    "peer",
+                    &format!("{ADDR_B}/32"),
+                    "dev",
+                    dev_a,
+                ])?;
+            }
+            Link::Netem { .. } | Link::Veth => {
+                b.ip(&[
+                    "neigh",
+                    "replace",
+                    &new_s,
+                    "lladdr",
+                    MAC_A,
+                    "dev",
+                    dev_b,
+                    "nud",
+                    "permanent",
+                ])?;
+                a.ip(&["addr", "del", &format!("{old}/24"), "dev", dev_a])?;
+            }
+        }
+        // Deleting the old address may take the route with it.
+        a.ip(&["route", "replace", &to_b, "dev", dev_a, "src", &new_s])?;
+        Ok(())
     }
 
     /// What one way did so far.

@@ -23,6 +23,10 @@ pub struct UdpReport {
     pub send_errors: u64,
     /// Distinct probes whose valid echo came back.
     pub received: u64,
+    /// Of those, the probes sent after the client's address changed
+    /// (`--renumber-after`): the server answered the new address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_after_renumber: Option<u64>,
     /// Probes whose echo never came back: `sent - received`.
     pub lost: u64,
     /// `lost / sent`.

@@ -33,6 +33,9 @@ pub struct UdpProbeConfig {
     pub timeout: Duration,
     /// Keep every RTT in the report.
     pub samples: bool,
+    /// Count apart the echoes of probes sent from this time on (the
+    /// driver renumbers the client then): `received_after_renumber`.
+    pub renumber_after: Option<Duration>,
 }
 
 impl Default for UdpProbeConfig {
@@ -43,6 +46,7 @@ impl Default for UdpProbeConfig {
             size: 64,
             timeout: Duration::from_secs(2),
             samples: false,
+            renumber_after: None,
         }
     }
 }
@@ -194,11 +198,17 @@ fn send_all(
     Ok(sending)
 }
 
+/// A send the kernel refused this once: a full queue, an ICMP error of an
+/// earlier probe, or no route for a moment (the client's address is
+/// changing).
 fn transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut
-    ) || e.raw_os_error() == Some(libc::ENOBUFS)
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::ENOBUFS | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EADDRNOTAVAIL)
+    )
 }
 
 /// Datagrams refused, by reason.
@@ -234,6 +244,8 @@ fn receive(
     let mut stats = SeqStats::new(config.count);
     let mut jitter = Jitter::default();
     let mut rtts = Vec::new();
+    let mut after_renumber = 0u64;
+    let renumber_us = config.renumber_after.map(|d| d.as_micros() as u64);
     let mut refused = Refused::default();
     let mut buf = vec![0u8; 65_536];
     let mut deadline: Option<Instant> = None;
@@ -275,6 +287,9 @@ fn receive(
         };
         match stats.record(echo.seq) {
             Arrival::InOrder | Arrival::Reordered => {
+                if renumber_us.is_some_and(|r| echo.send_us >= r) {
+                    after_renumber += 1;
+                }
                 let rtt = Duration::from_micros(arrived_us.saturating_sub(echo.send_us));
                 jitter.add(rtt.as_secs_f64() * 1e3);
                 rtts.push(rtt);
@@ -284,6 +299,7 @@ fn receive(
         }
     }
     Ok(UdpReport {
+        received_after_renumber: renumber_us.map(|_| after_renumber),
         sent: 0,
         received: stats.received(),
         lost: 0,

@@ -122,6 +122,7 @@ fn each_lie_lands_in_its_own_counter_and_nowhere_else(
 ) {
     let liar = Liar::start(answer);
     let config = UdpProbeConfig {
+        renumber_after: None,
         count: COUNT,
         interval: Duration::from_micros(200),
         size: SIZE,

@@ -33,6 +33,7 @@ fn udp_report() -> impl Strategy<Value = Report> {
                 let lost = sent - received;
                 q.sort_by(f64::total_cmp);
                 Report::Udp(UdpReport {
+                    received_after_renumber: None,
                     sent,
                     received,
                     lost,

@@ -76,6 +76,7 @@ async fn udp_server_answers_an_empty_datagram_with_an_empty_one() {
 async fn udp_probe_sees_a_clean_loopback_as_clean() {
     let (addr, _stop) = udp_server().await;
     let config = UdpProbeConfig {
+        renumber_after: None,
         count: 1000,
         interval: Duration::from_micros(100),
         ..Default::default()
@@ -108,6 +109,7 @@ async fn udp_probe_sees_a_clean_loopback_as_clean() {
 fn udp_probe_against_a_silent_peer_counts_everything_lost_and_ends_by_its_timeout() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = UdpProbeConfig {
+        renumber_after: None,
         count: 20,
         timeout: Duration::from_millis(300),
         ..Default::default()
@@ -142,6 +144,7 @@ fn udp_probe_counts_a_garbled_echo_as_corrupted_not_received() {
         }
     });
     let config = UdpProbeConfig {
+        renumber_after: None,
         count: 10,
         timeout: Duration::from_millis(300),
         ..Default::default()

@@ -83,6 +83,11 @@ pub struct RunArgs {
     /// in time order: --at 1s 'loss 100%' --at 2s clear.
     #[arg(long, num_args = 2, value_names = ["TIME", "ACTION"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub at: Vec<String>,
+    /// Host A's address changes this long after the client starts (to
+    /// 198.18.0.3; routes follow): UDP's server answers the new address,
+    /// TCP's connection cannot survive it.
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
+    pub renumber_after: Option<Duration>,
     /// Which way the impairment applies: forward is client to server.
     #[arg(long, value_enum, default_value_t = Direction::Both)]
     pub direction: Direction,
@@ -190,6 +195,7 @@ impl RunArgs {
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
+        s.renumber_after = self.renumber_after;
         if let (Some(rate), Some(duration)) = (self.messages, self.duration) {
             let m = crate::scenario::Messages { rate, duration };
             if m.count() > 10_000_000 {
@@ -208,7 +214,14 @@ impl RunArgs {
             // (run_programs), the probe's by its own.
             s.timeline = self.steps()?;
             crate::timeline::check(&s.timeline, None).map_err(|e| BadInput::new("--at", e))?;
-            s.check_steps().map_err(|e| BadInput::new("--at", e))?;
+            s.check_steps().map_err(|e| {
+                let flag = if self.renumber_after.is_some() && e.contains("renumber") {
+                    "--renumber-after"
+                } else {
+                    "--at"
+                };
+                BadInput::new(flag, e)
+            })?;
         }
         Ok(s)
     }
@@ -486,6 +499,7 @@ pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
         "link": o.link,
         "server_udp": o.server_udp,
         "receive_buffer_drops": o.server_udp.rcvbuf_errors,
+        "renumbered": o.scenario.renumber_after.map(|_| faults::ADDR_A_RENUMBERED.to_string()),
         "timeline": o.timeline.timeline,
         "phases": o.timeline.phases,
     });

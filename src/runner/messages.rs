@@ -215,6 +215,7 @@ fn udp(
     let first = now_ns(epoch);
     let (sent, arrivals) = std::thread::scope(|sc| {
         let receiver = sc.spawn(|| -> anyhow::Result<Arrivals> {
+            faults::realtime_thread("the messages' receiver");
             let mut got = Vec::new();
             let mut buf = [0u8; 2048];
             let end = m.duration + UDP_GRACE;
@@ -256,6 +257,7 @@ fn tcp(
     let first = now_ns(epoch);
     let (sent, arrivals) = std::thread::scope(|sc| {
         let receiver = sc.spawn(move || -> anyhow::Result<Arrivals> {
+            faults::realtime_thread("the messages' receiver");
             let mut got = Vec::new();
             let mut msg = [0u8; MESSAGE_BYTES];
             loop {

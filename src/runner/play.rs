@@ -70,6 +70,7 @@ fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<fau
         Action::Clear => lab.clear(Direction::Both),
         Action::Partition => lab.partition(),
         Action::Heal => lab.heal(),
+        Action::Renumber => lab.renumber_a(),
     }
 }
 

@@ -13,6 +13,7 @@ mod flags;
 mod lab;
 mod others;
 mod programs;
+mod renumber;
 mod scenarios;
 mod tcp;
 mod timeline;

@@ -52,8 +52,9 @@ fn u(v: &serde_json::Value) -> u64 {
 }
 
 /// UDP: what was delivered is what the link passed A to B, and no
-/// delivered message waited for anything: none is half a base latency
-/// above the fastest (a retransmission would cost a round trip, two).
+/// delivered message waited for a retransmission, which would cost a
+/// round trip (two base latencies) more: none came within a base latency
+/// of that (a busy machine may still add a few milliseconds of scheduling).
 #[test]
 fn udp_delivers_on_time_or_not_at_all() {
     let j = messages("udp");
@@ -64,7 +65,7 @@ fn udp_delivers_on_time_or_not_at_all() {
     let base = f(&j["latency_ms"]["min"]);
     let max = f(&j["latency_ms"]["max"]);
     assert!(
-        max < base * 1.5,
+        max < base * 2.0,
         "a UDP message waited: max {max} ms, base {base} ms: {j}"
     );
 }

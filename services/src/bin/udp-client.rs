@@ -35,6 +35,10 @@ struct Args {
     /// Keep every RTT in the report.
     #[arg(long, requires = "probe")]
     samples: bool,
+    /// Count apart the echoes of probes sent from this time on, when the
+    /// client's address changes (`received_after_renumber`).
+    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    renumber_after: Option<Duration>,
     /// Before probing, wait up to this long for the server to answer (for a
     /// client that starts before its network is up).
     #[arg(long, requires = "probe", value_parser = parse_duration)]
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         size: args.size as usize,
         timeout: args.timeout.unwrap_or(UdpProbeConfig::default().timeout),
         samples: args.samples,
+        renumber_after: args.renumber_after,
     };
     if let Some(limit) = args.wait_for_server {
         services::udp_probe::wait_for_server(server, limit)?;

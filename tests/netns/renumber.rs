@@ -1,0 +1,101 @@
+//! A client whose address changes mid-run (`--renumber-after`): host A
+//! moves to 198.18.0.3 and routes follow. The uppercase service keeps no
+//! state, so UDP's server answers the new address; TCP's connection is
+//! bound to the old one and cannot survive.
+
+use crate::common::*;
+
+fn run_json(args: &[&str]) -> serde_json::Value {
+    require_root();
+    let out = badnet()
+        .args(["run", "--json", "--backend", backend().name()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// 2000 probes 1 ms apart, renumbered after 1 s: the server answers every
+/// probe sent after the change at the new address. The change takes a few
+/// milliseconds of `ip` commands (the step records when it was done);
+/// probes in flight across it may be lost (their echoes go to an address
+/// that is gone) or refused by a kernel without a route for a moment
+/// (`send_errors`): at most the probes of the change's own time plus a
+/// round trip, bounded here by 20.
+#[test]
+fn udp_answers_the_new_address_after_a_renumbering() {
+    let j = run_json(&[
+        "udp",
+        "--count",
+        "2000",
+        "--interval",
+        "1ms",
+        "--renumber-after",
+        "1s",
+    ]);
+    assert_eq!(j["renumbered"], "198.18.0.3", "{j}");
+    let step = &j["timeline"][0];
+    assert_eq!(step["action"], "renumber", "{j}");
+    let change_ms = step["applied_ms"].as_f64().unwrap() - step["at_ms"].as_f64().unwrap();
+    assert!((0.0..50.0).contains(&change_ms), "{j}");
+    let after = u(&j["received_after_renumber"]);
+    assert!(
+        after >= 1000 - 20,
+        "{after} of the last 1000 probes answered: {j}"
+    );
+    assert!(u(&j["lost"]) + u(&j["send_errors"]) <= 20, "{j}");
+    // The echoes after the change crossed the link, to the new address.
+    let back = u(&j["phases"][1]["link"]["reverse"]["passed"]);
+    assert!(back >= 1000 - 20, "{back} echoes after the change: {j}");
+}
+
+/// TCP cannot follow: the connection is bound to the old address. It ends
+/// without completing, says how, and the time it took shows it ended by
+/// the probe's limit or a reset, not by finishing.
+#[test]
+fn tcp_does_not_survive_a_renumbering() {
+    let j = run_json(&[
+        "tcp",
+        "--bytes",
+        "4000000",
+        "--rate",
+        "20mbit",
+        "--renumber-after",
+        "500ms",
+        "--timeout",
+        "3s",
+    ]);
+    assert_eq!(j["completed"], false, "{j}");
+    assert!(j["error"].as_str().is_some_and(|e| !e.is_empty()), "{j}");
+    assert!(u(&j["bytes_received"]) < 4_000_000, "{j}");
+    assert_eq!(j["timeline"][0]["action"], "renumber", "{j}");
+}
+
+#[test]
+fn a_second_renumbering_is_refused() {
+    require_root();
+    let out = badnet()
+        .args([
+            "run",
+            "udp",
+            "--renumber-after",
+            "100ms",
+            "--at",
+            "200ms",
+            "renumber",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("renumbered once"), "{stderr}");
+}
