@@ -104,7 +104,11 @@ const TABLE: &[(&[&str], &str, &[&str])] = &[
         "--ready-timeout",
         &["0s", "-1s", "x"],
     ),
-    (&["run", "udp"], "--renumber-after", &["-1s", "x", "25h", "10s"]),
+    (
+        &["run", "udp"],
+        "--renumber-after",
+        &["-1s", "x", "25h", "10s"],
+    ),
     (
         &["run", "udp", "--duration", "1s"],
         "--messages",
