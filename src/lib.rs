@@ -12,6 +12,7 @@
 //! - [`runner`]: runs a scenario on network-namespace hosts
 //!   ([`runner::netns`]) or containers ([`runner::containers`]), and
 //!   returns an [`runner::Outcome`].
+//! - [`share`]: several flows through one bottleneck (`badnet share`).
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
 //!   Clopper-Pearson bounds its statistical checks use.
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
@@ -39,6 +40,7 @@ pub mod progress;
 pub mod runner;
 pub mod scenario;
 pub mod scenario_file;
+pub mod share;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

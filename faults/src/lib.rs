@@ -130,7 +130,7 @@ pub use lab::{Change, Lab, LinkCounters};
 pub use link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
 pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
 pub use snmp::UdpCounters;
-pub use units::serialize_ms;
+pub use units::{rate as parse_rate, serialize_ms};
 pub use wire::realtime_thread;
 
 /// The userspace link's model and its counters, for property tests: the

@@ -5,6 +5,7 @@ mod args;
 mod doctor;
 mod lab;
 mod run;
+mod share;
 mod test;
 
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ pub enum Command {
         #[arg(long)]
         serial: bool,
     },
+    /// Several flows through one bottleneck: N TCP flows and optionally a
+    /// UDP flood, each flow's goodput over time, Jain's fairness index.
+    Share(share::ShareArgs),
     /// Run the scenarios declared in TOML files, each with what it must
     /// show; one line per scenario, exit 0 only if all pass.
     Test {
@@ -130,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Doctor { json } => doctor::run(json),
         Command::Test { files, junit } => test::run(&files, junit.as_deref()),
+        Command::Share(args) => share::run(&args),
         Command::Demo {
             out,
             link,

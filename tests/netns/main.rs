@@ -15,6 +15,7 @@ mod others;
 mod programs;
 mod renumber;
 mod scenarios;
+mod share;
 mod tcp;
 mod timeline;
 mod timeliness;
