@@ -76,10 +76,11 @@ lint:
 # backend auto picks it, and the scenario suites run once more on the wire;
 # where it has none, the kernel lane tests the netem backend in a VM (after
 # the suites: beside them, niced, QEMU was starved and the VM's own timing
-# checks failed). The builds before the tests (clippy, the static binaries,
-# cargo-deb on a new machine, the VM's kernel download) run side by side.
+# checks failed). The VM's kernel downloads while clippy runs; the builds
+# run one after another (side by side on two cores they took 10 s longer).
 test: deps check-root
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint $(if $(DOCKER),images) cargo-deb kernel-fetch
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint kernel-fetch
+	$(MAKE) --no-print-directory $(if $(DOCKER),images) cargo-deb
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --profile ci -E 'not binary(kernel)'

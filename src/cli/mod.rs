@@ -203,7 +203,7 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
     println!("{}", crate::demo::table(&report));
     println!("{}\n", report.summary);
     println!(
-        "Wrote {}/report.html, report.md, report.json, loss.svg, goodput.svg, rtt.svg{} in {:.0} s.",
+        "Wrote {}/report.html, report.md, report.json, loss.svg, goodput.svg, rtt.svg, latency.svg, flows.svg{} in {:.0} s.",
         cfg.out.display(),
         if cfg.hosts == HostKind::Netns {
             ", tcp.pcap, udp.pcap"

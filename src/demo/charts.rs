@@ -134,10 +134,7 @@ pub fn latency(report: &DemoReport) -> Chart {
         Some(t) => (
             sorted(&t.udp.latencies_ms),
             sorted(&t.tcp.latencies_ms),
-            format!(
-                "One-way latency of {}/s messages over '{}': cumulative distribution",
-                t.rate, t.netem
-            ),
+            format!("One-way latency, {}/s over '{}' (CDF)", t.rate, t.netem),
         ),
         None => (
             Vec::new(),
@@ -177,4 +174,55 @@ fn sorted(v: &[f64]) -> Vec<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v
+}
+
+/// Congestion: each flow's goodput over time through one bottleneck, two
+/// TCP flows alone (solid) and beside a UDP flood (dashed).
+pub fn flows(report: &DemoReport) -> Chart {
+    let mut series = Vec::new();
+    let mut top: f64 = 1.0;
+    let mut end: f64 = 1.0;
+    if let Some(sh) = &report.sharing {
+        let colors = ["#1f77b4", "#2ca02c", "#d62728"];
+        for (run, dashed, what) in [
+            (&sh.alone, false, "alone"),
+            (&sh.flooded, true, "beside the flood"),
+        ] {
+            let mut tcp = 0;
+            for flow in &run.flows {
+                let (name, color) = match flow.transport {
+                    crate::scenario::Transport::Tcp => {
+                        tcp += 1;
+                        (format!("TCP {tcp}, {what}"), colors[(tcp - 1) % 2])
+                    }
+                    crate::scenario::Transport::Udp => ("UDP flood".to_owned(), colors[2]),
+                };
+                let step = crate::share::BUCKET.as_secs_f64();
+                let points: Vec<(f64, f64)> = flow
+                    .series_mbps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i as f64 + 0.5) * step, v))
+                    .collect();
+                top = top.max(flow.series_mbps.iter().copied().fold(0.0, f64::max));
+                end = end.max(flow.series_mbps.len() as f64 * step);
+                series.push(Series {
+                    name,
+                    color,
+                    mark: Mark::Line(points, dashed),
+                });
+            }
+        }
+    }
+    Chart {
+        title: match &report.sharing {
+            Some(sh) => format!("Flows through one {} bottleneck, per 100 ms", sh.alone.rate),
+            None => "Flows through one bottleneck (none ran)".into(),
+        },
+        x_label: "time (s)".into(),
+        y_label: "goodput (Mbit/s)".into(),
+        x: (0.0, end),
+        y: (0.0, crate::plot::nice_ceiling(top)),
+        series,
+    }
 }

@@ -149,6 +149,14 @@ pub struct SweepPoint {
     pub mathis_mbps: f64,
 }
 
+/// Flows through one bottleneck: two TCP flows alone, and the same two
+/// beside a UDP flood.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sharing {
+    pub alone: crate::share::ShareReport,
+    pub flooded: crate::share::ShareReport,
+}
+
 /// Messages at a steady rate, UDP against TCP on the same link.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timeliness {
@@ -179,6 +187,9 @@ pub struct DemoReport {
     /// Timeliness: the same stream of messages over one lossy link, by UDP
     /// and by TCP (one-way latency of each delivered message).
     pub timeliness: Option<Timeliness>,
+    /// Congestion: two TCP flows through one bottleneck, alone and beside a
+    /// UDP flood at twice its rate.
+    pub sharing: Option<Sharing>,
     pub duration_s: f64,
     pub summary: String,
 }

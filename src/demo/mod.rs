@@ -25,7 +25,7 @@ use crate::progress::Progress;
 use crate::runner::messages::MessagesReport;
 use crate::runner::{self, Outcome};
 use crate::scenario::{HostKind, Messages, Partition, Scenario, Transport};
-use ladder::{mathis_mbps, Timeliness, CAPTURED, LADDER, SWEEP_DELAY_MS};
+use ladder::{mathis_mbps, Sharing, Timeliness, CAPTURED, LADDER, SWEEP_DELAY_MS};
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let losses = sweep_losses(cfg.quick);
-    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 2);
+    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 4);
     let (cpu_jobs, network_jobs) = tcp_jobs(cfg);
     let sweep_jobs: Vec<Job<SweepPoint>> = losses
         .iter()
@@ -167,6 +167,8 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     };
     let clean = one_at_a_time(clean_jobs(cfg), &progress)?;
     let mut tcp = one_at_a_time(cpu_jobs, &progress)?;
+    // The flows fill the link as fast as the CPU moves them: alone.
+    let shared = one_at_a_time(sharing_jobs(cfg), &progress)?;
     let (sweep, timely) = if cfg.serial {
         tcp.extend(one_at_a_time(network_jobs, &progress)?);
         (
@@ -198,6 +200,12 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
             rate: TIMELINESS_RATE,
             udp: udp.clone(),
             tcp: tcp.clone(),
+        });
+    }
+    if let [alone, flooded] = &shared[..] {
+        report.sharing = Some(Sharing {
+            alone: alone.clone(),
+            flooded: flooded.clone(),
         });
     }
     report.clean_tcp_s = clean
@@ -271,6 +279,35 @@ fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
     (cpu, network)
 }
 
+/// The bottleneck of the sharing runs, and the flood's rate (twice it).
+const SHARING_RATE: &str = "20mbit";
+const SHARING_FLOOD_BPS: f64 = 40e6;
+
+/// Two TCP flows through one bottleneck, alone and beside a UDP flood.
+fn sharing_jobs(cfg: &DemoConfig) -> Vec<Job<'static, crate::share::ShareReport>> {
+    [None, Some(SHARING_FLOOD_BPS)]
+        .into_iter()
+        .map(|udp_bps| -> Job<crate::share::ShareReport> {
+            let share = crate::share::ShareConfig {
+                rate: SHARING_RATE.into(),
+                limit: 100,
+                tcp: 2,
+                udp_bps,
+                duration: Duration::from_secs(if cfg.quick { 2 } else { 3 }),
+                backend: cfg.backend,
+                seed: Some(cfg.seed()),
+            };
+            (
+                match udp_bps {
+                    None => format!("2 TCP flows through {SHARING_RATE}"),
+                    Some(_) => format!("2 TCP flows and a UDP flood through {SHARING_RATE}"),
+                },
+                Box::new(move || crate::share::run(&share)),
+            )
+        })
+        .collect()
+}
+
 /// The link of the timeliness runs, and their messages per second.
 const TIMELINESS_NETEM: &str = "delay 10ms loss 5%";
 const TIMELINESS_RATE: f64 = 200.0;
@@ -328,6 +365,7 @@ fn assemble(
         rtt_with_jitter_ms: Vec::new(),
         clean_tcp_s: Vec::new(),
         timeliness: None,
+        sharing: None,
         duration_s: 0.0,
         summary: String::new(),
     };

@@ -144,6 +144,26 @@ pub fn summary(report: &DemoReport) -> String {
             t.tcp.latency_ms.max
         );
     }
+    if let Some(sh) = &report.sharing {
+        let tcp = |r: &crate::share::ShareReport| {
+            r.flows
+                .iter()
+                .filter(|f| f.transport == crate::scenario::Transport::Tcp)
+                .map(|f| format!("{:.1}", f.goodput_mbps))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        };
+        let _ = write!(
+            s,
+            " Two TCP flows through one {} bottleneck shared it ({} Mbit/s, Jain's index {:.2}); beside a UDP flood at twice its rate, the flood kept sending ({:.1} Mbit/s sent, {:.1} delivered) and the TCP flows backed off to {} Mbit/s.",
+            sh.alone.rate,
+            tcp(&sh.alone),
+            sh.alone.jain.unwrap_or(f64::NAN),
+            sh.flooded.udp.as_ref().map_or(f64::NAN, |u| u.sent_mbps),
+            sh.flooded.udp.as_ref().map_or(f64::NAN, |u| u.delivered_mbps),
+            tcp(&sh.flooded)
+        );
+    }
     let (above, below): (Vec<_>, Vec<_>) = report
         .sweep
         .iter()
@@ -182,7 +202,7 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         table(report),
         report.summary
     );
-    md.push_str("![UDP loss](loss.svg)\n\n![TCP goodput](goodput.svg)\n\n![RTT](rtt.svg)\n\n![One-way latency](latency.svg)\n");
+    md.push_str("![UDP loss](loss.svg)\n\n![TCP goodput](goodput.svg)\n\n![RTT](rtt.svg)\n\n![One-way latency](latency.svg)\n\n![Flows through one bottleneck](flows.svg)\n");
     if captured {
         md.push_str(&format!("\nPacket captures of the '{CAPTURED}' network: `tcp.pcap`, `udp.pcap` (open them in Wireshark).\n"));
     }
@@ -192,10 +212,17 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         ("TCP goodput", charts::goodput(report).svg()),
         ("RTT", charts::rtt(report).svg()),
         ("One-way latency of messages", charts::latency(report).svg()),
+        ("Flows through one bottleneck", charts::flows(report).svg()),
     ];
-    for (file, (_, svg)) in ["loss.svg", "goodput.svg", "rtt.svg", "latency.svg"]
-        .iter()
-        .zip(&charts)
+    for (file, (_, svg)) in [
+        "loss.svg",
+        "goodput.svg",
+        "rtt.svg",
+        "latency.svg",
+        "flows.svg",
+    ]
+    .iter()
+    .zip(&charts)
     {
         std::fs::write(out.join(file), svg)?;
     }

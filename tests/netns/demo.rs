@@ -72,12 +72,26 @@ fn quick_demo_writes_its_table_plots_and_captures() {
         "{t}"
     );
 
+    // Sharing: the flood kept its rate, the TCP flows backed off.
+    let sh = &report["sharing"];
+    assert_eq!(sh["alone"]["flows"].as_array().unwrap().len(), 2, "{sh}");
+    assert!(
+        sh["flooded"]["udp"]["sent_mbps"].as_f64().unwrap() > 35.0,
+        "{sh}"
+    );
+
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
         md.contains("| clean |") && md.contains("![UDP loss](loss.svg)"),
         "{md}"
     );
-    for svg in ["loss.svg", "goodput.svg", "rtt.svg", "latency.svg"] {
+    for svg in [
+        "loss.svg",
+        "goodput.svg",
+        "rtt.svg",
+        "latency.svg",
+        "flows.svg",
+    ] {
         let text = std::fs::read_to_string(out_dir.join(svg)).unwrap();
         assert!(
             text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
@@ -153,7 +167,7 @@ fn page_renders_in_a_browser(page: &std::path::Path) {
         dom.contains("id=\"summary\"") && dom.contains("TCP"),
         "no summary"
     );
-    assert_eq!(dom.matches("<svg").count(), 4, "not four charts");
+    assert_eq!(dom.matches("<svg").count(), 5, "not five charts");
     assert!(dom.contains("<polyline"), "a chart without a curve");
     let log = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = log
