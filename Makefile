@@ -78,6 +78,9 @@ lint:
 # the suites: beside them, niced, QEMU was starved and the VM's own timing
 # checks failed). The VM's kernel downloads while clippy runs; the builds
 # run one after another (side by side on two cores they took 10 s longer).
+# A build from scratch without incremental caches is faster, and make test
+# builds from scratch on a fresh clone.
+test: export CARGO_INCREMENTAL := 0
 test: deps check-root
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint kernel-fetch
 	$(MAKE) --no-print-directory $(if $(DOCKER),images) cargo-deb
