@@ -39,6 +39,8 @@ pub struct ShareConfig {
     pub duration: Duration,
     pub backend: Backend,
     pub seed: Option<u64>,
+    /// Network namespaces, or holder containers.
+    pub hosts: crate::scenario::HostKind,
 }
 
 /// One flow's result.
@@ -130,6 +132,16 @@ pub fn run(cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
     let spec = format!("rate {} limit {}", cfg.rate, cfg.limit)
         .parse::<faults::Impairment>()
         .map_err(|e| crate::error::BadInput::new("--rate", e.to_string()))?;
+    if cfg.hosts == crate::scenario::HostKind::Containers {
+        // Sockets opened in a holder's host are in its container.
+        let none = faults::Impairment::none();
+        let (lab, holders) =
+            crate::runner::docker::holder_lab(cfg.backend, cfg.seed, [&spec, &none])?;
+        let report = run_on_lab(&lab, cfg);
+        lab.remove()?;
+        drop(holders);
+        return report;
+    }
     let lab = Lab::new(cfg.backend, cfg.seed)?;
     lab.impair(Direction::Forward, &spec)?;
     let report = run_on_lab(&lab, cfg);

@@ -421,3 +421,40 @@ fn containers_carry_timestamped_messages() {
         assert!(labelled(&o.run_id).is_empty());
     }
 }
+
+/// Flows through one bottleneck between holder containers: the flood
+/// keeps its rate and TCP backs off, as between namespaces.
+#[test]
+fn containers_share_a_bottleneck_with_a_flood() {
+    require_containers();
+    let r = badnet::share::run(&badnet::share::ShareConfig {
+        rate: "20mbit".into(),
+        limit: 100,
+        tcp: 1,
+        udp_bps: Some(40e6),
+        duration: Duration::from_secs(2),
+        backend: backend(),
+        seed: Some(seed()),
+        hosts: HostKind::Containers,
+    })
+    .unwrap();
+    let udp = r.udp.as_ref().unwrap();
+    assert!(udp.sent_mbps >= 38.0 && udp.delivered_mbps <= 20.4, "{r:?}");
+    assert!(r.flows[0].goodput_mbps < 5.0, "{r:?}");
+    assert!(labelled(&r.run_id).is_empty());
+}
+
+/// A client container renumbered mid-run: the server answers its new
+/// address (at most 20 probes lost or refused across the change).
+#[test]
+fn containers_udp_answers_a_renumbered_client() {
+    let mut s = in_containers(Transport::Udp);
+    s.count = 2000;
+    s.interval = Duration::from_millis(1);
+    s.renumber_after = Some(Duration::from_secs(1));
+    let o = run(&s);
+    let r = o.report.as_udp().unwrap();
+    assert!(r.received_after_renumber.unwrap() >= 980, "{r:?}");
+    assert!(r.lost + r.send_errors <= 20, "{r:?}");
+    assert_eq!(o.timeline.timeline[0].step.action.to_string(), "renumber");
+}

@@ -29,6 +29,9 @@ pub struct ShareArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub link: LinkArgs,
+    /// netns, or containers (holder containers of the services image).
+    #[arg(long, value_enum, default_value = "netns")]
+    pub hosts: crate::scenario::HostKind,
     /// One JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +68,7 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
         duration: args.duration,
         backend: args.link.backend,
         seed: args.link.seed,
+        hosts: args.hosts,
     };
     let spinner = crate::progress::Spinner::start(
         &format!(

@@ -296,6 +296,7 @@ fn sharing_jobs(cfg: &DemoConfig) -> Vec<Job<'static, crate::share::ShareReport>
                 duration: Duration::from_secs(if cfg.quick { 2 } else { 3 }),
                 backend: cfg.backend,
                 seed: Some(cfg.seed()),
+                hosts: cfg.hosts,
             };
             (
                 match udp_bps {
