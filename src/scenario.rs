@@ -103,6 +103,9 @@ pub struct Scenario {
     pub timeline: Vec<Step>,
     /// Host A's address changes this long after the probe starts.
     pub renumber_after: Option<Duration>,
+    /// TCP: reconnect when the connection fails or stalls for this long,
+    /// and send again what had not come back.
+    pub reconnect: Option<Duration>,
     /// Timestamped messages instead of the probe.
     pub messages: Option<Messages>,
     /// UDP: probes to send.
@@ -145,6 +148,7 @@ impl Scenario {
             timeline: Vec::new(),
             messages: None,
             renumber_after: None,
+            reconnect: None,
             count: 1000,
             interval: Duration::from_millis(1),
             size: 64,
@@ -212,6 +216,9 @@ impl Scenario {
             "--timeout".into(),
             micros(self.timeout),
         ]);
+        if let (Transport::Tcp, Some(stall)) = (self.transport, self.reconnect) {
+            args.extend(["--reconnect".into(), micros(stall)]);
+        }
         if let (Transport::Udp, Some(at)) = (self.transport, self.renumber_after) {
             args.extend(["--renumber-after".into(), micros(at)]);
         }

@@ -325,6 +325,8 @@ mod tests {
 
     fn tcp(received: u64, intact: bool) -> TcpReport {
         TcpReport {
+            reconnects: 0,
+            resent_bytes: 0,
             bytes_sent: 1000,
             bytes_received: received,
             intact,

@@ -99,6 +99,13 @@ pub struct TcpReport {
     /// What went wrong, if the exchange did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With `--reconnect`: new connections opened after one failed, and
+    /// the bytes sent again on them (lines whose echo had not come back
+    /// whole).
+    #[serde(default)]
+    pub reconnects: u64,
+    #[serde(default)]
+    pub resent_bytes: u64,
 }
 
 /// Why a probe's output is not a report the driver can judge.
@@ -292,6 +299,8 @@ impl TcpReport {
             reads: 0,
             congestion: String::new(),
             error: Some(error),
+            reconnects: 0,
+            resent_bytes: 0,
         }
     }
 
@@ -330,6 +339,12 @@ impl TcpReport {
         );
         if let Some(e) = &self.error {
             s.push_str(&format!("error: {e}\n"));
+        }
+        if self.reconnects > 0 {
+            s.push_str(&format!(
+                "reconnected {} times, sent {} B again\n",
+                self.reconnects, self.resent_bytes
+            ));
         }
         s
     }

@@ -33,6 +33,9 @@ pub struct TcpProbeConfig {
     /// Congestion control algorithm to use (`TCP_CONGESTION`), or the
     /// system's default.
     pub congestion: Option<String>,
+    /// Reconnect when the connection fails or its echo stalls this long,
+    /// and send again what had not come back ([`run_reconnecting`]).
+    pub reconnect: Option<Duration>,
 }
 
 impl Default for TcpProbeConfig {
@@ -43,6 +46,7 @@ impl Default for TcpProbeConfig {
             write_size: 64,
             timeout: Duration::from_secs(60),
             congestion: None,
+            reconnect: None,
         }
     }
 }
@@ -144,8 +148,238 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
             reads,
             congestion,
             error,
+            reconnects: 0,
+            resent_bytes: 0,
         })
     })
+}
+
+/// Probes `server` over as many connections as it takes: when one fails,
+/// or its echo makes no progress for `config.reconnect`, a new one is
+/// opened (from whatever address the host has now) and the stream goes on
+/// from the first line whose echo had not come back whole; those lines are
+/// sent again. The echo is checked across connections as one stream, so
+/// `intact` still covers every byte.
+pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<TcpReport> {
+    config.validate()?;
+    let stall = config.reconnect.unwrap_or(Duration::from_secs(1));
+    let start = Instant::now();
+    let deadline = start + config.timeout;
+    let total_lines = config.bytes.div_ceil(config.line as u64);
+    let mut check = EchoCheck::default();
+    // The digest of what was sent, up to the last line echoed whole.
+    let mut sent_digest = FNV_OFFSET;
+    let (mut reconnects, mut resent, mut writes, mut reads) = (0u64, 0u64, 0u64, 0u64);
+    let (mut blocked, mut sent_max) = (Duration::ZERO, 0u64);
+    let mut last_error: Option<String> = None;
+    let mut info = sys::TcpInfo::default();
+    let mut congestion = String::new();
+    loop {
+        let first_line = check.bytes / config.line as u64;
+        if first_line >= total_lines && check.bytes >= config.bytes {
+            break;
+        }
+        if Instant::now() >= deadline {
+            last_error.get_or_insert_with(|| "timed out".into());
+            break;
+        }
+        let stream = match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
+            Ok(s) => s,
+            Err(e) => {
+                last_error = Some(format!("connect to {server}: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if first_line > 0 || writes > 0 {
+            reconnects += 1;
+        }
+        if let Some(cc) = &config.congestion {
+            sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
+        }
+        let writer = stream.try_clone().map_err(Error::socket("clone stream"))?;
+        let _ = writer.set_write_timeout(Some(stall));
+        let offset = first_line * config.line as u64;
+        let attempt = std::thread::scope(|scope| {
+            let sender =
+                scope.spawn(|| send_from(writer, config, start, deadline, first_line, sent_digest));
+            let (got, error) = receive_until_stall(&stream, deadline, stall, &mut check);
+            info = sys::tcp_info(&stream).unwrap_or_default();
+            congestion = sys::congestion(&stream).unwrap_or_default();
+            let _ = stream.shutdown(Shutdown::Both);
+            let sent = sender.join().expect("probe writer panicked");
+            (got, error, sent)
+        });
+        let (got, error, sent) = attempt;
+        reads += got;
+        writes += sent.writes;
+        blocked += sent.blocked;
+        // Lines this connection sent that had been sent before.
+        resent += sent_max.saturating_sub(offset).min(sent.bytes);
+        sent_max = sent_max.max(offset + sent.bytes);
+        if check.bytes >= config.bytes && error.is_none() {
+            // The whole stream came back: its digest is the last line's.
+            if let Some(&(_, digest)) = sent.line_digests.last() {
+                sent_digest = digest;
+            }
+            last_error = None;
+            break;
+        }
+        check.drop_partial();
+        // The lines of this connection echoed whole: the sent digest goes
+        // on by exactly those.
+        if let Some(&(_, digest)) = sent
+            .line_digests
+            .iter()
+            .find(|(end, _)| *end == check.bytes)
+        {
+            sent_digest = digest;
+        }
+        last_error = error.or(sent.error.map(|e| e.to_string())).or(last_error);
+    }
+    let duration = start.elapsed();
+    let completed = check.bytes >= config.bytes && last_error.is_none();
+    Ok(TcpReport {
+        bytes_sent: sent_max.min(config.bytes),
+        bytes_received: check.bytes,
+        intact: completed && check.digest == sent_digest && check.lines_ok,
+        in_order: check.in_order,
+        completed,
+        duration_s: duration.as_secs_f64(),
+        goodput_mbps: check.bytes as f64 * 8.0 / duration.as_secs_f64().max(1e-9) / 1e6,
+        retransmits: u64::from(info.total_retrans),
+        srtt_ms: f64::from(info.rtt_us) / 1e3,
+        writes,
+        send_blocked_s: blocked.as_secs_f64(),
+        reads,
+        congestion,
+        error: last_error,
+        reconnects,
+        resent_bytes: resent,
+    })
+}
+
+/// What one connection of [`run_reconnecting`] sent.
+struct SentFrom {
+    bytes: u64,
+    writes: u64,
+    blocked: Duration,
+    /// After each line: (its end, the digest of the uppercase of the
+    /// stream up to it), the first entry the state before any line. The
+    /// digest continues the stream's from earlier connections.
+    line_digests: Vec<(u64, u64)>,
+    error: Option<io::Error>,
+}
+
+fn send_from(
+    mut stream: TcpStream,
+    config: &TcpProbeConfig,
+    start: Instant,
+    deadline: Instant,
+    first_line: u64,
+    prefix_digest: u64,
+) -> SentFrom {
+    let line = config.line as u64;
+    let lines_per_write = (config.write_size / config.line).max(1) as u64;
+    let mut offset = first_line * line;
+    let mut digest = prefix_digest;
+    let mut sent = SentFrom {
+        bytes: 0,
+        writes: 0,
+        blocked: Duration::ZERO,
+        line_digests: vec![(offset, digest)],
+        error: None,
+    };
+    let mut seq = first_line;
+    let mut buf = Vec::with_capacity((lines_per_write * line) as usize);
+    while offset < config.bytes {
+        if Instant::now() > deadline {
+            sent.error = Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out while sending",
+            ));
+            return sent;
+        }
+        buf.clear();
+        let mut ends = Vec::new();
+        for _ in 0..lines_per_write {
+            let from = buf.len();
+            probe::encode(
+                &mut buf,
+                seq % (probe::MAX_SEQ + 1),
+                start.elapsed().as_micros() as u64,
+                config.line - 1,
+            );
+            buf.push(b'\n');
+            seq += 1;
+            let room = (config.bytes - offset) as usize;
+            buf.truncate(room.min(buf.len()));
+            ends.push((from, buf.len()));
+            if buf.len() == room {
+                break;
+            }
+        }
+        let writing = Instant::now();
+        let written = stream.write_all(&buf);
+        sent.blocked += writing.elapsed();
+        if let Err(e) = written {
+            sent.error = Some(e);
+            return sent;
+        }
+        sent.writes += 1;
+        for (from, to) in ends {
+            digest = fnv1a(digest, buf[from..to].iter().map(u8::to_ascii_uppercase));
+            offset += (to - from) as u64;
+            sent.line_digests.push((offset, digest));
+        }
+        sent.bytes += buf.len() as u64;
+    }
+    if let Err(e) = stream.shutdown(Shutdown::Write) {
+        sent.error = Some(e);
+    }
+    sent
+}
+
+/// Reads the echo until it ends, fails, passes `deadline`, or makes no
+/// progress for `stall`; returns the reads and why it stopped short.
+fn receive_until_stall(
+    stream: &TcpStream,
+    deadline: Instant,
+    stall: Duration,
+    check: &mut EchoCheck,
+) -> (u64, Option<String>) {
+    let mut reader = stream;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reads = 0;
+    let mut progress = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return (reads, Some("timed out waiting for the echo".into()));
+        }
+        if now.duration_since(progress) >= stall {
+            return (reads, Some(format!("no echo for {stall:?}")));
+        }
+        if let Err(e) = reader.set_read_timeout(Some((deadline - now).min(POLL))) {
+            return (reads, Some(e.to_string()));
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => return (reads, None),
+            Ok(n) => {
+                reads += 1;
+                progress = Instant::now();
+                check.feed(&buf[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return (reads, Some(e.to_string())),
+        }
+    }
 }
 
 struct Sent {
@@ -247,6 +481,8 @@ fn receive(
 struct EchoCheck {
     bytes: u64,
     digest: u64,
+    /// `bytes` and `digest` at the end of the last whole line.
+    whole: (u64, u64),
     partial: Vec<u8>,
     next_seq: u64,
     lines_ok: bool,
@@ -258,6 +494,7 @@ impl Default for EchoCheck {
         Self {
             bytes: 0,
             digest: FNV_OFFSET,
+            whole: (0, FNV_OFFSET),
             partial: Vec::new(),
             next_seq: 0,
             lines_ok: true,
@@ -268,13 +505,14 @@ impl Default for EchoCheck {
 
 impl EchoCheck {
     fn feed(&mut self, data: &[u8]) {
-        self.bytes += data.len() as u64;
-        self.digest = fnv1a(self.digest, data.iter().copied());
         for &b in data {
+            self.bytes += 1;
+            self.digest = fnv1a(self.digest, std::iter::once(b));
             if b != b'\n' {
                 self.partial.push(b);
                 continue;
             }
+            self.whole = (self.bytes, self.digest);
             match probe::decode_echo(&self.partial) {
                 Some(echo) => {
                     self.in_order &= echo.seq == self.next_seq % (probe::MAX_SEQ + 1);
@@ -284,6 +522,12 @@ impl EchoCheck {
             }
             self.partial.clear();
         }
+    }
+
+    /// Forgets a line whose echo was cut off with its connection.
+    fn drop_partial(&mut self) {
+        (self.bytes, self.digest) = self.whole;
+        self.partial.clear();
     }
 }
 
@@ -341,6 +585,7 @@ mod tests {
     #[test]
     fn bad_config_is_refused_with_its_field() {
         let bad = TcpProbeConfig {
+            reconnect: None,
             bytes: 0,
             ..Default::default()
         };

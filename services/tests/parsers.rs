@@ -78,6 +78,8 @@ fn tcp_report() -> impl Strategy<Value = Report> {
     )
         .prop_map(|(bytes, intact, error, duration_s)| {
             Report::Tcp(TcpReport {
+                reconnects: 0,
+                resent_bytes: 0,
                 bytes_sent: bytes,
                 bytes_received: if intact { bytes } else { bytes / 2 },
                 intact,

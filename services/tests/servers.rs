@@ -157,6 +157,7 @@ fn udp_probe_counts_a_garbled_echo_as_corrupted_not_received() {
 async fn tcp_server_echoes_a_stream_intact_and_in_order() {
     let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
     let config = TcpProbeConfig {
+        reconnect: None,
         bytes: 4 << 20,
         write_size: 64 * 1024,
         ..Default::default()
@@ -175,6 +176,7 @@ async fn tcp_keeps_no_message_boundaries() {
     // sees a byte stream, not the writer's messages.
     let (addr, _stop, _h) = tcp_server(TcpServerConfig::default()).await;
     let config = TcpProbeConfig {
+        reconnect: None,
         bytes: 1 << 20,
         ..Default::default()
     };
@@ -201,6 +203,7 @@ async fn tcp_server_serves_many_clients_at_once() {
                 tcp_probe::run(
                     addr,
                     &TcpProbeConfig {
+                        reconnect: None,
                         bytes: 64 * 1024,
                         write_size: 4096,
                         ..Default::default()
@@ -324,6 +327,7 @@ fn tcp_probe_against_a_server_that_never_answers_ends_by_its_timeout() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let config = TcpProbeConfig {
+        reconnect: None,
         bytes: 64 << 20,
         write_size: 65_536,
         timeout: Duration::from_millis(500),

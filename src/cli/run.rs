@@ -88,6 +88,11 @@ pub struct RunArgs {
     /// TCP's connection cannot survive it.
     #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
     pub renumber_after: Option<Duration>,
+    /// TCP: when the connection fails or its echo stalls for a second,
+    /// open a new one and send again what had not come back
+    /// (`reconnects`, `resent_bytes`).
+    #[arg(long)]
+    pub reconnect: bool,
     /// Which way the impairment applies: forward is client to server.
     #[arg(long, value_enum, default_value_t = Direction::Both)]
     pub direction: Direction,
@@ -196,6 +201,15 @@ impl RunArgs {
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
         s.renumber_after = self.renumber_after;
+        if self.reconnect {
+            if self.transport != Some(Transport::Tcp) {
+                return Err(BadInput::new(
+                    "--reconnect",
+                    "is for tcp (a UDP probe has no connection)",
+                ));
+            }
+            s.reconnect = Some(Duration::from_secs(1));
+        }
         if let (Some(rate), Some(duration)) = (self.messages, self.duration) {
             let m = crate::scenario::Messages { rate, duration };
             if m.count() > 10_000_000 {

@@ -99,3 +99,41 @@ fn a_second_renumbering_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("renumbered once"), "{stderr}");
 }
+
+/// With `--reconnect`, the TCP client opens a new connection from its new
+/// address when the old one fails, sends again what had not come back,
+/// and the stream completes intact: the echo is checked across both
+/// connections as one stream.
+#[test]
+fn tcp_with_reconnect_finishes_intact_after_a_renumbering() {
+    let j = run_json(&[
+        "tcp",
+        "--bytes",
+        "2000000",
+        "--rate",
+        "20mbit",
+        "--renumber-after",
+        "300ms",
+        "--reconnect",
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(j["completed"], true, "{j}");
+    assert_eq!(j["intact"], true, "{j}");
+    assert_eq!(j["in_order"], true, "{j}");
+    assert!(u(&j["reconnects"]) >= 1, "{j}");
+    assert!(u(&j["resent_bytes"]) > 0, "{j}");
+    assert_eq!(u(&j["bytes_received"]), 2_000_000, "{j}");
+}
+
+#[test]
+fn reconnect_is_for_tcp() {
+    require_root();
+    let out = badnet()
+        .args(["run", "udp", "--reconnect"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--reconnect"), "{stderr}");
+}

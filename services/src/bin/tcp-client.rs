@@ -28,6 +28,11 @@ struct Args {
     /// Congestion control (TCP_CONGESTION), e.g. cubic or bbr.
     #[arg(long, requires = "probe")]
     congestion: Option<String>,
+    /// Reconnect when the connection fails or its echo stalls this long,
+    /// and send again what had not come back (a client whose address
+    /// changes).
+    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    reconnect: Option<Duration>,
     /// Probe: give up after this long (default 60s). Without --probe: how
     /// long to wait for the answer (default: forever).
     #[arg(long, value_parser = parse_duration)]
@@ -57,10 +62,14 @@ fn main() -> anyhow::Result<()> {
         write_size: args.write_size as usize,
         timeout: args.timeout.unwrap_or(TcpProbeConfig::default().timeout),
         congestion: args.congestion,
+        reconnect: args.reconnect,
         ..TcpProbeConfig::default()
     };
     let report = match args.wait_for_server {
         Some(limit) => services::tcp_probe::run_when_reachable(server, &config, limit)?,
+        None if config.reconnect.is_some() => {
+            services::tcp_probe::run_reconnecting(server, &config)?
+        }
         None => services::tcp_probe::run(server, &config)?,
     };
     if args.json {
