@@ -458,3 +458,24 @@ fn containers_udp_answers_a_renumbered_client() {
     assert!(r.lost + r.send_errors <= 20, "{r:?}");
     assert_eq!(o.timeline.timeline[0].step.action.to_string(), "renumber");
 }
+
+/// A TCP client container renumbered mid-stream: without reconnecting the
+/// stream cannot complete; with it, it completes intact.
+#[test]
+fn containers_tcp_reconnects_after_a_renumbering() {
+    for reconnect in [None, Some(Duration::from_secs(1))] {
+        let mut s = in_containers(Transport::Tcp).impaired("rate 20mbit", Direction::Both);
+        s.bytes = 2_000_000;
+        s.timeout = Duration::from_secs(4);
+        s.renumber_after = Some(Duration::from_millis(300));
+        s.reconnect = reconnect;
+        let o = run(&s);
+        let r = o.report.as_tcp().unwrap();
+        match reconnect {
+            None => assert!(!r.completed && r.error.is_some(), "{r:?}"),
+            Some(_) => {
+                assert!(r.completed && r.intact && r.reconnects >= 1, "{r:?}");
+            }
+        }
+    }
+}

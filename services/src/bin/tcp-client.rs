@@ -66,10 +66,9 @@ fn main() -> anyhow::Result<()> {
         ..TcpProbeConfig::default()
     };
     let report = match args.wait_for_server {
+        // Reconnecting, it keeps trying to connect until its timeout anyway.
+        _ if config.reconnect.is_some() => services::tcp_probe::run_reconnecting(server, &config)?,
         Some(limit) => services::tcp_probe::run_when_reachable(server, &config, limit)?,
-        None if config.reconnect.is_some() => {
-            services::tcp_probe::run_reconnecting(server, &config)?
-        }
         None => services::tcp_probe::run(server, &config)?,
     };
     if args.json {
