@@ -9,11 +9,10 @@
 //! delivered rates.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use faults::{Backend, Direction, Lab, LinkCounters};
 use serde::Serialize;
 
@@ -155,18 +154,7 @@ fn run_on_lab(lab: &Lab, cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
     let mut pairs = Vec::new();
     for i in 0..cfg.tcp {
         let to = SocketAddr::from((b, PORT + i as u16));
-        let listener = lab.b().run(|| TcpListener::bind(to))??;
-        let (tx, rx) = lab.a().run(|| {
-            std::thread::scope(|s| {
-                let accept = s.spawn(|| listener.accept());
-                let tx = TcpStream::connect_timeout(&to, Duration::from_secs(10));
-                (tx, accept.join().expect("the accepting thread"))
-            })
-        })?;
-        pairs.push((
-            tx.context("connecting a flow")?,
-            rx.context("accepting a flow")?.0,
-        ));
+        pairs.push(crate::runner::messages::connect_across(lab, to)?);
     }
     let flood = match cfg.udp_bps {
         Some(bps) => {

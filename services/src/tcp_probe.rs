@@ -119,7 +119,7 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
     std::thread::scope(|scope| {
         let send_thread = scope.spawn(move || send(writer, config, start, deadline));
         let mut check = EchoCheck::default();
-        let (reads, read_error) = match receive(&stream, deadline, &mut check) {
+        let (reads, read_error) = match receive(&stream, deadline, None, &mut check) {
             Ok(reads) => (reads, None),
             Err((reads, e)) => (reads, Some(e)),
         };
@@ -203,7 +203,10 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
         let attempt = std::thread::scope(|scope| {
             let sender =
                 scope.spawn(|| send_from(writer, config, start, deadline, first_line, sent_digest));
-            let (got, error) = receive_until_stall(&stream, deadline, stall, &mut check);
+            let (got, error) = match receive(&stream, deadline, Some(stall), &mut check) {
+                Ok(reads) => (reads, None),
+                Err((reads, e)) => (reads, Some(e.to_string())),
+            };
             info = sys::tcp_info(&stream).unwrap_or_default();
             congestion = sys::congestion(&stream).unwrap_or_default();
             let _ = stream.shutdown(Shutdown::Both);
@@ -340,48 +343,6 @@ fn send_from(
     sent
 }
 
-/// Reads the echo until it ends, fails, passes `deadline`, or makes no
-/// progress for `stall`; returns the reads and why it stopped short.
-fn receive_until_stall(
-    stream: &TcpStream,
-    deadline: Instant,
-    stall: Duration,
-    check: &mut EchoCheck,
-) -> (u64, Option<String>) {
-    let mut reader = stream;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut reads = 0;
-    let mut progress = Instant::now();
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return (reads, Some("timed out waiting for the echo".into()));
-        }
-        if now.duration_since(progress) >= stall {
-            return (reads, Some(format!("no echo for {stall:?}")));
-        }
-        if let Err(e) = reader.set_read_timeout(Some((deadline - now).min(POLL))) {
-            return (reads, Some(e.to_string()));
-        }
-        match reader.read(&mut buf) {
-            Ok(0) => return (reads, None),
-            Ok(n) => {
-                reads += 1;
-                progress = Instant::now();
-                check.feed(&buf[..n]);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return (reads, Some(e.to_string())),
-        }
-    }
-}
-
 struct Sent {
     bytes: u64,
     writes: u64,
@@ -440,20 +401,30 @@ fn send(mut stream: TcpStream, config: &TcpProbeConfig, start: Instant, deadline
     sent
 }
 
+/// Reads the echo until it ends (the reads), fails, passes `deadline`, or
+/// (with `stall`) makes no progress that long (the reads, and why).
 fn receive(
     stream: &TcpStream,
     deadline: Instant,
+    stall: Option<Duration>,
     check: &mut EchoCheck,
 ) -> std::result::Result<u64, (u64, io::Error)> {
     let mut reader = stream;
     let mut buf = vec![0u8; 64 * 1024];
     let mut reads = 0;
+    let mut progress = Instant::now();
     loop {
         let now = Instant::now();
         if now >= deadline {
             return Err((
                 reads,
                 io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for the echo"),
+            ));
+        }
+        if let Some(stall) = stall.filter(|s| now.duration_since(progress) >= *s) {
+            return Err((
+                reads,
+                io::Error::new(io::ErrorKind::TimedOut, format!("no echo for {stall:?}")),
             ));
         }
         reader
@@ -463,6 +434,7 @@ fn receive(
             Ok(0) => return Ok(reads),
             Ok(n) => {
                 reads += 1;
+                progress = Instant::now();
                 check.feed(&buf[..n]);
             }
             Err(e)

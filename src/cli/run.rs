@@ -353,12 +353,7 @@ fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<Ex
     if !o.client.stdout.is_empty() && !o.client.stdout.ends_with('\n') {
         text.push('\n');
     }
-    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
-        text.push_str(&format!(
-            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}\n",
-            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
-        ));
-    }
+    text.push_str(&link_lines(&o.link));
     text.push_str(&phases(&o.timeline));
     let client_failed = match o.client.exit_code {
         Some(0) => None,
@@ -455,12 +450,7 @@ fn run_messages(
             _ => String::new(),
         }
     ));
-    for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
-        text.push_str(&format!(
-            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}\n",
-            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
-        ));
-    }
+    text.push_str(&link_lines(&o.link));
     text.push_str(&phases(&o.timeline));
     Ok(Executed {
         json,
@@ -547,6 +537,19 @@ fn summary(o: &Outcome) -> String {
         ));
     }
     s.push_str(&phases(&o.timeline));
+    s
+}
+
+/// What the link did, a line per direction (the counts a reader of your
+/// programs' or the messages' runs needs; the probes' summary has more).
+fn link_lines(link: &faults::LinkCounters) -> String {
+    let mut s = String::new();
+    for (dir, c) in [("A->B", link.forward), ("B->A", link.reverse)] {
+        s.push_str(&format!(
+            "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {}\n",
+            c.packets_in, c.passed, c.dropped, c.duplicated, c.corrupted
+        ));
+    }
     s
 }
 

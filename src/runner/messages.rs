@@ -154,16 +154,7 @@ pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<Messag
             with_timeline(lab, s.direction, &steps, || udp(tx, rx, to, m, epoch))?
         }
         Transport::Tcp => {
-            let listener = lab.b().run(|| TcpListener::bind(to))??;
-            let connect = lab.a().run(|| {
-                std::thread::scope(|sc| {
-                    let accept = sc.spawn(|| listener.accept());
-                    let tx = TcpStream::connect_timeout(&to, Duration::from_secs(10));
-                    (tx, accept.join().expect("the accepting thread"))
-                })
-            })?;
-            let tx = connect.0.context("connecting to host B")?;
-            let (rx, _) = connect.1.context("accepting in host B")?;
+            let (tx, rx) = connect_across(lab, to)?;
             with_timeline(lab, s.direction, &steps, || tcp(tx, rx, m, epoch, limit))?
         }
     };
@@ -184,6 +175,23 @@ pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<Messag
         server_udp: lab.b().udp_counters()?.since(before),
         timeline,
     })
+}
+
+/// A TCP connection from host A to `to` in host B: the sending end (in A)
+/// and the accepted one (in B). Sockets keep their host's namespace
+/// wherever they are used.
+pub fn connect_across(lab: &Lab, to: SocketAddr) -> anyhow::Result<(TcpStream, TcpStream)> {
+    let listener = lab.b().run(|| TcpListener::bind(to))??;
+    let (tx, rx) = lab.a().run(|| {
+        std::thread::scope(|sc| {
+            let accept = sc.spawn(|| listener.accept());
+            let tx = TcpStream::connect_timeout(&to, Duration::from_secs(10));
+            (tx, accept.join().expect("the accepting thread"))
+        })
+    })?;
+    let tx = tx.with_context(|| format!("connecting to {to} in host B"))?;
+    let (rx, _) = rx.with_context(|| format!("accepting on {to} in host B"))?;
+    Ok((tx, rx))
 }
 
 /// Sends message `i` at `start + i / rate`, stamped just before the send.

@@ -143,15 +143,29 @@ pub fn run_on_lab(
         run_client(lab.a(), &client, p.client_limit)
     })?;
     drop(server_child);
-    Ok(ProgramsOutcome {
-        backend: lab.backend(),
-        backend_reason: lab.backend_reason().to_owned(),
-        run_id: lab.run_id().to_owned(),
-        client,
-        link: lab.counters()?,
-        server_udp: lab.b().udp_counters()?.since(before),
-        timeline,
-    })
+    ProgramsOutcome::new(lab, client, before, timeline)
+}
+
+impl ProgramsOutcome {
+    /// What `lab` counted, read before it is removed, beside the client's
+    /// result; `server_before` is what host B's kernel had counted of UDP
+    /// before the run.
+    fn new(
+        lab: &Lab,
+        client: ClientResult,
+        server_before: UdpCounters,
+        timeline: Timeline,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            backend: lab.backend(),
+            backend_reason: lab.backend_reason().to_owned(),
+            run_id: lab.run_id().to_owned(),
+            client,
+            link: lab.counters()?,
+            server_udp: lab.b().udp_counters()?.since(server_before),
+            timeline,
+        })
+    }
 }
 
 /// Refuses programs that cannot run as given: a line that names no
@@ -233,15 +247,7 @@ fn in_containers(
             run_client_container(lab.run_id(), &images.client, &a.id, &client, p.client_limit)
         })?;
         drop(server_c);
-        Ok(ProgramsOutcome {
-            backend: lab.backend(),
-            backend_reason: lab.backend_reason().to_owned(),
-            run_id: lab.run_id().to_owned(),
-            client,
-            link: lab.counters()?,
-            server_udp: lab.b().udp_counters()?.since(before),
-            timeline,
-        })
+        ProgramsOutcome::new(&lab, client, before, timeline)
     })();
     lab.remove()?;
     drop(holders);
