@@ -33,3 +33,55 @@ pub fn bin(name: &str) -> PathBuf {
     dir.pop();
     dir.join(name)
 }
+
+/// How late a timeline step may take effect on the wire: the forwarder
+/// takes a command within microseconds of being woken, so 10 ms is the
+/// scheduler's slack on a busy 2-core machine, not the link's. netem's
+/// `tc` takes longer to start: 50 ms.
+pub const STEP_SLACK_MS: f64 = 10.0;
+
+/// `badnet run --json ARGS`: its exit code, its JSON (null if none), its
+/// standard error.
+pub fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    require_root();
+    let out = badnet()
+        .args(["run", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A JSON number, or a panic that shows it.
+pub fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// A JSON count, or a panic that shows it.
+pub fn count(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// A run's timeline has steps, each applied no earlier than due and
+/// within [`STEP_SLACK_MS`] after (50 ms on netem).
+pub fn steps_on_time(json: &serde_json::Value) {
+    let steps = json["timeline"].as_array().unwrap();
+    assert!(!steps.is_empty(), "{json}");
+    let slack = if json["backend"] == "wire" {
+        STEP_SLACK_MS
+    } else {
+        50.0
+    };
+    for step in steps {
+        let late = num(&step["applied_ms"]) - num(&step["at_ms"]);
+        assert!(
+            (0.0..=slack).contains(&late),
+            "'{}' applied {late:.2} ms after it was due: {json}",
+            step["action"]
+        );
+    }
+}

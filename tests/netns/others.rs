@@ -11,41 +11,6 @@ use nix::unistd::Pid;
 
 use crate::common::*;
 
-/// How late a step may take effect on the wire (see timeline.rs).
-const STEP_SLACK_MS: f64 = 10.0;
-
-fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    require_root();
-    let out = badnet()
-        .args(["run", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn steps_on_time(json: &serde_json::Value) {
-    let steps = json["timeline"].as_array().unwrap();
-    assert!(!steps.is_empty(), "{json}");
-    let slack = if json["backend"] == "wire" {
-        STEP_SLACK_MS
-    } else {
-        50.0
-    };
-    for s in steps {
-        let late = s["applied_ms"].as_f64().unwrap() - s["at_ms"].as_f64().unwrap();
-        assert!((0.0..=slack).contains(&late), "{s} late by {late:.2} ms");
-    }
-}
-
-fn count(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
 /// iperf3's own measure: what its receiver got, in Mbit/s.
 fn iperf3_received_mbps(json: &serde_json::Value) -> f64 {
     let report: serde_json::Value =

@@ -8,28 +8,13 @@ fn seed(file: &str) -> String {
     format!("{}/services/tests/seed/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn badnet_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    require_root();
-    let out = badnet()
-        .args(["run", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    (
-        out.status.code(),
-        json,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_lectures_python_server_and_our_client_run_over_a_lossy_link() {
     let client = format!(
         "sh -c 'echo hello, world | {} --server {{server}} --timeout 5s'",
         bin("tcp-client").display()
     );
-    let (code, json, stderr) = badnet_json(&[
+    let (code, json, stderr) = run_json(&[
         "--server",
         &format!("python3 -u {}", seed("tcpserver.py")),
         "--ready",
@@ -54,7 +39,7 @@ fn the_lectures_python_server_and_our_client_run_over_a_lossy_link() {
 /// the link's counters show the loss it met.
 #[test]
 fn a_client_of_the_users_runs_under_loss_and_its_output_is_kept() {
-    let (code, json, stderr) = badnet_json(&[
+    let (code, json, stderr) = run_json(&[
         "--server",
         &format!("{} --port 12000", bin("udp-server").display()),
         "--ready-port",
@@ -79,7 +64,7 @@ fn a_client_of_the_users_runs_under_loss_and_its_output_is_kept() {
 
 #[test]
 fn a_failing_client_makes_the_run_fail_and_says_so() {
-    let (code, json, stderr) = badnet_json(&[
+    let (code, json, stderr) = run_json(&[
         "--server",
         "sleep 30",
         "--client",
@@ -93,13 +78,13 @@ fn a_failing_client_makes_the_run_fail_and_says_so() {
 
 #[test]
 fn a_program_that_does_not_exist_is_bad_input_and_a_server_never_ready_fails() {
-    let (code, _, stderr) = badnet_json(&["--server", "no-such-program-here", "--client", "true"]);
+    let (code, _, stderr) = run_json(&["--server", "no-such-program-here", "--client", "true"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("--server") && stderr.contains("no-such-program-here"),
         "{stderr}"
     );
-    let (code, _, stderr) = badnet_json(&[
+    let (code, _, stderr) = run_json(&[
         "--server",
         "sleep 30",
         "--ready-port",
@@ -114,7 +99,7 @@ fn a_program_that_does_not_exist_is_bad_input_and_a_server_never_ready_fails() {
         stderr.contains("--ready-port") && stderr.contains("4242"),
         "{stderr}"
     );
-    let (code, _, stderr) = badnet_json(&["--server", "sleep 30", "--client", "a 'b"]);
+    let (code, _, stderr) = run_json(&["--server", "sleep 30", "--client", "a 'b"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("--client") && stderr.contains("quote"),

@@ -6,22 +6,11 @@
 use crate::common::*;
 
 fn run_json(args: &[&str]) -> serde_json::Value {
-    require_root();
-    let out = badnet()
-        .args(["run", "--json", "--backend", backend().name()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+    let mut all = vec!["--backend", backend().name()];
+    all.extend(args);
+    let (code, json, stderr) = crate::common::run_json(&all);
+    assert_eq!(code, Some(0), "{stderr}");
+    json
 }
 
 /// 2000 probes 1 ms apart, renumbered after 1 s: the server answers every
@@ -47,14 +36,14 @@ fn udp_answers_the_new_address_after_a_renumbering() {
     assert_eq!(step["action"], "renumber", "{j}");
     let change_ms = step["applied_ms"].as_f64().unwrap() - step["at_ms"].as_f64().unwrap();
     assert!((0.0..50.0).contains(&change_ms), "{j}");
-    let after = u(&j["received_after_renumber"]);
+    let after = count(&j["received_after_renumber"]);
     assert!(
         after >= 1000 - 20,
         "{after} of the last 1000 probes answered: {j}"
     );
-    assert!(u(&j["lost"]) + u(&j["send_errors"]) <= 20, "{j}");
+    assert!(count(&j["lost"]) + count(&j["send_errors"]) <= 20, "{j}");
     // The echoes after the change crossed the link, to the new address.
-    let back = u(&j["phases"][1]["link"]["reverse"]["passed"]);
+    let back = count(&j["phases"][1]["link"]["reverse"]["passed"]);
     assert!(back >= 1000 - 20, "{back} echoes after the change: {j}");
 }
 
@@ -76,7 +65,7 @@ fn tcp_does_not_survive_a_renumbering() {
     ]);
     assert_eq!(j["completed"], false, "{j}");
     assert!(j["error"].as_str().is_some_and(|e| !e.is_empty()), "{j}");
-    assert!(u(&j["bytes_received"]) < 4_000_000, "{j}");
+    assert!(count(&j["bytes_received"]) < 4_000_000, "{j}");
     assert_eq!(j["timeline"][0]["action"], "renumber", "{j}");
 }
 
@@ -121,9 +110,9 @@ fn tcp_with_reconnect_finishes_intact_after_a_renumbering() {
     assert_eq!(j["completed"], true, "{j}");
     assert_eq!(j["intact"], true, "{j}");
     assert_eq!(j["in_order"], true, "{j}");
-    assert!(u(&j["reconnects"]) >= 1, "{j}");
-    assert!(u(&j["resent_bytes"]) > 0, "{j}");
-    assert_eq!(u(&j["bytes_received"]), 2_000_000, "{j}");
+    assert!(count(&j["reconnects"]) >= 1, "{j}");
+    assert!(count(&j["resent_bytes"]) > 0, "{j}");
+    assert_eq!(count(&j["bytes_received"]), 2_000_000, "{j}");
 }
 
 #[test]

@@ -25,10 +25,6 @@ fn share(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 /// Jain's index over seconds 1 to 4 of each flow's series (the first
 /// second is the flows' start-up, when whichever started first leads).
 fn jain_after_startup(j: &serde_json::Value) -> f64 {
@@ -40,7 +36,7 @@ fn jain_after_startup(j: &serde_json::Value) -> f64 {
         .map(|fl| {
             fl["series_mbps"].as_array().unwrap()[10..]
                 .iter()
-                .map(f)
+                .map(num)
                 .sum::<f64>()
         })
         .collect();
@@ -57,7 +53,7 @@ fn two_tcp_flows_share_a_bottleneck_fairly() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|fl| f(&fl["goodput_mbps"]))
+        .map(|fl| num(&fl["goodput_mbps"]))
         .sum();
     assert!(
         (14.0..=20.4).contains(&total),
@@ -75,23 +71,23 @@ fn two_tcp_flows_share_a_bottleneck_fairly() {
 #[test]
 fn a_udp_flood_keeps_its_rate_and_tcp_backs_off() {
     let alone = share(&["--tcp", "1", "--duration", "3s"]);
-    let tcp_alone = f(&alone["flows"][0]["goodput_mbps"]);
+    let tcp_alone = num(&alone["flows"][0]["goodput_mbps"]);
     assert!(tcp_alone >= 14.0, "{alone}");
     let j = share(&["--tcp", "1", "--udp", "40mbit", "--duration", "3s"]);
     let udp = &j["udp"];
     let (offered, sent, delivered) = (
-        f(&udp["offered_mbps"]),
-        f(&udp["sent_mbps"]),
-        f(&udp["delivered_mbps"]),
+        num(&udp["offered_mbps"]),
+        num(&udp["sent_mbps"]),
+        num(&udp["delivered_mbps"]),
     );
     assert!(sent >= 0.95 * offered, "the flood slowed down: {j}");
     assert!(delivered <= 20.4, "{j}");
     let lost = 1.0 - delivered / sent;
     assert!((0.4..=0.6).contains(&lost), "the flood lost {lost:.2}: {j}");
-    let tcp = f(&j["flows"][0]["goodput_mbps"]);
+    let tcp = num(&j["flows"][0]["goodput_mbps"]);
     assert!(
         tcp <= 0.25 * tcp_alone,
         "TCP kept {tcp:.2} of {tcp_alone:.2} Mbit/s: {j}"
     );
-    assert!(f(&j["link"]["forward"]["queue_drops"]) > 0.0, "{j}");
+    assert!(num(&j["link"]["forward"]["queue_drops"]) > 0.0, "{j}");
 }

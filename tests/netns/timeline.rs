@@ -7,51 +7,6 @@ use badnet::timeline::Step;
 
 use crate::common::*;
 
-/// How late a step may take effect on the wire: the forwarder takes a
-/// command within microseconds of being woken, so 10 ms is the
-/// scheduler's slack on a busy 2-core machine, not the link's.
-const STEP_SLACK_MS: f64 = 10.0;
-
-fn json_run(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    require_root();
-    let out = badnet()
-        .args(["run", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
-/// Every step applied no earlier than due and within [`STEP_SLACK_MS`]
-/// after (on the wire; netem's `tc` takes longer to start).
-fn steps_on_time(json: &serde_json::Value) {
-    for step in json["timeline"].as_array().unwrap() {
-        let late = f(&step["applied_ms"]) - f(&step["at_ms"]);
-        let slack = if json["backend"] == "wire" {
-            STEP_SLACK_MS
-        } else {
-            50.0
-        };
-        assert!(
-            (0.0..=slack).contains(&late),
-            "'{}' applied {late:.2} ms after it was due: {json}",
-            step["action"]
-        );
-    }
-}
-
 /// The example of the README: 4000 probes at 1 ms, the link lost both
 /// ways from 1 s to 2 s. The probe keeps its schedule, so the phase of
 /// total loss, measured from the moments the link took each step, holds
@@ -59,7 +14,7 @@ fn steps_on_time(json: &serde_json::Value) {
 /// dropped in that phase, and nothing was dropped outside it.
 #[test]
 fn a_timeline_of_total_loss_for_one_second_loses_that_seconds_probes_and_no_others() {
-    let (code, json, stderr) = json_run(&[
+    let (code, json, stderr) = run_json(&[
         "udp",
         "--count",
         "4000",
@@ -89,30 +44,30 @@ fn a_timeline_of_total_loss_for_one_second_loses_that_seconds_probes_and_no_othe
     );
     assert_eq!(actions[2], "clear");
     let lossy = &phases[1];
-    let width_ms = f(&lossy["to_ms"]) - f(&lossy["from_ms"]);
+    let width_ms = num(&lossy["to_ms"]) - num(&lossy["from_ms"]);
     let fwd = &lossy["link"]["forward"];
-    assert_eq!(u(&fwd["dropped"]), u(&fwd["packets_in"]), "{lossy}");
-    assert_eq!(u(&fwd["passed"]), 0, "{lossy}");
+    assert_eq!(count(&fwd["dropped"]), count(&fwd["packets_in"]), "{lossy}");
+    assert_eq!(count(&fwd["passed"]), 0, "{lossy}");
     assert!(
-        (u(&fwd["packets_in"]) as f64 - width_ms).abs() <= 10.0,
+        (count(&fwd["packets_in"]) as f64 - width_ms).abs() <= 10.0,
         "{} probes met a phase of {width_ms:.1} ms at 1 ms each: {lossy}",
         fwd["packets_in"]
     );
     for p in [&phases[0], &phases[2]] {
-        assert_eq!(u(&p["link"]["forward"]["dropped"]), 0, "{p}");
-        assert_eq!(u(&p["link"]["reverse"]["dropped"]), 0, "{p}");
+        assert_eq!(count(&p["link"]["forward"]["dropped"]), 0, "{p}");
+        assert_eq!(count(&p["link"]["reverse"]["dropped"]), 0, "{p}");
     }
     // Both ways were cut: an echo in flight at the first step is lost on
     // the way back.
     let rev = &lossy["link"]["reverse"];
-    assert_eq!(u(&rev["dropped"]), u(&rev["packets_in"]), "{lossy}");
+    assert_eq!(count(&rev["dropped"]), count(&rev["packets_in"]), "{lossy}");
     assert!(
-        u(&rev["dropped"]) <= 1,
+        count(&rev["dropped"]) <= 1,
         "one echo at most is in flight: {lossy}"
     );
     assert_eq!(
-        u(&json["lost"]),
-        u(&fwd["dropped"]) + u(&rev["dropped"]),
+        count(&json["lost"]),
+        count(&fwd["dropped"]) + count(&rev["dropped"]),
         "{json}"
     );
     // The phases split the run's counts, nothing more nor less (on the
@@ -122,9 +77,13 @@ fn a_timeline_of_total_loss_for_one_second_loses_that_seconds_probes_and_no_othe
     for way in ["forward", "reverse"].into_iter().filter(|_| wire) {
         let sum: u64 = phases
             .iter()
-            .map(|p| u(&p["link"][way]["packets_in"]))
+            .map(|p| count(&p["link"][way]["packets_in"]))
             .sum();
-        assert_eq!(sum, u(&json["link"][way]["packets_in"]), "{way}: {json}");
+        assert_eq!(
+            sum,
+            count(&json["link"][way]["packets_in"]),
+            "{way}: {json}"
+        );
     }
     assert!(phases[0]["link"]["forward"].get("late_p99_us").is_none());
 }
@@ -136,7 +95,7 @@ fn a_timeline_of_total_loss_for_one_second_loses_that_seconds_probes_and_no_othe
 /// counts what happened in it.)
 #[test]
 fn tcp_survives_a_partition_played_as_a_timeline() {
-    let (code, json, stderr) = json_run(&[
+    let (code, json, stderr) = run_json(&[
         "tcp",
         "--bytes",
         "2000000",
@@ -158,19 +117,23 @@ fn tcp_survives_a_partition_played_as_a_timeline() {
     assert_eq!(cut["action"], "partition", "{json}");
     for way in ["forward", "reverse"] {
         let l = &cut["link"][way];
-        assert_eq!(u(&l["dropped"]), u(&l["packets_in"]), "{way}: {cut}");
+        assert_eq!(
+            count(&l["dropped"]),
+            count(&l["packets_in"]),
+            "{way}: {cut}"
+        );
     }
     assert!(
-        u(&cut["link"]["forward"]["dropped"]) > 0,
+        count(&cut["link"]["forward"]["dropped"]) > 0,
         "TCP retried during the cut: {cut}"
     );
-    assert!(f(&json["duration_s"]) >= 1.0, "{json}");
+    assert!(num(&json["duration_s"]) >= 1.0, "{json}");
 }
 
 /// A step due after the client ended is reported, unapplied.
 #[test]
 fn a_step_due_after_the_client_ended_is_reported_unapplied() {
-    let (code, json, stderr) = json_run(&[
+    let (code, json, stderr) = run_json(&[
         "tcp",
         "--bytes",
         "65536",
@@ -193,7 +156,7 @@ fn your_own_client_meets_the_timeline_too() {
         "{} --server {{server}} --probe --count 1500 --interval 1ms --json",
         bin("udp-client").display()
     );
-    let (code, json, stderr) = json_run(&[
+    let (code, json, stderr) = run_json(&[
         "--server",
         &format!("{} --bind {{server}}", bin("udp-server").display()),
         "--ready-port",
@@ -215,10 +178,10 @@ fn your_own_client_meets_the_timeline_too() {
     steps_on_time(&json);
     let report: serde_json::Value =
         serde_json::from_str(json["client"]["stdout"].as_str().unwrap()).unwrap();
-    let dropped = u(&json["phases"][1]["link"]["forward"]["dropped"]);
-    assert_eq!(u(&report["lost"]), dropped, "{json}");
+    let dropped = count(&json["phases"][1]["link"]["forward"]["dropped"]);
+    assert_eq!(count(&report["lost"]), dropped, "{json}");
     assert!((450..=550).contains(&dropped), "{json}");
-    assert_eq!(u(&json["phases"][1]["link"]["reverse"]["dropped"]), 0);
+    assert_eq!(count(&json["phases"][1]["link"]["reverse"]["dropped"]), 0);
 }
 
 /// Timelines that cannot be played as written are refused before

@@ -43,14 +43,6 @@ fn messages(transport: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
 /// UDP: what was delivered is what the link passed A to B, and no
 /// delivered message waited for a retransmission, which would cost a
 /// round trip (two base latencies) more: none came within a base latency
@@ -58,12 +50,16 @@ fn u(v: &serde_json::Value) -> u64 {
 #[test]
 fn udp_delivers_on_time_or_not_at_all() {
     let j = messages("udp");
-    assert_eq!(u(&j["messages_sent"]), N, "{j}");
-    let delivered = u(&j["messages_delivered"]);
-    assert_eq!(delivered, N - u(&j["link"]["forward"]["dropped"]), "{j}");
+    assert_eq!(count(&j["messages_sent"]), N, "{j}");
+    let delivered = count(&j["messages_delivered"]);
+    assert_eq!(
+        delivered,
+        N - count(&j["link"]["forward"]["dropped"]),
+        "{j}"
+    );
     assert!(delivered < N, "5% loss lost nothing: {j}");
-    let base = f(&j["latency_ms"]["min"]);
-    let max = f(&j["latency_ms"]["max"]);
+    let base = num(&j["latency_ms"]["min"]);
+    let max = num(&j["latency_ms"]["max"]);
     assert!(
         max < base * 2.0,
         "a UDP message waited: max {max} ms, base {base} ms: {j}"
@@ -88,18 +84,18 @@ fn tcp_delivers_every_message_but_those_behind_a_loss_wait_a_round_trip() {
         "P(fewer than {need} losses) = {tail:e}"
     );
     let j = messages("tcp");
-    assert_eq!(u(&j["messages_sent"]), N, "{j}");
-    assert_eq!(u(&j["messages_delivered"]), N, "{j}");
-    assert_eq!(u(&j["out_of_order"]), 0, "{j}");
-    assert_eq!(u(&j["duplicates"]), 0, "{j}");
-    assert!(u(&j["retransmits"]) > 0, "{j}");
-    let base = f(&j["latency_ms"]["min"]);
-    let p99 = f(&j["latency_ms"]["p99"]);
+    assert_eq!(count(&j["messages_sent"]), N, "{j}");
+    assert_eq!(count(&j["messages_delivered"]), N, "{j}");
+    assert_eq!(count(&j["out_of_order"]), 0, "{j}");
+    assert_eq!(count(&j["duplicates"]), 0, "{j}");
+    assert!(count(&j["retransmits"]) > 0, "{j}");
+    let base = num(&j["latency_ms"]["min"]);
+    let p99 = num(&j["latency_ms"]["p99"]);
     assert!(
         p99 >= base * 3.0,
         "p99 {p99} ms is not a round trip (2 x {base}) above the base: {j}"
     );
-    let p50 = f(&j["latency_ms"]["p50"]);
+    let p50 = num(&j["latency_ms"]["p50"]);
     assert!(
         p50 < base * 1.5,
         "most messages keep the base: p50 {p50}: {j}"
