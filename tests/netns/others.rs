@@ -216,9 +216,16 @@ fn the_lectures_python_udp_server_under_a_timeline() {
         count(&cut["phases"][1]["link"]["forward"]["dropped"]),
         "{cut}"
     );
-    assert!(
-        (150..=210).contains(&lost),
-        "{lost} probes lost in a 200 ms outage at 1 ms: {cut}"
+    // The outage took every probe that met it and none before or after
+    // (how many met it depends on the probe's pace, which a busy machine
+    // bends: the link counts them).
+    let forward = |phase: usize, what: &str| count(&cut["phases"][phase]["link"]["forward"][what]);
+    assert!(lost > 0, "a 200 ms outage at 1 ms lost nothing: {cut}");
+    assert_eq!(lost, forward(1, "packets_in"), "{cut}");
+    assert_eq!(
+        (forward(0, "dropped"), forward(2, "dropped")),
+        (0, 0),
+        "{cut}"
     );
 }
 

@@ -7,7 +7,7 @@ use badnet::bounds::{incomplete_beta, FALSE_FAILURE};
 
 use crate::common::*;
 
-/// 200 messages a second for 3 s, 10 ms and 5% loss each way.
+/// 200 messages a second for 3 s, 20 ms and 5% loss each way.
 const RATE: &str = "200/s";
 const N: u64 = 600;
 const LOSS: f64 = 0.05;
@@ -26,7 +26,7 @@ fn messages(transport: &str) -> serde_json::Value {
         ])
         .args([
             "--delay",
-            "10ms",
+            "20ms",
             "--netem",
             "loss 5%",
             "--backend",
@@ -44,9 +44,11 @@ fn messages(transport: &str) -> serde_json::Value {
 }
 
 /// UDP: what was delivered is what the link passed A to B, and no
-/// delivered message waited for a retransmission, which would cost a
-/// round trip (two base latencies) more: none came within a base latency
-/// of that (a busy machine may still add a few milliseconds of scheduling).
+/// delivered message waited for a retransmission, which would cost at
+/// least a round trip (two base latencies) more: every latency is under
+/// three base latencies. (A busy machine adds scheduling: up to 18 ms was
+/// seen with six suites at once on two cores, which the 40 ms between the
+/// base and the bound leaves room for.)
 #[test]
 fn udp_delivers_on_time_or_not_at_all() {
     let j = messages("udp");
@@ -61,7 +63,7 @@ fn udp_delivers_on_time_or_not_at_all() {
     let base = num(&j["latency_ms"]["min"]);
     let max = num(&j["latency_ms"]["max"]);
     assert!(
-        max < base * 2.0,
+        max < base * 3.0,
         "a UDP message waited: max {max} ms, base {base} ms: {j}"
     );
 }
@@ -70,7 +72,7 @@ fn udp_delivers_on_time_or_not_at_all() {
 /// least a round trip late. The loss of a message's first transmission is
 /// learned no sooner than the next segment reaches B and B's duplicate
 /// ACK comes back, and the retransmission then crosses again: its latency
-/// is at least base + RTT, and RTT is at least twice the base here (10 ms
+/// is at least base + RTT, and RTT is at least twice the base here (20 ms
 /// each way). The first transmissions lost are Binomial(600, 5%); more
 /// than 1% of them (7) fail with probability below 1e-6 (checked below),
 /// so the 99th percentile is one of the late ones.

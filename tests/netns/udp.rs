@@ -118,20 +118,23 @@ fn udp_jitter_wider_than_the_send_gap_reorders() {
     assert!(r.jitter_ms > 0.5, "jitter {} ms", r.jitter_ms);
 }
 
-/// `reorder 25%` sends a quarter of the probes ahead of the 10 ms delay:
+/// `reorder 25%` sends a quarter of the probes ahead of the 50 ms delay:
 /// they overtake the probes still queued, which then arrive late (RFC 4737).
 /// The share of probes that skipped the delay, read from each echo's RTT
-/// on the probe's one clock, must be consistent with 25% (Clopper-Pearson
-/// at 1e-6), on either backend; on the wire, so must the link's own count.
+/// on the probe's one clock (within 25 ms of the fastest), must be
+/// consistent with 25% (Clopper-Pearson at 1e-6), on either backend; on
+/// the wire, so must the link's own count. (With 10 ms, a busy machine's
+/// scheduling put 45% of the undelayed echoes more than 5 ms above the
+/// fastest.)
 #[test]
 fn udp_reorder_sends_probes_ahead_of_their_elders() {
-    let mut s = udp().impaired("delay 10ms reorder 25%", Direction::Forward);
+    let mut s = udp().impaired("delay 50ms reorder 25%", Direction::Forward);
     s.samples = true;
     let o = run(&s);
     let r = o.report.as_udp().expect("a UDP report");
     assert_eq!((r.lost, r.duplicates), (0, 0));
     assert!(r.reordered > 0, "nothing reordered");
-    let mut checks = vec![verdict::udp_reorder_fraction(r, 10.0, 0.25)];
+    let mut checks = vec![verdict::udp_reorder_fraction(r, 50.0, 0.25)];
     if o.backend == faults::Backend::Wire {
         checks.push(verdict::proportion(
             "sent ahead by the link",

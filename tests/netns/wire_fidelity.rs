@@ -18,6 +18,9 @@ use faults::{Backend, Direction, Lab};
 
 struct Arrival {
     seq: u64,
+    /// When it was sent and when it arrived, from the blast's start.
+    sent: Duration,
+    at: Duration,
     one_way: Duration,
 }
 
@@ -51,6 +54,8 @@ fn blast(lab: &Lab, count: u64, gap: Duration, size: usize) -> Vec<Arrival> {
             let sent = u64::from_be_bytes(buf[8..16].try_into().unwrap());
             arrivals.push(Arrival {
                 seq,
+                sent: Duration::from_nanos(sent),
+                at: Duration::from_nanos(now),
                 one_way: Duration::from_nanos(now - sent),
             });
         }
@@ -112,22 +117,23 @@ fn wire_matches_its_spec_for_loss_duplication_reordering_and_delay() {
         r,
     );
 
-    let delayed: Vec<f64> = arrivals
+    let mut delayed: Vec<f64> = arrivals
         .iter()
         .filter(|a| a.one_way >= threshold)
         .map(|a| a.one_way.as_secs_f64() * 1e3)
         .collect();
-    let mean = delayed.iter().sum::<f64>() / delayed.len() as f64;
-    let error_ms = mean - 5.0;
-    println!(
-        "delay: mean {mean:.4} ms over {} copies, error {error_ms:.4} ms",
-        delayed.len()
-    );
-    // The wire adds its own forwarding time, never takes any away; 1 ms
-    // would be a timer-tick implementation, not netem's hrtimer queue.
+    delayed.sort_by(f64::total_cmp);
+    let median = delayed[delayed.len() / 2];
+    println!("delay: median {median:.4} ms over {} copies", delayed.len());
+    // The wire adds its own forwarding time, never takes any away, and
+    // keeps the time to well under a millisecond: half a millisecond off
+    // at the median would be a timer-tick implementation, not netem's
+    // hrtimer queue. (The median, not the mean: a busy machine that
+    // deschedules the receiving thread now and then moves the mean by
+    // tenths of a millisecond and the median not at all.)
     assert!(
-        (0.0..0.5).contains(&error_ms),
-        "mean one-way delay {mean:.4} ms for a 5 ms spec"
+        (5.0..5.5).contains(&median),
+        "median one-way delay {median:.4} ms for a 5 ms spec"
     );
 
     let c = lab.counters().unwrap().forward;
@@ -171,7 +177,11 @@ fn wire_jitter_spreads_delay_uniformly_and_reorders_when_wider_than_the_gap() {
     );
 }
 
-/// `rate` paces packets by their serialization time at that rate.
+/// `rate` paces packets by their serialization time at that rate: the
+/// arrivals span that time per packet, never less (the link never goes
+/// faster), and no more than that plus the time the link had nothing to
+/// send because the sender had not yet sent the next packet (a busy
+/// machine may deschedule the sender; the link must not idle otherwise).
 #[test]
 fn wire_rate_paces_packets_at_the_configured_rate() {
     let lab = lab(Backend::Wire);
@@ -186,15 +196,20 @@ fn wire_rate_paces_packets_at_the_configured_rate() {
     let epoch = Instant::now();
     let arrivals = blast(&lab, count, Duration::ZERO, 1222);
     assert_eq!(arrivals.len() as u64, count);
-    let span = arrivals.last().unwrap().one_way.as_secs_f64();
-    let expected = count as f64 * 1264.0 * 8.0 / 10e6;
+    let each = 1264.0 * 8.0 / 10e6;
+    let span = (arrivals.last().unwrap().at - arrivals[0].at).as_secs_f64();
+    let expected = (count - 1) as f64 * each;
+    let idle: f64 = arrivals
+        .windows(2)
+        .map(|w| (w[1].sent.saturating_sub(w[0].at)).as_secs_f64())
+        .sum();
     println!(
-        "rate: last packet after {span:.4} s, expected {expected:.4} s ({:?} total)",
+        "rate: arrivals span {span:.4} s, expected {expected:.4} s + {idle:.4} s the sender left the link idle ({:?} total)",
         epoch.elapsed()
     );
     assert!(
-        (span / expected - 1.0).abs() < 0.05,
-        "last packet after {span:.4} s, expected {expected:.4} s"
+        span > expected * 0.95 && span < (expected + idle) * 1.05,
+        "arrivals span {span:.4} s, expected {expected:.4} s + {idle:.4} s idle"
     );
 }
 
