@@ -128,7 +128,7 @@ pub use host::Host;
 pub use impairment::{Distribution, Impairment, Loss};
 pub use lab::{Change, Lab, LinkCounters};
 pub use link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
-pub use owner::{is_alive, owner_pid, recorded_runs, run_id_of, Run};
+pub use owner::{is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run};
 pub use snmp::UdpCounters;
 pub use units::{rate as parse_rate, serialize_ms};
 pub use wire::realtime_thread;

@@ -120,6 +120,23 @@ pub fn forget(id: &str) {
     let _ = fs::remove_file(PathBuf::from(STATE_DIR).join(id));
 }
 
+/// This process, as `PID:START` (its start time in clock ticks since
+/// boot): for resources that outlive a run's record by a moment, such as
+/// containers removed after the lab, to name who removes them.
+pub fn owner_token() -> String {
+    let me = std::process::id();
+    format!("{me}:{}", start_time(me).unwrap_or_default())
+}
+
+/// Whether the process an [`owner_token`] names still runs (the same PID
+/// with the same start time).
+pub fn owner_alive(token: &str) -> bool {
+    token
+        .split_once(':')
+        .and_then(|(pid, started)| Some((pid.parse().ok()?, started.parse::<u64>().ok()?)))
+        .is_some_and(|(pid, started)| start_time(pid) == Some(started))
+}
+
 fn start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22, counted after the command name, which may hold spaces.

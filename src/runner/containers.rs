@@ -20,7 +20,7 @@ use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
 use super::docker::{self, docker};
-pub use super::docker::{sweep, LABEL};
+pub use super::docker::{sweep, LABEL, OWNER_LABEL};
 use super::outcome::Outcome;
 use super::play::with_timeline;
 use crate::scenario::{Scenario, PORT};
@@ -51,6 +51,7 @@ fn start(
         .with_cmd(cmd)
         .with_network("none")
         .with_label(LABEL, run)
+        .with_label(OWNER_LABEL, faults::owner_token())
         .with_startup_timeout(Duration::from_secs(30))
         .start()
         .context("starting a container of the services image")?;
@@ -102,7 +103,9 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     let before = lab.b().udp_counters()?;
     let limit = s.probe_limit() + WAIT_FOR_SERVER + Duration::from_secs(10);
     let steps = s.steps();
-    let output = with_timeline(&lab, s.direction, &steps, || {
+    let output = with_timeline(&lab, s.direction, &steps, |started| {
+        // The probe's container runs already, waiting for the server.
+        started.now();
         let mut stdout = client.stdout(true);
         let (tx, rx) = mpsc::channel();
         // Detached: a probe that never ends must not hold the run.

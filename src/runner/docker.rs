@@ -3,7 +3,11 @@
 //! dropped, and the sweep of what killed runs left.
 //!
 //! Every container of a run carries the label `io.badnet.run=<run id>`, so
-//! what a killed run left is swept by the next run or `badnet cleanup`.
+//! what a killed run left is swept by the next run or `badnet cleanup`,
+//! and `io.badnet.owner=<pid>:<start time>`, the process that removes it:
+//! a container is swept when neither its run's record nor that process
+//! lives (a run's record goes with its lab, a moment before its
+//! containers).
 
 use std::process::Command;
 
@@ -17,6 +21,10 @@ pub const TAG: &str = env!("CARGO_PKG_VERSION");
 
 /// The label that marks a container as a run's.
 pub const LABEL: &str = "io.badnet.run";
+/// The label naming the process that removes a container
+/// ([`faults::owner_token`]): a lab's record goes before its holders do,
+/// and a sweep in between must not take them for a dead run's.
+pub const OWNER_LABEL: &str = "io.badnet.owner";
 
 /// `docker ARGS` for its output, trimmed; its stderr on failure.
 pub fn docker(args: &[&str]) -> anyhow::Result<String> {
@@ -66,7 +74,7 @@ pub fn sweep() -> anyhow::Result<Vec<String>> {
             "--filter",
             &format!("label={LABEL}"),
             "--format",
-            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}}"),
+            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}"),
         ])
         .output()?;
     if !out.status.success() {
@@ -74,10 +82,12 @@ pub fn sweep() -> anyhow::Result<Vec<String>> {
     }
     let mut removed = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some((id, run)) = line.split_once(' ') else {
+        let mut fields = line.split(' ');
+        let (Some(id), Some(run)) = (fields.next(), fields.next()) else {
             continue;
         };
-        if !faults::is_alive(run) {
+        let owner = fields.next().unwrap_or_default();
+        if !faults::is_alive(run) && !faults::owner_alive(owner) {
             let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
             if rm.status.success() {
                 removed.push(id.to_owned());
@@ -111,11 +121,14 @@ impl Running {
     /// image's own entrypoint.
     pub fn start(run: &str, image: &str, network: &str, argv: &[String]) -> anyhow::Result<Self> {
         let label = format!("{LABEL}={run}");
+        let owner = format!("{OWNER_LABEL}={}", faults::owner_token());
         let mut args = vec![
             "run",
             "-d",
             "--label",
             &label,
+            "--label",
+            &owner,
             "--network",
             network,
             "--entrypoint",

@@ -151,11 +151,17 @@ pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<Messag
             let rx = lab.b().run(|| UdpSocket::bind(to))??;
             services::sys::grow_receive_buffer(&rx, 4 << 20);
             let tx = lab.a().run(|| UdpSocket::bind(from))??;
-            with_timeline(lab, s.direction, &steps, || udp(tx, rx, to, m, epoch))?
+            with_timeline(lab, s.direction, &steps, |started| {
+                started.now();
+                udp(tx, rx, to, m, epoch)
+            })?
         }
         Transport::Tcp => {
             let (tx, rx) = connect_across(lab, to)?;
-            with_timeline(lab, s.direction, &steps, || tcp(tx, rx, m, epoch, limit))?
+            with_timeline(lab, s.direction, &steps, |started| {
+                started.now();
+                tcp(tx, rx, m, epoch, limit)
+            })?
         }
     };
     Ok(MessagesOutcome {

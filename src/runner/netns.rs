@@ -10,7 +10,7 @@ use services::child::KillOnDrop;
 use services::report::Report;
 
 use super::outcome::Outcome;
-use super::play::{with_timeline, Timeline};
+use super::play::{with_timeline, Started, Timeline};
 use crate::bins;
 use crate::error::BadInput;
 use crate::scenario::{Scenario, PORT};
@@ -57,7 +57,9 @@ fn play_on_lab(
     let server = start_server(lab, scenario)?;
     let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
     let steps = scenario.steps();
-    let report = with_timeline(lab, scenario.direction, &steps, || run_probe(lab, scenario));
+    let report = with_timeline(lab, scenario.direction, &steps, |started| {
+        run_probe(lab, scenario, started)
+    });
     if let Some(mut tcpdump) = capture {
         // Give tcpdump time to read what the kernel buffered; it writes out
         // and exits on SIGINT.
@@ -114,7 +116,7 @@ fn start_server(lab: &Lab, s: &Scenario) -> anyhow::Result<KillOnDrop> {
     }
 }
 
-fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
+fn run_probe(lab: &Lab, s: &Scenario, started: &Started) -> anyhow::Result<Report> {
     let name = s.transport.probe_program();
     let args = s.probe_args(&lab.addr_b().to_string());
     let limit = s.probe_limit();
@@ -122,15 +124,16 @@ fn run_probe(lab: &Lab, s: &Scenario) -> anyhow::Result<Report> {
         .a()
         .command(bins::locate(name)?.to_str().context("binary path")?);
     cmd.args(&args);
-    let out = output_within(cmd, limit + Duration::from_secs(10))
+    let out = output_within(cmd, limit + Duration::from_secs(10), started)
         .with_context(|| format!("running {name}"))?;
     Report::parse(&out).with_context(|| format!("{name} printed no report: {out:?}"))
 }
 
 /// Runs `cmd` and returns its stdout, killing it (by PID) past `limit`.
-fn output_within(mut cmd: Command, limit: Duration) -> anyhow::Result<String> {
-    let run = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))?
-        .output_within(limit)?;
+fn output_within(mut cmd: Command, limit: Duration, started: &Started) -> anyhow::Result<String> {
+    let child = KillOnDrop::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+    started.now();
+    let run = child.output_within(limit)?;
     match run.status {
         None => bail!("still running after {limit:?}: killed"),
         Some(status) if !status.success() => {

@@ -78,24 +78,40 @@ fn ms(since: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(since).as_secs_f64() * 1e3
 }
 
-/// Plays `steps` on `lab` from the moment `client` starts until it
-/// returns. Impairments apply in `direction`; `clear` clears both ways. A
-/// step that could not be applied fails the run: a report of a network
-/// that never changed would be a lie. Steps due after the client ended are
-/// reported unapplied.
+/// What `client` calls once its program runs (the process spawned, the
+/// container started): the timeline's zero. A container can take a second
+/// to start on a busy machine, and a timeline that began before would play
+/// its steps to a client that was not there yet.
+pub struct Started(mpsc::Sender<()>);
+
+impl Started {
+    /// The client runs from now.
+    pub fn now(&self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Plays `steps` on `lab` from the moment `client` says its program
+/// started until it returns. Impairments apply in `direction`; `clear`
+/// clears both ways. A step that could not be applied fails the run: a
+/// report of a network that never changed would be a lie. Steps due after
+/// the client ended (or when it never started) are reported unapplied.
 pub fn with_timeline<T>(
     lab: &Lab,
     direction: Direction,
     steps: &[Step],
-    client: impl FnOnce() -> anyhow::Result<T>,
+    client: impl FnOnce(&Started) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Timeline)> {
+    let (go, began) = mpsc::channel::<()>();
+    let started = Started(go);
     if steps.is_empty() {
-        return Ok((client()?, Timeline::default()));
+        return Ok((client(&started)?, Timeline::default()));
     }
     let (done, ended) = mpsc::channel::<()>();
     std::thread::scope(|s| {
-        let player = s.spawn(move || play(lab, direction, steps, &ended));
-        let result = client();
+        let player = s.spawn(move || play(lab, direction, steps, &began, &ended));
+        let result = client(&started);
+        drop(started);
         drop(done);
         let timeline = player
             .join()
@@ -109,10 +125,13 @@ fn play(
     lab: &Lab,
     direction: Direction,
     steps: &[Step],
+    began: &mpsc::Receiver<()>,
     ended: &mpsc::Receiver<()>,
 ) -> anyhow::Result<Timeline> {
     // Steps keep their schedule on a busy machine as the wire does.
     faults::realtime_thread("the timeline");
+    // Err: the client gave up before its program ran.
+    let mut over = began.recv().is_err();
     let start = Instant::now();
     let mut phase = Phase {
         action: "start".into(),
@@ -121,7 +140,6 @@ fn play(
         link: lab.counters()?,
     };
     let mut out = Timeline::default();
-    let mut over = false;
     for step in steps {
         if !over {
             let wait = (start + step.at).saturating_duration_since(Instant::now());

@@ -13,7 +13,7 @@ use serde::Serialize;
 use services::child::KillOnDrop;
 
 use super::docker::{self, Running};
-use super::play::{with_timeline, Timeline};
+use super::play::{with_timeline, Started, Timeline};
 use crate::error::BadInput;
 use crate::timeline::Step;
 
@@ -139,8 +139,8 @@ pub fn run_on_lab(
     let mut server_child = spawn(lab.b(), &server, "--server")?;
     wait_ready(&mut server_child, lab.b(), &p.ready, p.ready_limit)
         .with_context(|| format!("server {:?}", server[0]))?;
-    let (client, timeline) = with_timeline(lab, direction, &p.steps, || {
-        run_client(lab.a(), &client, p.client_limit)
+    let (client, timeline) = with_timeline(lab, direction, &p.steps, |started| {
+        run_client(lab.a(), &client, p.client_limit, started)
     })?;
     drop(server_child);
     ProgramsOutcome::new(lab, client, before, timeline)
@@ -243,8 +243,15 @@ fn in_containers(
         )?;
         wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
             .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
-        let (client, timeline) = with_timeline(&lab, s.direction, &p.steps, || {
-            run_client_container(lab.run_id(), &images.client, &a.id, &client, p.client_limit)
+        let (client, timeline) = with_timeline(&lab, s.direction, &p.steps, |started| {
+            run_client_container(
+                lab.run_id(),
+                &images.client,
+                &a.id,
+                &client,
+                p.client_limit,
+                started,
+            )
         })?;
         drop(server_c);
         ProgramsOutcome::new(&lab, client, before, timeline)
@@ -306,9 +313,11 @@ fn run_client_container(
     holder: &str,
     argv: &[String],
     limit: Duration,
+    started: &Started,
 ) -> anyhow::Result<ClientResult> {
     let start = Instant::now();
     let client = Running::start(run, image, &format!("container:{holder}"), argv)?;
+    started.now();
     let (tx, rx) = mpsc::channel();
     let id = client.id.clone();
     // Detached: `docker wait` returns when the container exits, or fails
@@ -421,8 +430,15 @@ fn listening(host: &Host, port: u16) -> anyhow::Result<bool> {
     }))
 }
 
-fn run_client(host: &Host, argv: &[String], limit: Duration) -> anyhow::Result<ClientResult> {
-    let run = spawn(host, argv, "--client")?.output_within(limit)?;
+fn run_client(
+    host: &Host,
+    argv: &[String],
+    limit: Duration,
+    started: &Started,
+) -> anyhow::Result<ClientResult> {
+    let child = spawn(host, argv, "--client")?;
+    started.now();
+    let run = child.output_within(limit)?;
     Ok(ClientResult {
         exit_code: run.status.and_then(|s| s.code()),
         stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
