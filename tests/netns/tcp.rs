@@ -61,8 +61,14 @@ fn tcp_delivers_every_byte_in_order_under(
 /// retransmissions).
 #[test]
 fn tcp_pays_for_reliability_in_time() {
-    let clean = run(&tcp().impaired("delay 5ms", Direction::Both));
-    let lossy = run(&tcp().impaired("delay 5ms loss 10%", Direction::Both));
+    // Both at once, each on its own lab, so that a busy machine slows
+    // both alike (one after the other, a clean run that met a busy moment
+    // took 0.49 s and the lossy one 0.22 s).
+    let (clean, lossy) = std::thread::scope(|s| {
+        let clean = s.spawn(|| run(&tcp().impaired("delay 5ms", Direction::Both)));
+        let lossy = run(&tcp().impaired("delay 5ms loss 10%", Direction::Both));
+        (clean.join().expect("the clean run"), lossy)
+    });
     let (c, l) = (
         clean.report.as_tcp().expect("a TCP report"),
         lossy.report.as_tcp().expect("a TCP report"),
@@ -121,10 +127,11 @@ fn tcp_keeps_no_message_boundaries() {
 /// and at most 0.3 s more (connection, echo, scheduling). The sender can
 /// get ahead by what its own and the receiver's buffers hold (about 0.5 MB
 /// here), so its writes take at least (2 MiB - 0.5 MB) / rate = 1.6 s, and
-/// it spends most of that waiting in them: at least half is asserted, the
-/// rest allowing for a busy machine that deschedules it between writes
-/// (alone: 1.39-1.56 s of waiting; six suites at once on two cores: 0.98
-/// s). Against a reader at full speed the same sender waits 0.30-0.32 s.
+/// it spends much of that waiting in them. Alone it waited 1.39-1.56 s;
+/// with six suites at once on two cores, where the time it spends encoding
+/// and checking lines stretches, 0.68 and 0.98 s; so a quarter of 1.6 s is
+/// asserted. Against a reader at full speed the same sender waits 0.30-0.32
+/// s of 0.42 s, and the duration check above is what fails.
 #[test]
 fn tcp_holds_the_sender_to_a_slow_readers_pace_and_loses_nothing() {
     let mut s = tcp();
@@ -143,7 +150,7 @@ fn tcp_holds_the_sender_to_a_slow_readers_pace_and_loses_nothing() {
     );
     let writing = (s.bytes as f64 - 0.5e6) / 1e6;
     assert!(
-        r.send_blocked_s >= writing / 2.0,
+        r.send_blocked_s >= writing / 4.0,
         "the sender waited {} s of {} s",
         r.send_blocked_s,
         r.duration_s
