@@ -3,9 +3,12 @@
 //! `make test-kernel` builds the VM (tests/kernel/build-image.sh) and runs
 //! this suite; `make test` runs it where the host has no netem.
 //!
-//! Inside the VM, `badnet run --backend netem --json` runs each scenario of
-//! tests/kernel/scenarios.txt; here the same verdict code as the netns suite
-//! judges each result, and a parity check runs the same scenarios through
+//! Inside the VM (two CPUs), `badnet ARGS --backend netem --json` runs each
+//! scenario of tests/kernel/scenarios.txt, two at a time; here the same
+//! verdict code as the netns suite judges each result (the scenarios of
+//! flow control, a changing address, timeliness and congestion with the
+//! bounds of their netns suites), and a parity check runs the loss,
+//! duplication, reordering and delay scenarios through
 //! the userspace wire on this host and compares the two side by side: the
 //! Clopper-Pearson intervals (1e-6 each) of the two backends' proportions
 //! must overlap, and their minimum RTTs (the delay floor netem sets) must
@@ -62,7 +65,7 @@ fn boot(accel: &str) -> (Vm, mpsc::Receiver<String>) {
             "-m",
             "512",
             "-smp",
-            "1",
+            "2",
             "-nic",
             "none",
             "-nographic",
@@ -151,8 +154,9 @@ fn run_vm() -> (String, BTreeMap<String, Value>) {
             continue;
         }
         println!("accelerator {accel}: booted");
-        // Each scenario's time in the VM, from the console's lines.
-        let mut last = Instant::now();
+        // When each scenario ended, from the console's lines (two run at
+        // once, one per CPU).
+        let booted = Instant::now();
         while !seen.last().is_some_and(|l| l.contains("BADNET-DONE")) {
             assert!(
                 wait_for(&rx, "BADNET-", RUN_LIMIT, &mut seen),
@@ -164,8 +168,10 @@ fn run_vm() -> (String, BTreeMap<String, Value>) {
                 .nth(1)
                 .filter(|_| !line.contains("BADNET-DONE"))
             {
-                println!("  {name}: {:.1} s in the VM", last.elapsed().as_secs_f64());
-                last = Instant::now();
+                println!(
+                    "  {name}: done {:.1} s after the boot",
+                    booted.elapsed().as_secs_f64()
+                );
             }
         }
         drop(vm);
@@ -217,12 +223,12 @@ fn tcp(r: &Report) -> &TcpReport {
     }
 }
 
-/// A check of the VM's JSON, with the JSON as its detail.
-fn holds(name: &str, pass: bool, v: &Value) -> Check {
+/// A check of the VM's results.
+fn holds(name: &str, pass: bool, detail: String) -> Check {
     Check {
         name: name.into(),
         pass,
-        detail: v.to_string(),
+        detail,
     }
 }
 
@@ -233,90 +239,96 @@ fn contract_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
     Some(match name {
         // Flow control: the slow reader's kernel dropped, by its own
         // count, every probe that was lost.
-        "udp_slow_reader" => vec![
-            holds(
-                "the receiving kernel dropped what overflowed its buffer",
-                count(&v["receive_buffer_drops"]) > 0,
-                v,
-            ),
-            holds(
-                "lost == receive_buffer_drops",
-                count(&v["lost"]) == count(&v["receive_buffer_drops"]),
-                v,
-            ),
-        ],
+        "udp_slow_reader" => {
+            let (lost, drops) = (count(&v["lost"]), count(&v["receive_buffer_drops"]));
+            let detail = format!("lost {lost}, receive_buffer_drops {drops}");
+            vec![holds(
+                "every probe lost is one the receiving kernel dropped, and it dropped some",
+                drops > 0 && lost == drops,
+                detail,
+            )]
+        }
         // A client whose address changes, on veth: the server answers the
         // new one (1000 probes 1 ms apart, renumbered after 500 ms; the
         // change costs at most a few probes).
-        "udp_renumbered" => vec![
-            holds("renumbered", v["renumbered"] == "198.18.0.3", v),
-            holds(
+        "udp_renumbered" => {
+            let after = count(&v["received_after_renumber"]);
+            vec![holds(
                 "the probes after the change were answered at the new address",
-                count(&v["received_after_renumber"]) >= 450,
-                v,
-            ),
-        ],
+                v["renumbered"] == "198.18.0.3" && after >= 450,
+                format!(
+                    "renumbered {}, received_after_renumber {after}",
+                    v["renumbered"]
+                ),
+            )]
+        }
         // Timeliness: UDP delivered what netem passed (its own count) and
         // no message waited for a retransmission (three base latencies).
-        "messages_udp_loss_5pct" => vec![
-            holds(
-                "delivered == sent - what netem dropped",
-                count(&v["messages_delivered"])
-                    == count(&v["messages_sent"]) - count(&v["link"]["forward"]["dropped"]),
-                v,
-            ),
-            holds(
-                "netem dropped some",
-                count(&v["link"]["forward"]["dropped"]) > 0,
-                v,
-            ),
-            holds(
-                "no message waited a round trip",
-                num(&v["latency_ms"]["max"]) < 3.0 * num(&v["latency_ms"]["min"]),
-                v,
-            ),
-        ],
+        "messages_udp_loss_5pct" => {
+            let (sent, delivered, dropped) = (
+                count(&v["messages_sent"]),
+                count(&v["messages_delivered"]),
+                count(&v["link"]["forward"]["dropped"]),
+            );
+            let latency = &v["latency_ms"];
+            vec![
+                holds(
+                    "delivered == sent - what netem dropped (some)",
+                    dropped > 0 && delivered == sent - dropped,
+                    format!("sent {sent}, delivered {delivered}, netem dropped {dropped}"),
+                ),
+                holds(
+                    "no message waited a round trip",
+                    num(&latency["max"]) < 3.0 * num(&latency["min"]),
+                    format!("latency {latency}"),
+                ),
+            ]
+        }
         // TCP delivered all 600 in order, those behind a loss a round trip
         // late (the bound of tests/netns/timeliness.rs: 7 of 600 first
         // transmissions lost, the p99, fail below 1e-6).
-        "messages_tcp_loss_5pct" => vec![
-            holds(
-                "every message, in order",
-                count(&v["messages_delivered"]) == 600
-                    && count(&v["messages_sent"]) == 600
-                    && count(&v["out_of_order"]) == 0,
-                v,
-            ),
-            holds(
-                "the p99 waited a round trip",
-                num(&v["latency_ms"]["p99"]) >= 3.0 * num(&v["latency_ms"]["min"]),
-                v,
-            ),
-        ],
+        "messages_tcp_loss_5pct" => {
+            let (sent, delivered, late) = (
+                count(&v["messages_sent"]),
+                count(&v["messages_delivered"]),
+                count(&v["out_of_order"]),
+            );
+            let latency = &v["latency_ms"];
+            vec![
+                holds(
+                    "every message, in order",
+                    sent == 600 && delivered == 600 && late == 0,
+                    format!("sent {sent}, delivered {delivered}, out of order {late}"),
+                ),
+                holds(
+                    "the p99 waited a round trip",
+                    num(&latency["p99"]) >= 3.0 * num(&latency["min"]),
+                    format!("latency {latency}"),
+                ),
+            ]
+        }
         // Congestion: two TCP flows through netem's 10 Mbit/s together
         // use no more than it, and both get some.
         "share_tcp_2" => {
-            let flows = v["flows"].as_array().expect("flows");
-            let total: f64 = flows.iter().map(|f| num(&f["goodput_mbps"])).sum();
-            vec![
-                holds(
-                    "two flows, at most the bottleneck's 10 Mbit/s together",
-                    flows.len() == 2 && total <= 10.2,
-                    v,
-                ),
-                holds(
-                    "each flow got a share",
-                    flows.iter().all(|f| num(&f["goodput_mbps"]) > 1.0),
-                    v,
-                ),
-            ]
+            let flows: Vec<f64> = v["flows"]
+                .as_array()
+                .expect("flows")
+                .iter()
+                .map(|f| num(&f["goodput_mbps"]))
+                .collect();
+            let total: f64 = flows.iter().sum();
+            vec![holds(
+                "two flows, each with a share, at most the bottleneck's 10 Mbit/s together",
+                flows.len() == 2 && total <= 10.2 && flows.iter().all(|&g| g > 1.0),
+                format!("goodputs {flows:.2?} Mbit/s, {total:.2} together"),
+            )]
         }
         _ => return None,
     })
 }
 
 /// The suite's verdict for each scenario of scenarios.txt.
-fn verdicts(name: &str, v: &Value) -> Vec<Check> {
+fn verdicts(name: &str, v: &Value, accel: &str) -> Vec<Check> {
     if let Some(checks) = contract_verdicts(name, v) {
         return checks;
     }
@@ -334,10 +346,15 @@ fn verdicts(name: &str, v: &Value) -> Vec<Check> {
         )],
         "udp_reorder_25pct_forward" => vec![verdict::udp_reorder_fraction(udp(r), 50.0, 0.25)],
         "udp_delay_20ms_both" => {
+            // A guest under software emulation, two scenarios at once,
+            // adds more of its own than one under KVM (medians of 41.1 to
+            // 44.0 ms were seen under TCG); netem's own floor is the
+            // parity check's (the minimum RTTs of the two backends).
+            let slack = if accel == "kvm" { 5.0 } else { 10.0 };
             let p = udp(r).rtt_ms.expect("echoes");
             vec![Check {
-                name: "RTT at least 2 x 20 ms, median within 5 ms".into(),
-                pass: p.min >= 40.0 && p.p50 < 45.0,
+                name: format!("RTT at least 2 x 20 ms, median within {slack} ms"),
+                pass: p.min >= 40.0 && p.p50 < 40.0 + slack,
                 detail: format!("{p:?}"),
             }]
         }
@@ -440,7 +457,7 @@ fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
     );
     let mut checks = Vec::new();
     for (name, r) in &results {
-        checks.extend(verdicts(name, r).into_iter().map(|c| Check {
+        checks.extend(verdicts(name, r, &accel).into_iter().map(|c| Check {
             name: format!("{name}: {}", c.name),
             ..c
         }));
