@@ -323,6 +323,37 @@ fn contract_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
                 format!("goodputs {flows:.2?} Mbit/s, {total:.2} together"),
             )]
         }
+        // Flow control, TCP: held to a 500 KB/s reader, 1 MB takes 2 s
+        // (no less than that minus the reader's first 20 ms chunk), and
+        // arrives whole.
+        "tcp_slow_reader" => {
+            let t = tcp(&report(v)).clone();
+            let mut c = verdict::tcp_reliable(&t);
+            c.push(holds(
+                "held to the reader's pace",
+                t.duration_s >= 2.0 - 0.02 && t.send_blocked_s > 0.0,
+                format!(
+                    "{:.3} s, {:.3} s of it waiting in writes",
+                    t.duration_s, t.send_blocked_s
+                ),
+            ));
+            c
+        }
+        // A renumbered TCP client reconnects from its new address and
+        // finishes the stream intact.
+        "tcp_renumbered_reconnect" => {
+            let t = tcp(&report(v)).clone();
+            let mut c = verdict::tcp_reliable(&t);
+            c.push(holds(
+                "reconnected and sent again what had not come back",
+                t.reconnects >= 1 && t.resent_bytes > 0,
+                format!(
+                    "{} reconnects, {} bytes sent again",
+                    t.reconnects, t.resent_bytes
+                ),
+            ));
+            c
+        }
         _ => return None,
     })
 }
