@@ -132,7 +132,7 @@ fn udp_jitter_wider_than_the_send_gap_reorders() {
 /// consistent with 25% too (Clopper-Pearson at 1e-6 each).
 #[test]
 fn udp_reorder_sends_probes_ahead_of_their_elders() {
-    let mut s = udp().impaired("delay 50ms reorder 25%", Direction::Forward);
+    let s = udp().impaired("delay 50ms reorder 25%", Direction::Forward);
     let o = run(&s);
     let r = o.report.as_udp().expect("a UDP report");
     assert_eq!((r.lost, r.duplicates), (0, 0));
