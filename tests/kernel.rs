@@ -28,7 +28,7 @@ use badnet::testing::require_root;
 use badnet::verdict::{self, assert_all, Check};
 use serde_json::Value;
 use services::report::{Report, TcpReport, UdpReport};
-use support::badnet;
+use support::{badnet, count, num};
 
 /// KVM boots in a few seconds or not at all; TCG emulates, so it gets longer.
 fn boot_limit(accel: &str) -> Duration {
@@ -199,14 +199,6 @@ fn run_vm() -> (String, BTreeMap<String, Value>) {
 /// A probe's report, from a `badnet run` result.
 fn report(v: &Value) -> Report {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("not a probe's report: {e}: {v}"))
-}
-
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 fn udp(r: &Report) -> &UdpReport {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faults::{Backend, Host, Lab};
 
-pub use crate::support::badnet;
+pub use crate::support::{badnet, count, num};
 pub use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 
 /// A lab of `backend`, seeded with this run's seed (printed; see
@@ -54,16 +54,6 @@ pub fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
         serde_json::from_slice(&out.stdout).unwrap_or_default(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A JSON number, or a panic that shows it.
-pub fn num(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-/// A JSON count, or a panic that shows it.
-pub fn count(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
 /// A run's timeline has steps, each applied no earlier than due and

@@ -15,34 +15,24 @@ const N: u64 = 600;
 const LOSS: f64 = 0.05;
 
 fn messages(transport: &str, delay: &str) -> serde_json::Value {
-    require_root();
-    let out = badnet()
-        .args([
-            "run",
-            transport,
-            "--json",
-            "--messages",
-            RATE,
-            "--duration",
-            "3s",
-        ])
-        .args([
-            "--delay",
-            delay,
-            "--netem",
-            "loss 5%",
-            "--backend",
-            backend().name(),
-        ])
-        .args(["--seed", &seed().to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let seed = seed().to_string();
+    let (code, j, stderr) = run_json(&[
+        transport,
+        "--messages",
+        RATE,
+        "--duration",
+        "3s",
+        "--delay",
+        delay,
+        "--netem",
+        "loss 5%",
+        "--backend",
+        backend().name(),
+        "--seed",
+        &seed,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    j
 }
 
 /// UDP: what was delivered is what the link passed A to B, and no

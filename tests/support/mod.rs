@@ -6,3 +6,15 @@ use std::process::Command;
 pub fn badnet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_badnet"))
 }
+
+/// A JSON number, or a panic that shows it.
+#[allow(dead_code)] // not every suite binary reads JSON numbers
+pub fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// A JSON count, or a panic that shows it.
+#[allow(dead_code)]
+pub fn count(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
