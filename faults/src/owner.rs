@@ -98,6 +98,13 @@ pub fn is_alive(id: &str) -> bool {
     let (Some(pid), Some(started)) = (fields.next(), fields.next()) else {
         return false;
     };
+    runs(pid, started)
+}
+
+/// Whether process `pid` runs and started at `started` (clock ticks since
+/// boot), both as written down: the same PID reused by another process
+/// does not count.
+fn runs(pid: &str, started: &str) -> bool {
     pid.parse()
         .ok()
         .and_then(start_time)
@@ -133,8 +140,7 @@ pub fn owner_token() -> String {
 pub fn owner_alive(token: &str) -> bool {
     token
         .split_once(':')
-        .and_then(|(pid, started)| Some((pid.parse().ok()?, started.parse::<u64>().ok()?)))
-        .is_some_and(|(pid, started)| start_time(pid) == Some(started))
+        .is_some_and(|(pid, started)| runs(pid, started))
 }
 
 fn start_time(pid: u32) -> Option<u64> {
@@ -166,5 +172,16 @@ mod tests {
         let me = std::process::id();
         assert!(start_time(me).is_some());
         assert!(start_time(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn an_owner_token_names_this_process_and_no_other() {
+        assert!(owner_alive(&owner_token()));
+        let me = std::process::id();
+        // This PID with another start time: a reused PID.
+        assert!(!owner_alive(&format!("{me}:0")));
+        assert!(!owner_alive(&format!("{}:1", u32::MAX)));
+        assert!(!owner_alive(""));
+        assert!(!owner_alive("not a token"));
     }
 }
