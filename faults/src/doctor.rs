@@ -4,8 +4,9 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::backend::{in_throwaway_host, netem_available};
-use crate::{tun, Error};
+use crate::lab::backend::{in_throwaway_host, netem_available};
+use crate::wire::tun;
+use crate::Error;
 
 /// One capability.
 #[derive(Debug, Clone, Serialize)]

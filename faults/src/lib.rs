@@ -93,49 +93,36 @@
 
 #![deny(unsafe_code)]
 
-mod backend;
-mod checksum;
-mod cleanup;
 mod cmd;
-mod counters;
-mod direction;
 mod doctor;
 mod error;
-mod gro;
-mod gso;
-mod host;
-mod impairment;
 mod lab;
-mod link;
-mod model;
-mod owner;
-mod rng;
+mod netem;
 mod snmp;
 #[allow(unsafe_code)]
 mod sys;
-mod tun;
-mod units;
-mod vnet;
 mod wire;
 
-pub use backend::{netem_available, Backend};
-pub use cleanup::{netns_names, sweep};
-pub use counters::CounterSnapshot;
-pub use direction::Direction;
 pub use doctor::{doctor, Capability, Doctor};
 pub use error::{Error, Result};
-pub use host::Host;
-pub use impairment::{Distribution, Impairment, Loss};
+pub use lab::backend::{netem_available, Backend};
+pub use lab::cleanup::{netns_names, sweep};
+pub use lab::direction::Direction;
+pub use lab::host::Host;
+pub use lab::link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
+pub use lab::owner::{
+    is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run,
+};
 pub use lab::{Change, Lab, LinkCounters};
-pub use link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
-pub use owner::{is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run};
+pub use netem::counters::CounterSnapshot;
+pub use netem::impairment::{Distribution, Impairment, Loss};
+pub use netem::units::{rate as parse_rate, serialize_ms};
 pub use snmp::UdpCounters;
-pub use units::{rate as parse_rate, serialize_ms};
-pub use wire::realtime_thread;
+pub use wire::switch::realtime_thread;
 
 /// The userspace link's model and its counters, for property tests: the
 /// wire is the model's only other user.
 pub mod testing {
-    pub use crate::counters::Counters;
-    pub use crate::model::{NetemModel, L2_OVERHEAD};
+    pub use crate::netem::counters::Counters;
+    pub use crate::netem::model::{NetemModel, L2_OVERHEAD};
 }

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::host::Host;
-use crate::owner::Run;
+use crate::lab::host::Host;
+use crate::lab::owner::Run;
 use crate::{Error, Result};
 
 /// Which link to build.

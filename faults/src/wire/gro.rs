@@ -14,8 +14,8 @@
 //! coalesced one, `GSO_TCPV4` with the segment size, and the checksum left
 //! partial (the kernel trusts it: each part was verified here).
 
-use crate::checksum::{fold, sum};
-use crate::vnet::{GSO_TCPV4, MAX_IP, NEEDS_CSUM, VNET_HDR_LEN};
+use crate::wire::checksum::{fold, sum};
+use crate::wire::vnet::{GSO_TCPV4, MAX_IP, NEEDS_CSUM, VNET_HDR_LEN};
 
 /// One write to the receiving TUN device.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,20 +4,27 @@
 //! Host A is the client side (198.18.0.1), host B the server side
 //! (198.18.0.2). Direction `Forward` is A to B, `Reverse` is B to A.
 
+pub mod backend;
+pub mod cleanup;
+pub mod direction;
+pub mod host;
+pub mod link;
+pub mod owner;
+
 use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::{resolve, Backend};
-use crate::counters::CounterSnapshot;
-use crate::direction::{Direction, Way};
-use crate::host::Host;
-use crate::impairment::Impairment;
-use crate::link::{Link, ADDR_A, ADDR_B};
-use crate::owner::Run;
-use crate::rng::Rng;
-use crate::{cleanup, Result};
+use crate::lab::backend::{resolve, Backend};
+use crate::lab::direction::{Direction, Way};
+use crate::lab::host::Host;
+use crate::lab::link::{Link, ADDR_A, ADDR_B};
+use crate::lab::owner::Run;
+use crate::netem::counters::CounterSnapshot;
+use crate::netem::impairment::Impairment;
+use crate::netem::rng::Rng;
+use crate::Result;
 
 /// What a link did, per direction.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -173,7 +180,7 @@ impl Lab {
     /// host renumbered once is refused a second time.
     pub fn renumber_a(&self) -> Result<Change> {
         let mut addr = self.addr_a.lock().expect("lab lock");
-        let new = crate::link::ADDR_A_RENUMBERED;
+        let new = crate::lab::link::ADDR_A_RENUMBERED;
         if *addr == new {
             return Err(crate::Error::invalid(
                 "renumber",

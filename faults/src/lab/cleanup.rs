@@ -1,7 +1,7 @@
 //! Sweeping what dead runs left behind.
 
 use crate::cmd;
-use crate::owner::{self, run_id_of};
+use crate::lab::owner::{self, run_id_of};
 use crate::Result;
 
 /// Removes every namespace (and the processes in it) of a run whose owner

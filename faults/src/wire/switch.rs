@@ -22,12 +22,13 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 
-use crate::counters::{CounterSnapshot, Counters};
-use crate::direction::Way;
-use crate::impairment::Impairment;
-use crate::model::NetemModel;
-use crate::vnet::{MAX_IP, VNET_HDR_LEN};
-use crate::{gro, gso, sys};
+use crate::lab::direction::Way;
+use crate::netem::counters::{CounterSnapshot, Counters};
+use crate::netem::impairment::Impairment;
+use crate::netem::model::NetemModel;
+use crate::sys;
+use crate::wire::vnet::{MAX_IP, VNET_HDR_LEN};
+use crate::wire::{gro, gso};
 use crate::{Error, Result};
 
 /// Packets read per wake-up at most, so a flood cannot starve releases.

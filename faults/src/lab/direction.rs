@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::impairment::Impairment;
+use crate::netem::impairment::Impairment;
 use crate::{Error, Result};
 
 /// Which way across the link an impairment applies.

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::rng::Rng;
+use crate::netem::rng::Rng;
 use crate::{Error, Result};
 
 /// Every resource name starts with this.

@@ -11,8 +11,8 @@
 //! counts up, the sequence number advances by the payload, FIN and PSH
 //! stay on the last segment only, and CWR on the first only.
 
-use crate::checksum::{checksum, pseudo_v4};
-use crate::vnet::{VnetHdr, GSO_ECN, GSO_TCPV4, NEEDS_CSUM, VNET_HDR_LEN};
+use crate::wire::checksum::{checksum, pseudo_v4};
+use crate::wire::vnet::{VnetHdr, GSO_ECN, GSO_TCPV4, NEEDS_CSUM, VNET_HDR_LEN};
 
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
@@ -107,7 +107,7 @@ fn split_tcp_v4(packet: &[u8], mss: usize, out: &mut Vec<Vec<u8>>) -> Option<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checksum::{fold, sum};
+    use crate::wire::checksum::{fold, sum};
 
     /// `gso_type`: one packet, no segmentation.
     const GSO_NONE: u8 = 0;

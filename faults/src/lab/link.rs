@@ -4,13 +4,14 @@
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use crate::backend::Backend;
-use crate::counters::CounterSnapshot;
-use crate::direction::Way;
-use crate::host::Host;
-use crate::impairment::Impairment;
-use crate::wire::Wire;
-use crate::{tun, Error, Result};
+use crate::lab::backend::Backend;
+use crate::lab::direction::Way;
+use crate::lab::host::Host;
+use crate::netem::counters::CounterSnapshot;
+use crate::netem::impairment::Impairment;
+use crate::wire::switch::Wire;
+use crate::wire::tun;
+use crate::{Error, Result};
 
 /// Address of host A on every link (RFC 2544's benchmarking range).
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::units::{self, format_percent, format_rate, format_time};
+use crate::netem::units::{self, format_percent, format_rate, format_time};
 use crate::Error;
 
 /// The delay distribution of the jitter.

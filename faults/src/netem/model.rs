@@ -14,9 +14,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::counters::Counters;
-use crate::impairment::{Distribution, Impairment, Loss};
-use crate::rng::{scale, Correlated, Rng};
+use crate::netem::counters::Counters;
+use crate::netem::impairment::{Distribution, Impairment, Loss};
+use crate::netem::rng::{scale, Correlated, Rng};
 
 /// Bytes of Ethernet header netem counts on a veth, added to each L3 packet
 /// for the `rate` serialization time, so both backends pace alike.
