@@ -50,6 +50,50 @@ pub fn run(mut cmd: Command, shown: &[String]) -> Result<String> {
     })
 }
 
+/// Runs `program ARGS -batch -` with `lines` on its standard input: many
+/// commands for the cost of one process. Nothing runs for no lines.
+pub fn run_batch(program: &str, args: &[&str], lines: &[String]) -> Result<String> {
+    use std::io::Write;
+    if lines.is_empty() {
+        return Ok(String::new());
+    }
+    let mut shown: Vec<String> = std::iter::once(program)
+        .chain(args.iter().copied())
+        .chain(["-batch", "-"])
+        .map(str::to_owned)
+        .collect();
+    for line in lines {
+        tracing::debug!(target: "badnet::net", "{} {line}", shell_line(&shown[..1 + args.len()]));
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .args(["-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let line = shell_line(&shown);
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+        command: line.clone(),
+        source,
+    })?;
+    let mut input = child.stdin.take().expect("piped stdin");
+    let text = lines.join("\n") + "\n";
+    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
+    let out = child.wait_with_output().map_err(|source| Error::Spawn {
+        command: line.clone(),
+        source,
+    })?;
+    let _ = writer.join();
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    shown.push(format!("<<< {} lines, the first '{}'", lines.len(), lines[0]));
+    Err(Error::Command {
+        command: shell_line(&shown),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
+}
+
 /// Runs a command of the root namespace (`ip netns add`, say).
 pub fn run_argv(argv: &[&str]) -> Result<String> {
     let shown: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();

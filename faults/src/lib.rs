@@ -113,7 +113,10 @@ pub use lab::link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
 pub use lab::owner::{
     is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run,
 };
-pub use lab::{Change, Lab, LinkCounters};
+pub use lab::counts::PairCounters;
+pub use lab::fault::Fault;
+pub use lab::topology::{Pairs, Topology};
+pub use lab::{Builder, Change, Lab, LinkCounters, Select};
 pub use netem::counters::CounterSnapshot;
 pub use netem::impairment::{Distribution, Impairment, Loss};
 pub use netem::units::{rate as parse_rate, serialize_ms};

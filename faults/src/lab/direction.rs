@@ -31,15 +31,6 @@ impl Direction {
             Direction::Both => [spec.clone(), spec.clone()],
         }
     }
-
-    /// The ways this direction names.
-    pub(crate) fn ways(self) -> &'static [Way] {
-        match self {
-            Direction::Forward => &[Way::AToB],
-            Direction::Reverse => &[Way::BToA],
-            Direction::Both => &Way::BOTH,
-        }
-    }
 }
 
 /// One of the link's two ways: what a [`Direction`] names one or both of.

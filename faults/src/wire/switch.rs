@@ -1,19 +1,24 @@
-//! The userspace link: two TUN devices, one in each host, and a
-//! [`Forwarder`] per direction that moves packets between them through a
-//! [`NetemModel`].
+//! The userspace switch: a TUN device in each host, and a [`Port`] per
+//! host whose thread reads what that host sends, routes each packet by its
+//! destination address to a [`NetemModel`] of its own for that directed
+//! pair (made when the pair's first packet comes, seeded per pair), and
+//! delivers what comes due to the destination's device. Two hosts make the
+//! classic link: one port, one model each way.
 //!
-//! Each forwarder is a thread that waits in `ppoll` (nanosecond timeouts,
+//! Each port is a thread that waits in `ppoll` (nanosecond timeouts,
 //! timer slack 1 ns) for either a packet or the head of its queue to come
 //! due, so delays are accurate to tens of microseconds, not to a
 //! millisecond timer tick. It runs in the real-time class where permitted,
 //! so busy processes beside it do not delay it, and counts how late each
 //! packet left against its schedule (`late_*_us` in its counters).
 
+use std::collections::HashMap;
 use std::io::IoSlice;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,7 +27,6 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 
-use crate::lab::direction::Way;
 use crate::netem::counters::{CounterSnapshot, Counters};
 use crate::netem::impairment::Impairment;
 use crate::netem::model::NetemModel;
@@ -57,123 +61,232 @@ fn realtime_wanted() -> bool {
     std::env::var("BADNET_WIRE_REALTIME").map_or(true, |v| v != "0")
 }
 
-/// A running link between two TUN descriptors: one forwarder each way.
+/// The switch: one port per host, the address table they route by, and
+/// every pair's counters.
 #[derive(Debug)]
-pub struct Wire {
-    forwarders: [Forwarder; 2],
+pub struct Switch {
+    ports: Vec<Port>,
+    table: Arc<Table>,
+    pairs: Arc<PairRegistry>,
 }
 
-/// A new impairment for a forwarder, and where it says when it took it.
-type Command = (Impairment, SyncSender<(Instant, CounterSnapshot)>);
+/// Where each address is: the port of the host that has it.
+#[derive(Debug, Default)]
+pub struct Table {
+    ports: RwLock<HashMap<Ipv4Addr, usize>>,
+}
 
-/// How long [`Wire::set`] waits for a forwarder to take a command.
+impl Table {
+    fn port(&self, addr: Ipv4Addr) -> Option<usize> {
+        self.ports.read().expect("table lock").get(&addr).copied()
+    }
+}
+
+/// Each directed pair's live counters, made when the pair is first used.
+#[derive(Debug, Default)]
+pub struct PairRegistry {
+    pairs: Mutex<HashMap<(usize, usize), Arc<Counters>>>,
+}
+
+impl PairRegistry {
+    fn get(&self, from: usize, to: usize) -> Arc<Counters> {
+        self.pairs
+            .lock()
+            .expect("registry lock")
+            .entry((from, to))
+            .or_default()
+            .clone()
+    }
+
+    /// Every pair's counts now.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<(usize, usize), CounterSnapshot> {
+        self.pairs
+            .lock()
+            .expect("registry lock")
+            .iter()
+            .map(|(k, c)| (*k, c.snapshot()))
+            .collect()
+    }
+}
+
+/// What a port's pairs are impaired with: every destination `default`,
+/// unless `pairs` names it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PortSpec {
+    pub default: Impairment,
+    pub pairs: HashMap<usize, Impairment>,
+}
+
+impl PortSpec {
+    /// The impairment of the pair to `to`.
+    pub fn of(&self, to: usize) -> &Impairment {
+        self.pairs.get(&to).unwrap_or(&self.default)
+    }
+}
+
+/// A port's new spec, and where it says when it took it, with its pairs'
+/// counts at that moment.
+type Command = (PortSpec, SyncSender<Taken>);
+/// When a port took a spec, and each of its pairs' counts then.
+pub type Taken = (Instant, Vec<((usize, usize), CounterSnapshot)>);
+
+/// How long [`Switch::set`] waits for a port to take a command.
 const TAKE_LIMIT: Duration = Duration::from_secs(1);
 
-/// One direction's thread, and how to reach it.
+/// One host's thread, and how to reach it.
 #[derive(Debug)]
-struct Forwarder {
+struct Port {
     control: Sender<Command>,
     wake: Arc<EventFd>,
-    counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Wire {
-    /// Starts forwarding `a -> b` under `forward` and `b -> a` under
-    /// `reverse`. `seed` seeds both directions (differently) unless a spec
-    /// carries its own.
+/// The seed of the pair `from -> to`: `seed` itself for the first host to
+/// the second, and for the rest a mix that differs per pair, so one seed
+/// replays every pair.
+pub fn pair_seed(seed: u64, from: usize, to: usize) -> u64 {
+    match (from, to) {
+        (0, 1) => seed,
+        (1, 0) => seed.rotate_left(32) ^ 0x5bd1_e995,
+        _ => {
+            let mut z = seed ^ ((from as u64) << 32 | to as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+}
+
+impl Switch {
+    /// Starts a port for each device of `devices` (host `i`'s TUN, at
+    /// `addrs[i]`), each pair impaired as `specs[i]` says. `count_every_pair`
+    /// makes every pair's counters at once, so that pairs nothing crossed
+    /// are counted as zeros rather than absent.
     pub fn start(
-        a: OwnedFd,
-        b: OwnedFd,
-        forward: &Impairment,
-        reverse: &Impairment,
+        devices: Vec<OwnedFd>,
+        addrs: &[Ipv4Addr],
+        specs: Vec<PortSpec>,
         seed: u64,
+        count_every_pair: bool,
     ) -> Result<Self> {
-        let (a, b) = (Arc::new(a), Arc::new(b));
+        let n = devices.len();
+        let outputs: Arc<[Arc<OwnedFd>]> = devices.into_iter().map(Arc::new).collect();
+        let table = Arc::new(Table::default());
+        table
+            .ports
+            .write()
+            .expect("table lock")
+            .extend(addrs.iter().copied().zip(0..));
+        let pairs = Arc::new(PairRegistry::default());
+        if count_every_pair {
+            for (s, d) in (0..n).flat_map(|s| (0..n).map(move |d| (s, d))) {
+                if s != d {
+                    pairs.get(s, d);
+                }
+            }
+        }
         let epoch = Instant::now();
-        let fwd = Forwarder::spawn("bn-wire-fwd", a.clone(), b.clone(), forward, seed, epoch)?;
-        let rev = Forwarder::spawn(
-            "bn-wire-rev",
-            b,
-            a,
-            reverse,
-            seed.rotate_left(32) ^ 0x5bd1_e995,
-            epoch,
-        )?;
+        let ports = specs
+            .into_iter()
+            .enumerate()
+            .map(|(me, spec)| {
+                Port::spawn(
+                    me,
+                    outputs.clone(),
+                    table.clone(),
+                    pairs.clone(),
+                    spec,
+                    seed,
+                    epoch,
+                )
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
-            forwarders: [fwd, rev],
+            ports,
+            table,
+            pairs,
         })
     }
 
-    /// Changes the impairment of one way while traffic flows, and returns
-    /// the moment its forwarder took the new one (packets it reads from
-    /// then on meet it) with its counters at that moment: what the old one
-    /// did, exactly. A forwarder that has stopped, or that does not answer
-    /// within a second, is an error.
-    pub fn set(&self, way: Way, spec: &Impairment) -> Result<(Instant, CounterSnapshot)> {
-        let f = &self.forwarders[way.index()];
+    /// Gives port `from` a new spec while traffic flows, and returns the
+    /// moment it took it (packets it reads from then on meet it) with its
+    /// pairs' counts at that moment: what the old one did, exactly. A port
+    /// that has stopped, or that does not answer within a second, is an
+    /// error.
+    pub fn set(&self, from: usize, spec: PortSpec) -> Result<Taken> {
+        let port = &self.ports[from];
         let (taken, at) = mpsc::sync_channel(1);
-        f.control.send((spec.clone(), taken)).map_err(|_| {
-            Error::sys("telling the wire forwarder")(std::io::ErrorKind::BrokenPipe.into())
+        port.control.send((spec, taken)).map_err(|_| {
+            Error::sys("telling a wire port")(std::io::ErrorKind::BrokenPipe.into())
         })?;
-        f.wake();
+        port.wake();
         at.recv_timeout(TAKE_LIMIT).map_err(|_| {
             Error::sys(format!(
-                "the wire forwarder taking a new impairment within {TAKE_LIMIT:?}"
+                "a wire port taking a new impairment within {TAKE_LIMIT:?}"
             ))(std::io::ErrorKind::TimedOut.into())
         })
     }
 
-    /// What one way did so far.
-    pub fn counters(&self, way: Way) -> CounterSnapshot {
-        self.forwarders[way.index()].counters.snapshot()
+    /// Every pair's counts so far.
+    pub fn counters(&self) -> std::collections::BTreeMap<(usize, usize), CounterSnapshot> {
+        self.pairs.snapshot()
+    }
+
+    /// Routes `new` to port `port` (a host renumbered), and stops routing
+    /// `old`.
+    pub fn readdress(&self, port: usize, old: Ipv4Addr, new: Ipv4Addr) {
+        let mut ports = self.table.ports.write().expect("table lock");
+        ports.remove(&old);
+        ports.insert(new, port);
     }
 }
 
-impl Forwarder {
+impl Port {
     fn spawn(
-        name: &str,
-        input: Arc<OwnedFd>,
-        output: Arc<OwnedFd>,
-        spec: &Impairment,
+        me: usize,
+        outputs: Arc<[Arc<OwnedFd>]>,
+        table: Arc<Table>,
+        registry: Arc<PairRegistry>,
+        spec: PortSpec,
         seed: u64,
         epoch: Instant,
     ) -> Result<Self> {
         let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
             .map_err(|e| Error::sys("eventfd")(e.into()))?;
         let wake = Arc::new(wake);
-        let counters = Arc::new(Counters::default());
         let (control, commands) = mpsc::channel();
-        let model = NetemModel::new(spec, seed, counters.clone());
-        let run = Run {
-            input,
-            output,
+        let state = PortState {
+            me,
+            input: outputs[me].clone(),
+            outputs,
+            table,
+            registry,
             wake: wake.clone(),
             commands,
-            model,
-            counters: counters.clone(),
+            spec,
+            pairs: HashMap::new(),
+            seed,
             epoch,
         };
         let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || run.forward())
-            .map_err(Error::sys("spawning the forwarder"))?;
+            .name(format!("bn-wire-{me}"))
+            .spawn(move || state.forward())
+            .map_err(Error::sys("spawning a wire port"))?;
         Ok(Self {
             control,
             wake,
-            counters,
             thread: Some(thread),
         })
     }
 
     fn wake(&self) {
         if let Err(e) = self.wake.write(1) {
-            tracing::warn!("waking a wire forwarder: {e}");
+            tracing::warn!("waking a wire port: {e}");
         }
     }
 }
 
-impl Drop for Forwarder {
+impl Drop for Port {
     fn drop(&mut self) {
         // Closing the channel and waking the thread tells it to stop.
         let (dead, _) = mpsc::channel();
@@ -181,20 +294,31 @@ impl Drop for Forwarder {
         self.wake();
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
-                tracing::warn!("a wire forwarder thread panicked");
+                tracing::warn!("a wire port's thread panicked");
             }
         }
     }
 }
 
-/// What a forwarder's thread owns.
-struct Run {
+/// One directed pair of a port: its model and what it is set to.
+struct Pair {
+    model: NetemModel,
+    spec: Impairment,
+    counters: Arc<Counters>,
+}
+
+/// What a port's thread owns.
+struct PortState {
+    me: usize,
     input: Arc<OwnedFd>,
-    output: Arc<OwnedFd>,
+    outputs: Arc<[Arc<OwnedFd>]>,
+    table: Arc<Table>,
+    registry: Arc<PairRegistry>,
     wake: Arc<EventFd>,
     commands: Receiver<Command>,
-    model: NetemModel,
-    counters: Arc<Counters>,
+    spec: PortSpec,
+    pairs: HashMap<usize, Pair>,
+    seed: u64,
     epoch: Instant,
 }
 
@@ -205,7 +329,7 @@ struct Woken {
     closed: bool,
 }
 
-impl Run {
+impl PortState {
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
@@ -216,7 +340,7 @@ impl Run {
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
             tracing::debug!("timer slack: {e}");
         }
-        realtime_thread("the forwarder");
+        realtime_thread("a wire port");
         let mut buf = vec![0u8; VNET_HDR_LEN + MAX_IP + 1];
         let mut segments = Vec::new();
         loop {
@@ -241,32 +365,39 @@ impl Run {
     }
 
     /// Writes every packet whose time has come, coalesced as a NIC's GRO
-    /// would.
+    /// would, to its destination's device.
     fn deliver_due(&mut self) {
         let t = self.now();
-        let mut due = Vec::new();
-        while let Some(packet) = self.model.dequeue(t) {
-            due.push(packet);
-        }
-        for frame in gro::coalesce(due) {
-            if frame.segments > 1 {
-                self.counters
-                    .coalesced
-                    .fetch_add(frame.segments as u64, Ordering::Relaxed);
+        for (&to, pair) in self.pairs.iter_mut() {
+            if pair.model.next_due().map_or(true, |due| due > t) {
+                continue;
             }
-            let iov = [IoSlice::new(&frame.hdr), IoSlice::new(&frame.packet)];
-            if let Err(e) = nix::sys::uio::writev(self.output.as_fd(), &iov) {
-                self.counters
-                    .write_errors
-                    .fetch_add(frame.segments as u64, Ordering::Relaxed);
-                tracing::debug!("wire write: {e}");
+            let mut due = Vec::new();
+            while let Some(packet) = pair.model.dequeue(t) {
+                due.push(packet);
+            }
+            let output = &self.outputs[to];
+            for frame in gro::coalesce(due) {
+                if frame.segments > 1 {
+                    pair.counters
+                        .coalesced
+                        .fetch_add(frame.segments as u64, Ordering::Relaxed);
+                }
+                let iov = [IoSlice::new(&frame.hdr), IoSlice::new(&frame.packet)];
+                if let Err(e) = nix::sys::uio::writev(output.as_fd(), &iov) {
+                    pair.counters
+                        .write_errors
+                        .fetch_add(frame.segments as u64, Ordering::Relaxed);
+                    tracing::debug!("wire write: {e}");
+                }
             }
         }
     }
 
-    /// Waits for a packet, a command, or the head of the queue to come due.
+    /// Waits for a packet, a command, or the head of a queue to come due.
     fn wait(&self) -> nix::Result<Woken> {
-        let timeout = self.model.next_due().map(|due| {
+        let next = self.pairs.values().filter_map(|p| p.model.next_due()).min();
+        let timeout = next.map(|due| {
             TimeSpec::from_duration(std::time::Duration::from_nanos(
                 due.saturating_sub(self.now()),
             ))
@@ -297,8 +428,19 @@ impl Run {
         loop {
             match self.commands.try_recv() {
                 Ok((spec, taken)) => {
-                    let counts = self.counters.snapshot();
-                    self.model.set(&spec);
+                    let counts = self
+                        .pairs
+                        .iter()
+                        .map(|(&to, p)| ((self.me, to), p.counters.snapshot()))
+                        .collect();
+                    for (&to, pair) in self.pairs.iter_mut() {
+                        let new = spec.of(to);
+                        if *new != pair.spec {
+                            pair.model.set(new);
+                            pair.spec = new.clone();
+                        }
+                    }
+                    self.spec = spec;
                     let _ = taken.send((Instant::now(), counts));
                 }
                 Err(TryRecvError::Empty) => return true,
@@ -308,7 +450,8 @@ impl Run {
     }
 
     /// Reads up to [`BURST`] frames, cuts each into the packets it stands
-    /// for, and hands every packet to the model on its own.
+    /// for, and hands every packet to its pair's model on its own. A packet
+    /// to an address no host has is dropped, as a switch would.
     fn read_burst(&mut self, buf: &mut [u8], segments: &mut Vec<Vec<u8>>) {
         for _ in 0..BURST {
             let n = match nix::unistd::read(self.input.as_fd(), buf) {
@@ -318,8 +461,37 @@ impl Run {
             gso::segment(&buf[..n], segments);
             let now = self.now();
             for packet in segments.drain(..) {
-                self.model.enqueue(packet, now);
+                let Some(to) = destination(&packet).and_then(|a| self.table.port(a)) else {
+                    continue;
+                };
+                if to == self.me {
+                    continue;
+                }
+                let pair = match self.pairs.entry(to) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let spec = self.spec.of(to).clone();
+                        let counters = self.registry.get(self.me, to);
+                        e.insert(Pair {
+                            model: NetemModel::new(
+                                &spec,
+                                pair_seed(self.seed, self.me, to),
+                                counters.clone(),
+                            ),
+                            spec,
+                            counters,
+                        })
+                    }
+                };
+                pair.model.enqueue(packet, now);
             }
         }
     }
 }
+
+/// The destination address of an IPv4 packet.
+fn destination(packet: &[u8]) -> Option<Ipv4Addr> {
+    let d: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+    (packet[0] >> 4 == 4).then_some(Ipv4Addr::from(d))
+}
+

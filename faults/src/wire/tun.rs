@@ -8,11 +8,6 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::sys;
 
-/// `TUN_F_CSUM`: the device completes checksums.
-const TUN_F_CSUM: libc::c_uint = 0x01;
-/// `TUN_F_TSO4`: the device segments TCP/IPv4.
-const TUN_F_TSO4: libc::c_uint = 0x02;
-
 /// Opens a new TUN device `name` in the calling thread's network namespace,
 /// non-blocking. Each read and write is one IP packet behind a 10-byte
 /// `virtio_net_hdr` (no packet-info header). The device offers checksum
@@ -34,6 +29,6 @@ pub fn open(name: &str) -> io::Result<OwnedFd> {
         name,
         libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR,
     )?;
-    sys::tun_set_offload(file.as_fd(), TUN_F_CSUM | TUN_F_TSO4)?;
+    sys::tun_set_offload(file.as_fd(), libc::TUN_F_CSUM | libc::TUN_F_TSO4)?;
     Ok(file.into())
 }
