@@ -13,6 +13,8 @@
 //!   ([`runner::netns`]) or containers ([`runner::containers`]), and
 //!   returns an [`runner::Outcome`].
 //! - [`share`]: several flows through one bottleneck (`badnet share`).
+//! - [`mesh`]: every host of an N-host lab probes every other (`badnet
+//!   mesh`).
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
 //!   Clopper-Pearson bounds its statistical checks use.
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod machine;
+pub mod mesh;
 pub mod plot;
 pub mod progress;
 pub mod runner;

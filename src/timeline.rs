@@ -26,16 +26,36 @@ pub enum Action {
     Heal,
     /// Host A moves to another address in the run's range.
     Renumber,
+    /// A step that names hosts (`partition h1,h2 | h3`, `isolate h3`,
+    /// `oneway h1->h2`, `impair h1->h2 loss 20%`, `down h2`, ...): the
+    /// N-host lab's vocabulary.
+    Fault(faults::Fault),
 }
 
 impl Action {
-    /// `clear`, `partition`, `heal`, or netem arguments (`loss 100%`).
+    /// `clear`, `partition`, `heal`, `renumber`, netem arguments (`loss
+    /// 100%`), or a step that names hosts ([`faults::Fault`]).
     pub fn parse(text: &str) -> Result<Self, String> {
+        const NAMING: [&str; 9] = [
+            "impair",
+            "clear",
+            "partition",
+            "isolate",
+            "oneway",
+            "heal",
+            "down",
+            "up",
+            "renumber",
+        ];
         match text.trim() {
             "clear" => Ok(Action::Clear),
             "partition" => Ok(Action::Partition),
             "heal" => Ok(Action::Heal),
             "renumber" => Ok(Action::Renumber),
+            step if NAMING.contains(&step.split_whitespace().next().unwrap_or_default()) => step
+                .parse::<faults::Fault>()
+                .map(Action::Fault)
+                .map_err(|e| e.to_string()),
             "" => Err(
                 "an empty step: give clear, partition, heal, renumber or netem arguments".into(),
             ),
@@ -54,6 +74,7 @@ impl fmt::Display for Action {
             Action::Partition => f.write_str("partition"),
             Action::Heal => f.write_str("heal"),
             Action::Renumber => f.write_str("renumber"),
+            Action::Fault(fault) => write!(f, "{fault}"),
         }
     }
 }
@@ -135,7 +156,21 @@ pub fn check(steps: &[Step], run_ends: Option<Duration>) -> Result<(), String> {
             }
             (Action::Renumber, _) => renumbered = true,
             (Action::Partition, false) => cut = true,
-            (Action::Heal, true) => cut = false,
+            (Action::Heal | Action::Fault(faults::Fault::Heal), true) => cut = false,
+            (Action::Fault(faults::Fault::Heal), false) => {
+                return Err(format!(
+                    "heal at {:?}: there is no partition to heal",
+                    step.at
+                ))
+            }
+            (
+                Action::Fault(
+                    faults::Fault::Partition(_)
+                    | faults::Fault::Isolate(_)
+                    | faults::Fault::Oneway(..),
+                ),
+                _,
+            ) => cut = true,
             _ => {}
         }
         last = Some(step.at);
@@ -164,7 +199,13 @@ mod tests {
             serde_json::to_value(&s).unwrap(),
             serde_json::json!({"at_ms": 1500.0, "action": spec.to_string()})
         );
+        assert_eq!(
+            Step::parse("1s", "partition h1,h2 | h3").unwrap().action,
+            Action::Fault("partition h1,h2 | h3".parse().unwrap())
+        );
         for (at, action) in [
+            ("1s", "partition h1"),
+            ("1s", "isolate"),
             ("-1s", "clear"),
             ("1x", "clear"),
             ("1s", ""),

@@ -87,7 +87,11 @@ pub fn run_batch(program: &str, args: &[&str], lines: &[String]) -> Result<Strin
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    shown.push(format!("<<< {} lines, the first '{}'", lines.len(), lines[0]));
+    shown.push(format!(
+        "<<< {} lines, the first '{}'",
+        lines.len(),
+        lines[0]
+    ));
     Err(Error::Command {
         command: shell_line(&shown),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),

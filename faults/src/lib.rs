@@ -107,14 +107,14 @@ pub use doctor::{doctor, Capability, Doctor};
 pub use error::{Error, Result};
 pub use lab::backend::{netem_available, Backend};
 pub use lab::cleanup::{netns_names, sweep};
+pub use lab::counts::PairCounters;
 pub use lab::direction::Direction;
+pub use lab::fault::Fault;
 pub use lab::host::Host;
 pub use lab::link::{ADDR_A, ADDR_A_RENUMBERED, ADDR_B};
 pub use lab::owner::{
     is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run,
 };
-pub use lab::counts::PairCounters;
-pub use lab::fault::Fault;
 pub use lab::topology::{Pairs, Topology};
 pub use lab::{Builder, Change, Lab, LinkCounters, Select};
 pub use netem::counters::CounterSnapshot;

@@ -66,7 +66,14 @@ pub fn tun_set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> io::Re
 /// hands over large segments with partial checksums.
 pub fn tun_set_offload(fd: BorrowedFd<'_>, offloads: libc::c_uint) -> io::Result<()> {
     // SAFETY: TUNSETOFFLOAD takes its argument by value, not a pointer.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, offloads as libc::c_ulong) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            offloads as libc::c_ulong,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -82,7 +89,11 @@ pub fn if_set_up(sock: BorrowedFd<'_>, name: &str, up: bool) -> io::Result<()> {
     // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     let up_flag = libc::IFF_UP as libc::c_short;
-    req.ifr_ifru.ifru_flags = if up { flags | up_flag } else { flags & !up_flag };
+    req.ifr_ifru.ifru_flags = if up {
+        flags | up_flag
+    } else {
+        flags & !up_flag
+    };
     ioctl_ifreq(sock, libc::SIOCSIFFLAGS, &mut req)
 }
 
@@ -98,7 +109,11 @@ pub fn if_set_addr(
     addr: std::net::Ipv4Addr,
     prefix_len: u8,
 ) -> io::Result<()> {
-    let netmask = std::net::Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0));
+    let netmask = std::net::Ipv4Addr::from(
+        u32::MAX
+            .checked_shl(32 - u32::from(prefix_len))
+            .unwrap_or(0),
+    );
     for (request, value) in [(libc::SIOCSIFADDR, addr), (libc::SIOCSIFNETMASK, netmask)] {
         let mut req = ifreq(name)?;
         let sin = libc::sockaddr_in {

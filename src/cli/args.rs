@@ -12,3 +12,47 @@ pub struct LinkArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
 }
+
+/// `--hosts`: how many hosts (named h1 ... hN), or their names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostsArg {
+    Count(usize),
+    Names(Vec<String>),
+}
+
+impl std::str::FromStr for HostsArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<usize>() {
+            return match n {
+                0 | 1 => Err(format!("{n}: two or more hosts")),
+                n => Ok(HostsArg::Count(n)),
+            };
+        }
+        let names: Vec<String> = s.split(',').map(|n| n.trim().to_owned()).collect();
+        faults::Topology::named(names.clone()).map_err(|e| e.to_string())?;
+        Ok(HostsArg::Names(names))
+    }
+}
+
+impl HostsArg {
+    /// The hosts' names.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            HostsArg::Count(n) => (1..=*n).map(|i| format!("h{i}")).collect(),
+            HostsArg::Names(names) => names.clone(),
+        }
+    }
+}
+
+/// The `--at TIME STEP` pairs, as given.
+pub fn steps(at: &[String]) -> Result<Vec<crate::timeline::Step>, crate::error::BadInput> {
+    at.chunks(2)
+        .map(|pair| match pair {
+            [at, action] => crate::timeline::Step::parse(at, action),
+            _ => Err("--at takes a time and an action".to_owned()),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::error::BadInput::new("--at", e))
+}

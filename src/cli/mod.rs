@@ -4,6 +4,7 @@
 mod args;
 mod doctor;
 mod lab;
+mod mesh;
 mod run;
 mod share;
 mod test;
@@ -34,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Run one transport over one bad network and report what it saw.
     Run(Box<RunArgs>),
+    /// Every host of an N-host lab runs the server and probes every other
+    /// at once: a matrix of what each pair delivered, what the switch
+    /// counted per pair and per phase.
+    Mesh(Box<mesh::MeshArgs>),
     /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
     Demo {
         /// Where to write report.json, report.md, the plots and the pcaps.
@@ -132,6 +137,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Mesh(args) => mesh::run(&args),
         Command::Doctor { json } => doctor::run(json),
         Command::Test { files, junit } => test::run(&files, junit.as_deref()),
         Command::Share(args) => share::run(&args),

@@ -242,14 +242,7 @@ impl RunArgs {
 
     /// The `--at` steps, as given.
     pub fn steps(&self) -> Result<Vec<crate::timeline::Step>, BadInput> {
-        self.at
-            .chunks(2)
-            .map(|pair| match pair {
-                [at, action] => crate::timeline::Step::parse(at, action),
-                _ => Err("--at takes a time and an action".to_owned()),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| BadInput::new("--at", e))
+        super::args::steps(&self.at)
     }
 
     /// An impairment the flags spell that netem's grammar refuses, named by

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context;
-use faults::{Direction, Lab, LinkCounters};
+use faults::{Direction, Lab, LinkCounters, PairCounters};
 use serde::Serialize;
 
 use crate::timeline::{Action, Step};
@@ -30,9 +30,17 @@ pub struct Phase {
     /// in milliseconds from the start of the client.
     pub from_ms: f64,
     pub to_ms: f64,
-    /// What the link counted in this phase, per direction.
+    /// What the link counted in this phase, per direction (of the first
+    /// two hosts).
     #[serde(serialize_with = "counts_only")]
     pub link: LinkCounters,
+    /// What every directed pair counted in this phase, for labs of more
+    /// than two hosts.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "pair_counts_only"
+    )]
+    pub links: Option<PairCounters>,
 }
 
 /// The played timeline: every step, and the phases it made.
@@ -64,6 +72,20 @@ fn counts_only<S: serde::Serializer>(link: &LinkCounters, s: S) -> Result<S::Ok,
     v.serialize(s)
 }
 
+/// [`counts_only`] for every pair.
+fn pair_counts_only<S: serde::Serializer>(
+    links: &Option<PairCounters>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut v = serde_json::to_value(links).map_err(serde::ser::Error::custom)?;
+    if let Some(pairs) = v.as_object_mut() {
+        for counts in pairs.values_mut().filter_map(|c| c.as_object_mut()) {
+            counts.retain(|k, _| !k.starts_with("late_"));
+        }
+    }
+    v.serialize(s)
+}
+
 fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<faults::Change> {
     match action {
         Action::Impair(spec) => lab.impair(direction, spec),
@@ -71,6 +93,7 @@ fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<fau
         Action::Partition => lab.partition(),
         Action::Heal => lab.heal(),
         Action::Renumber => lab.renumber_a(),
+        Action::Fault(fault) => lab.apply(fault),
     }
 }
 
@@ -133,11 +156,14 @@ fn play(
     // Err: the client gave up before its program ran.
     let mut over = began.recv().is_err();
     let start = Instant::now();
+    let many = lab.hosts().len() > 2;
+    let pairs = lab.pair_counters()?;
     let mut phase = Phase {
         action: "start".into(),
         from_ms: 0.0,
         to_ms: 0.0,
         link: lab.counters()?,
+        links: many.then_some(pairs),
     };
     let mut out = Timeline::default();
     for step in steps {
@@ -159,12 +185,14 @@ fn play(
             .with_context(|| format!("'{}' at {:?}", step.action, step.at))?;
         phase.to_ms = ms(start, change.at);
         phase.link = change.before.since(&phase.link);
+        phase.links = phase.links.map(|l| change.pairs_before.since(&l));
         out.phases.push(phase);
         phase = Phase {
             action: step.action.to_string(),
             from_ms: ms(start, change.at),
             to_ms: 0.0,
             link: change.after,
+            links: many.then(|| change.pairs_after.clone()),
         };
         out.timeline.push(Played {
             step: step.clone(),
@@ -174,9 +202,10 @@ fn play(
     if !over {
         let _ = ended.recv();
     }
-    let end = lab.counters()?;
+    let end = lab.pair_counters()?;
     phase.to_ms = ms(start, Instant::now());
-    phase.link = end.since(&phase.link);
+    phase.link = lab.counters()?.since(&phase.link);
+    phase.links = phase.links.map(|l| end.since(&l));
     out.phases.push(phase);
     Ok(out)
 }

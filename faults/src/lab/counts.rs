@@ -55,7 +55,12 @@ impl PairCounters {
             counts: self
                 .counts
                 .iter()
-                .map(|(k, c)| (*k, c.since(&earlier.counts.get(k).copied().unwrap_or_default())))
+                .map(|(k, c)| {
+                    (
+                        *k,
+                        c.since(&earlier.counts.get(k).copied().unwrap_or_default()),
+                    )
+                })
                 .collect(),
         }
     }

@@ -158,11 +158,7 @@ impl Fault {
             Fault::Partition(groups) if groups.is_empty() => topology.resolve(&Pairs::All)?,
             Fault::Partition(groups) => {
                 let group: Vec<Option<usize>> = (0..n)
-                    .map(|i| {
-                        groups
-                            .iter()
-                            .position(|g| g.contains(&topology.names()[i]))
-                    })
+                    .map(|i| groups.iter().position(|g| g.contains(&topology.names()[i])))
                     .collect();
                 topology
                     .resolve(&Pairs::All)?
@@ -296,7 +292,12 @@ mod tests {
             [(0, 1)]
         );
         assert_eq!(
-            "partition".parse::<Fault>().unwrap().cuts(&t).unwrap().len(),
+            "partition"
+                .parse::<Fault>()
+                .unwrap()
+                .cuts(&t)
+                .unwrap()
+                .len(),
             20
         );
     }

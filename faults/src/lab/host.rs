@@ -61,7 +61,10 @@ impl Host {
             let _ = cmd::run_batch(
                 "ip",
                 &[],
-                &made.iter().map(|n| format!("netns del {n}")).collect::<Vec<_>>(),
+                &made
+                    .iter()
+                    .map(|n| format!("netns del {n}"))
+                    .collect::<Vec<_>>(),
             );
             return Err(e);
         }
@@ -330,13 +333,20 @@ fn pids_in(hosts: &[&Host]) -> Vec<Vec<i32>> {
         return found;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net")) else {
             continue;
         };
-        if let Some(i) = inodes.iter().position(|&(dev, ino)| dev == m.dev() && ino == m.ino()) {
+        if let Some(i) = inodes
+            .iter()
+            .position(|&(dev, ino)| dev == m.dev() && ino == m.ino())
+        {
             found[i].push(pid);
         }
     }

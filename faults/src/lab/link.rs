@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use crate::lab::backend::Backend;
 use crate::lab::direction::Way;
+use crate::lab::host::control_socket;
 use crate::lab::host::Host;
+use crate::lab::topology::PREFIX_LEN;
 use crate::netem::counters::CounterSnapshot;
 use crate::netem::impairment::Impairment;
-use crate::lab::host::control_socket;
-use crate::lab::topology::PREFIX_LEN;
 use crate::wire::switch::{PortSpec, Switch, Taken};
 use crate::wire::tun;
 use crate::{cmd, sys};
@@ -251,7 +251,9 @@ impl Link {
                 self.set([hosts[0], hosts[1]], way, new.of(1 - from))
                     .map(|(at, _)| (at, None))
             }
-            Link::Bridge(b) => b.set(hosts[from], addrs, from, old, new).map(|at| (at, None)),
+            Link::Bridge(b) => b
+                .set(hosts[from], addrs, from, old, new)
+                .map(|at| (at, None)),
         }
     }
 
@@ -330,7 +332,15 @@ impl Link {
             a.ip(&["addr", "add", &format!("{new}/32"), "dev", dev_a])?;
             a.ip(&["route", "replace", &to_b, "dev", dev_a, "src", &new_s])?;
             b.ip(&[
-                "neigh", "replace", &new_s, "lladdr", MAC_A, "dev", dev_b, "nud", "permanent",
+                "neigh",
+                "replace",
+                &new_s,
+                "lladdr",
+                MAC_A,
+                "dev",
+                dev_b,
+                "nud",
+                "permanent",
             ])?;
             a.ip(&["addr", "del", &format!("{old}/24"), "dev", dev_a])?;
             // Deleting the old address may take the route with it.
@@ -380,7 +390,11 @@ impl Link {
                 ((1, 0), netem_counters(hosts[1], dev_b)?),
             ]
             .into()),
-            Link::Veth => Ok([((0, 1), CounterSnapshot::default()), ((1, 0), CounterSnapshot::default())].into()),
+            Link::Veth => Ok([
+                ((0, 1), CounterSnapshot::default()),
+                ((1, 0), CounterSnapshot::default()),
+            ]
+            .into()),
             Link::Bridge(b) => b.counters(hosts),
         }
     }
@@ -450,7 +464,10 @@ impl Bridge {
         for (from, dsts) in leaves.iter().enumerate().filter(|(_, d)| !d.is_empty()) {
             let dev = &self.devs[from];
             for (parent, counts) in netem_leaves(hosts[from], dev)? {
-                if let Some(&to) = dsts.iter().find(|&&to| parent == format!("1:{:x}", class_of(to))) {
+                if let Some(&to) = dsts
+                    .iter()
+                    .find(|&&to| parent == format!("1:{:x}", class_of(to)))
+                {
                     all.insert((from, to), counts);
                 }
             }

@@ -352,8 +352,7 @@ impl Lab {
             )?,
             (_, n) => {
                 let switch = Host::create(&run.name("sw"))?;
-                let link_ports: Vec<String> =
-                    (0..n).map(|i| run.name(&format!("p{i}"))).collect();
+                let link_ports: Vec<String> = (0..n).map(|i| run.name(&format!("p{i}"))).collect();
                 let made = Link::bridge(
                     &switch,
                     &run.name("br"),

@@ -63,9 +63,7 @@ impl Topology {
             return Err(Error::invalid(
                 "hosts",
                 names.len().to_string(),
-                format!(
-                    "at most {ADDRESSES} hosts: the addresses of 198.18.0.0/{PREFIX_LEN}"
-                ),
+                format!("at most {ADDRESSES} hosts: the addresses of 198.18.0.0/{PREFIX_LEN}"),
             ));
         }
         for (i, name) in names.iter().enumerate() {
@@ -325,13 +323,22 @@ mod tests {
             assert_eq!(p.to_string(), text);
             assert_eq!(t.resolve(&p).unwrap(), pairs, "{text}");
         }
-        assert_eq!("node-1->node-2".parse::<Pairs>().unwrap(), Pairs::One("node-1".into(), "node-2".into()));
+        assert_eq!(
+            "node-1->node-2".parse::<Pairs>().unwrap(),
+            Pairs::One("node-1".into(), "node-2".into())
+        );
         for bad in ["h1", "h1->", "->h2", "h1=>h2", "h1->h2->h3", ""] {
             assert!(bad.parse::<Pairs>().is_err(), "{bad}");
         }
-        let err = t.resolve(&"h1->h9".parse().unwrap()).unwrap_err().to_string();
+        let err = t
+            .resolve(&"h1->h9".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("h9") && err.contains("h1, h2, h3"), "{err}");
-        let err = t.resolve(&"h1->h1".parse().unwrap()).unwrap_err().to_string();
+        let err = t
+            .resolve(&"h1->h1".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("two different hosts"), "{err}");
     }
 

@@ -149,7 +149,8 @@ pub fn pair_seed(seed: u64, from: usize, to: usize) -> u64 {
         (0, 1) => seed,
         (1, 0) => seed.rotate_left(32) ^ 0x5bd1_e995,
         _ => {
-            let mut z = seed ^ ((from as u64) << 32 | to as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut z =
+                seed ^ ((from as u64) << 32 | to as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
@@ -494,4 +495,3 @@ fn destination(packet: &[u8]) -> Option<Ipv4Addr> {
     let d: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
     (packet[0] >> 4 == 4).then_some(Ipv4Addr::from(d))
 }
-

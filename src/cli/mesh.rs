@@ -1,0 +1,87 @@
+//! `badnet mesh`: every host probes every other.
+
+use std::time::Duration;
+
+use clap::Args;
+use faults::{Impairment, Pairs};
+
+use super::args::{HostsArg, LinkArgs};
+use crate::error::BadInput;
+use crate::mesh::{parse_pair_impairment, Mesh};
+use crate::scenario::Transport;
+
+/// `badnet mesh` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MeshArgs {
+    /// How many hosts (h1 ... hN), or their names: h1,h2,h3.
+    #[arg(long, default_value = "5")]
+    pub hosts: HostsArg,
+    /// TCP streams instead of UDP probes: each intact and in order, or its
+    /// error.
+    #[arg(long)]
+    pub tcp: bool,
+    /// UDP probes per ordered pair.
+    #[arg(long, default_value_t = 200, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub count: u64,
+    /// Time between a pair's UDP probes.
+    #[arg(long, default_value = "5ms", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    pub interval: Duration,
+    /// TCP bytes per ordered pair.
+    #[arg(long, default_value_t = 256 << 10, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
+    pub bytes: u64,
+    /// netem arguments for every pair, e.g. "delay 10ms loss 1%".
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub netem: String,
+    /// An impairment on some pairs: PAIRS NETEM, where PAIRS is a->b,
+    /// a<->b, a->*, *->b or *. Repeat it; a later one replaces an earlier
+    /// one on the pairs both name.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_pair_impairment)]
+    pub impair: Vec<(Pairs, Impairment)>,
+    /// A step of the timeline: at TIME from the probes' start, STEP:
+    /// partition A,B | C,D, isolate H, oneway A->B, heal, impair PAIRS
+    /// NETEM, clear [PAIRS], down H, up H, renumber H.
+    #[arg(long, num_args = 2, value_names = ["TIME", "STEP"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub at: Vec<String>,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// One JSON object instead of the matrix.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl MeshArgs {
+    /// The mesh these flags describe.
+    pub fn mesh(&self) -> Result<Mesh, BadInput> {
+        let mut m = Mesh::new(2);
+        m.hosts = self.hosts.names();
+        m.transport = if self.tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        m.count = self.count;
+        m.interval = self.interval;
+        m.bytes = self.bytes;
+        m.impairment = self
+            .netem
+            .parse()
+            .map_err(|e: faults::Error| BadInput::new("--netem", e.to_string()))?;
+        m.pairs = self.impair.clone();
+        m.steps = super::args::steps(&self.at)?;
+        m.backend = self.link.backend;
+        m.seed = self.link.seed;
+        m.topology()?;
+        Ok(m)
+    }
+}
+
+/// `badnet mesh`.
+pub fn run(args: &MeshArgs) -> anyhow::Result<()> {
+    let outcome = crate::mesh::run(&args.mesh()?)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        print!("{}", outcome.summary());
+    }
+    Ok(())
+}
