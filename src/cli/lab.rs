@@ -1,37 +1,183 @@
-//! `badnet lab`: two hosts and an impaired link, kept until Ctrl-C.
+//! `badnet lab`: hosts on one switch, impaired, kept until Ctrl-C (or for
+//! a while).
 
-use faults::{Backend, Direction, Impairment, Lab};
+use std::time::{Duration, Instant};
+
+use faults::{Backend, Direction, Impairment, Lab, Pairs, Topology};
 use nix::sys::signal::{SigSet, Signal};
+use serde_json::json;
 
-/// `badnet lab`: builds the lab, prints how to use it, removes it on
-/// SIGINT or SIGTERM.
-pub fn run(
-    backend: Backend,
-    impair: &Impairment,
-    direction: Direction,
-    seed: Option<u64>,
-) -> anyhow::Result<()> {
+use super::args::HostsArg;
+use crate::error::BadInput;
+use crate::mesh::HostInfo;
+
+/// What `badnet lab` builds and how long it keeps it.
+#[derive(Debug, Clone)]
+pub struct LabRequest {
+    pub hosts: HostsArg,
+    pub backend: Backend,
+    pub seed: Option<u64>,
+    /// netem arguments, for every pair (or, with two hosts, the
+    /// direction's), or `PAIRS NETEM` for some pairs.
+    pub impair: Vec<String>,
+    pub direction: Direction,
+    /// None: until SIGINT or SIGTERM.
+    pub duration: Option<Duration>,
+    pub json: bool,
+}
+
+impl LabRequest {
+    /// The topology, every impairment checked: bad input is refused here,
+    /// before anything is created.
+    fn topology(&self) -> Result<Topology, BadInput> {
+        let names = self.hosts.names();
+        let two = names.len() == 2 && matches!(self.hosts, HostsArg::Count(2));
+        let mut t = if two {
+            Ok(Topology::two())
+        } else {
+            Topology::named(names)
+        }
+        .map_err(|e| BadInput::new("--hosts", e.to_string()))?;
+        let bad = |e: faults::Error| BadInput::new("--impair", e.to_string());
+        for text in &self.impair {
+            let (pairs, spec) = split_pairs(text).map_err(bad)?;
+            let pairs = match (pairs, two) {
+                (Some(p), _) => vec![p],
+                (None, true) => match self.direction {
+                    Direction::Forward => vec![Pairs::One("a".into(), "b".into())],
+                    Direction::Reverse => vec![Pairs::One("b".into(), "a".into())],
+                    Direction::Both => vec![Pairs::All],
+                },
+                (None, false) => vec![Pairs::All],
+            };
+            for p in pairs {
+                t = t.impair(p, spec.clone()).map_err(bad)?;
+            }
+        }
+        if self.backend == Backend::Veth && self.impair.iter().any(|i| !i.trim().is_empty()) {
+            return Err(BadInput::new(
+                "--backend",
+                "veth carries no impairment: use netem, wire or auto with --impair",
+            ));
+        }
+        Ok(t)
+    }
+}
+
+/// `NETEM` or `PAIRS NETEM`: the pairs when the first word names some.
+fn split_pairs(text: &str) -> faults::Result<(Option<Pairs>, Impairment)> {
+    let text = text.trim();
+    let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    if first == "*" || first.contains("->") {
+        return Ok((Some(first.parse()?), rest.parse()?));
+    }
+    Ok((None, text.parse()?))
+}
+
+/// `badnet lab`: builds the lab, prints its hosts, keeps it for the
+/// duration or until SIGINT or SIGTERM, removes it.
+pub fn run(req: &LabRequest) -> anyhow::Result<()> {
+    let topology = req.topology()?;
     // Block the signals before any thread starts, so every thread inherits
     // the mask and this one receives them in sigwait.
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
     signals.thread_block()?;
-    let lab = Lab::new(backend, seed)?;
-    lab.impair(direction, impair)?;
-    let (a, b) = (lab.a().name().to_owned(), lab.b().name().to_owned());
-    println!("lab {} ready: {}", lab.run_id(), lab.backend_reason());
-    println!("host a: {a} {}", lab.addr_a());
-    println!("host b: {b} {}", lab.addr_b());
-    println!("link: {direction:?} {impair}");
-    println!("try: ip netns exec {a} ping {}", lab.addr_b());
-    println!("Ctrl-C removes it");
-    let signal = signals.wait()?;
-    tracing::info!("{signal}: removing the lab");
-    let counters = lab.counters()?;
+    let started = Instant::now();
+    let lab = Lab::builder(topology)
+        .backend(req.backend)
+        .seed(req.seed)
+        .build()?;
+    let build_s = started.elapsed().as_secs_f64();
+    let hosts = HostInfo::of(&lab)?;
+    if req.json {
+        println!(
+            "{}",
+            json!({"run_id": lab.run_id(), "backend": lab.backend(), "seed": lab.seed(), "hosts": hosts, "build_s": round3(build_s)})
+        );
+    } else {
+        println!(
+            "lab {} ready in {build_s:.2} s: {} (seed {})",
+            lab.run_id(),
+            lab.backend_reason(),
+            lab.seed()
+        );
+        for h in hosts.iter().take(20) {
+            println!("host {}: {} {}", h.name, h.netns, h.address);
+        }
+        if hosts.len() > 20 {
+            println!("... {} hosts in all", hosts.len());
+        }
+        for text in &req.impair {
+            println!("impaired: {text}");
+        }
+        println!(
+            "try: ip netns exec {} ping {}",
+            hosts[0].netns, hosts[1].address
+        );
+        match req.duration {
+            Some(d) => println!("kept for {d:?}; Ctrl-C removes it sooner"),
+            None => println!("Ctrl-C removes it"),
+        }
+    }
+    let signal = match req.duration {
+        Some(d) if d.is_zero() => None,
+        limit => wait_for(&signals, limit)?,
+    };
+    if let Some(signal) = signal {
+        tracing::info!("{signal}: removing the lab");
+    }
+    let counters = lab.pair_counters()?;
+    let removing = Instant::now();
     lab.remove()?;
-    println!("forward: {}", serde_json::to_string(&counters.forward)?);
-    println!("reverse: {}", serde_json::to_string(&counters.reverse)?);
-    println!("removed");
+    let remove_s = removing.elapsed().as_secs_f64();
+    if req.json {
+        println!(
+            "{}",
+            json!({"links": counters, "remove_s": round3(remove_s)})
+        );
+    } else {
+        for (from, to, c) in counters.iter().filter(|(_, _, c)| c.packets_in > 0) {
+            println!("{from}->{to}: {}", serde_json::to_string(c)?);
+        }
+        println!("removed in {remove_s:.2} s");
+    }
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM (blocked in `signals`), at most `limit`;
+/// the one that came, if any.
+fn wait_for(signals: &SigSet, limit: Option<Duration>) -> anyhow::Result<Option<Signal>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::SignalFd;
+    use std::os::fd::AsFd;
+    let fd = SignalFd::new(signals)?;
+    let deadline = limit.map(|d| Instant::now() + d);
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(None);
+                }
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {
+                if let Some(info) = fd.read_signal()? {
+                    return Ok(Signal::try_from(info.ssi_signo as i32).ok());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }

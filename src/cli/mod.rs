@@ -20,7 +20,6 @@ pub use run::{execute, outcome_json, Executed, RunArgs};
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;
-use crate::error::BadInput;
 use crate::scenario::HostKind;
 
 /// See, by measurement, what UDP and TCP do on a bad network.
@@ -106,17 +105,33 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Build two hosts and an impaired link, print how to use them, and keep
-    /// them until Ctrl-C.
+    /// Build hosts on one switch (two by default: A and B), impair their
+    /// links, print how to use them, and keep them until Ctrl-C or SIGTERM
+    /// (or for --duration).
     Lab {
+        /// How many hosts (2: A and B; more: h1 ... hN), or their names:
+        /// n1,n2,n3.
+        #[arg(long, default_value = "2")]
+        hosts: args::HostsArg,
         #[command(flatten)]
         link: LinkArgs,
-        /// netem arguments for the link, e.g. "delay 50ms 10ms loss 5%".
-        #[arg(long, default_value = "", allow_hyphen_values = true)]
-        impair: String,
-        /// Which way the impairment applies: forward is A to B.
+        /// netem arguments for every pair (with two hosts, for
+        /// --direction), e.g. "delay 50ms 10ms loss 5%"; or PAIRS NETEM
+        /// for some pairs: "h1->h2 loss 20%". Repeat it.
+        #[arg(long, allow_hyphen_values = true)]
+        impair: Vec<String>,
+        /// With two hosts, which way an --impair without pairs applies:
+        /// forward is A to B.
         #[arg(long, value_enum, default_value_t = Direction::Both)]
         direction: Direction,
+        /// Keep the lab this long, then remove it (0s: build and remove at
+        /// once); without it, until Ctrl-C or SIGTERM.
+        #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// JSON lines: the hosts once built (run_id, hosts, build_s), the
+        /// links' counts and remove_s once removed.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -192,15 +207,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Lab {
+            hosts,
             link,
             impair,
             direction,
-        } => {
-            let spec = impair
-                .parse()
-                .map_err(|e: faults::Error| BadInput::new("--impair", e.to_string()))?;
-            lab::run(link.backend, &spec, direction, link.seed)
-        }
+            duration,
+            json,
+        } => lab::run(&lab::LabRequest {
+            hosts,
+            backend: link.backend,
+            seed: link.seed,
+            impair,
+            direction,
+            duration,
+            json,
+        }),
     }
 }
 

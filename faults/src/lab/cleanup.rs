@@ -1,6 +1,7 @@
 //! Sweeping what dead runs left behind.
 
 use crate::cmd;
+use crate::lab::host::pids_in_named;
 use crate::lab::owner::{self, run_id_of};
 use crate::Result;
 
@@ -11,28 +12,29 @@ use crate::Result;
 /// Equivalent to `ip netns pids NAME | xargs kill -9; ip netns del NAME`
 /// for each dead `bn<id>-*` namespace. Requires CAP_SYS_ADMIN.
 pub fn sweep() -> Result<Vec<String>> {
-    let mut removed = Vec::new();
+    let dead: Vec<String> = netns_names()
+        .into_iter()
+        .filter(|name| run_id_of(name).is_some_and(|id| !owner::is_alive(id)))
+        .collect();
+    for pid in pids_in_named(&dead).into_iter().flatten() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let lines: Vec<String> = dead.iter().map(|n| format!("netns del {n}")).collect();
+    // `ip -batch` stops at its first failure: another sweep (a run
+    // starting beside this one) may have removed a namespace first, which
+    // is gone, as asked; what is left is deleted one by one.
     let mut first_error = None;
-    for name in netns_names() {
-        let Some(id) = run_id_of(&name) else { continue };
-        if owner::is_alive(id) {
-            continue;
-        }
-        if let Ok(pids) = cmd::run_argv(&["ip", "netns", "pids", &name]) {
-            for pid in pids.split_whitespace().filter_map(|p| p.parse().ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-        match cmd::run_argv(&["ip", "netns", "del", &name]) {
-            Ok(_) => removed.push(name),
-            // Another sweep (a run starting beside this one) removed it
-            // first: it is gone, as asked.
-            Err(_) if !std::path::Path::new("/run/netns").join(&name).exists() => {}
-            Err(e) => {
-                first_error.get_or_insert(e);
+    if cmd::run_batch("ip", &[], &lines).is_err() {
+        for name in &dead {
+            match cmd::run_argv(&["ip", "netns", "del", name]) {
+                Err(_) if !std::path::Path::new("/run/netns").join(name).exists() => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(_) => {}
             }
         }
     }
@@ -43,7 +45,7 @@ pub fn sweep() -> Result<Vec<String>> {
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(removed),
+        None => Ok(dead),
     }
 }
 

@@ -319,16 +319,27 @@ pub(crate) fn control_socket() -> std::io::Result<std::os::fd::OwnedFd> {
 /// `/proc` (a process per host, as `ip netns pids` is, costs milliseconds
 /// each).
 fn pids_in(hosts: &[&Host]) -> Vec<Vec<i32>> {
+    pids_in_namespaces(&hosts.iter().map(|h| h.ns.metadata()).collect::<Vec<_>>())
+}
+
+/// The processes in each named namespace of `/run/netns` (none for a
+/// name that is not there), found by one pass over `/proc`.
+pub(crate) fn pids_in_named(names: &[String]) -> Vec<Vec<i32>> {
+    pids_in_namespaces(
+        &names
+            .iter()
+            .map(|n| std::fs::metadata(Path::new(NETNS_DIR).join(n)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn pids_in_namespaces(namespaces: &[std::io::Result<std::fs::Metadata>]) -> Vec<Vec<i32>> {
     use std::os::unix::fs::MetadataExt;
-    let inodes: Vec<(u64, u64)> = hosts
+    let inodes: Vec<Option<(u64, u64)>> = namespaces
         .iter()
-        .map(|h| {
-            h.ns.metadata()
-                .map(|m| (m.dev(), m.ino()))
-                .unwrap_or_default()
-        })
+        .map(|m| m.as_ref().ok().map(|m| (m.dev(), m.ino())))
         .collect();
-    let mut found = vec![Vec::new(); hosts.len()];
+    let mut found = vec![Vec::new(); namespaces.len()];
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -343,10 +354,7 @@ fn pids_in(hosts: &[&Host]) -> Vec<Vec<i32>> {
         let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net")) else {
             continue;
         };
-        if let Some(i) = inodes
-            .iter()
-            .position(|&(dev, ino)| dev == m.dev() && ino == m.ino())
-        {
+        if let Some(i) = inodes.iter().position(|&n| n == Some((m.dev(), m.ino()))) {
             found[i].push(pid);
         }
     }

@@ -666,10 +666,12 @@ impl Lab {
     }
 
     fn teardown(&mut self) -> Result<()> {
-        drop(self.link.take());
+        // The namespaces go first (their processes killed), then the link.
         let mut hosts = std::mem::take(&mut self.hosts);
         hosts.extend(self.switch.take());
-        Host::remove_many(hosts)?;
+        let removed = Host::remove_many(hosts);
+        drop(self.link.take());
+        removed?;
         if let Some(run) = self.run.take() {
             run.finish();
         }

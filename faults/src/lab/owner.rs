@@ -143,15 +143,17 @@ pub fn owner_alive(token: &str) -> bool {
         .is_some_and(|(pid, started)| runs(pid, started))
 }
 
+/// When process `pid` started (clock ticks since boot), if it runs: a
+/// zombie (killed, not yet reaped) has ended and owns nothing.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22, counted after the command name, which may hold spaces.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    // Fields 3 (the state) and 22, counted after the command name, which
+    // may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 #[cfg(test)]

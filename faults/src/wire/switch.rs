@@ -66,6 +66,7 @@ fn realtime_wanted() -> bool {
 #[derive(Debug)]
 pub struct Switch {
     ports: Vec<Port>,
+    devices: Vec<Arc<OwnedFd>>,
     table: Arc<Table>,
     pairs: Arc<PairRegistry>,
 }
@@ -204,6 +205,7 @@ impl Switch {
             .collect::<Result<_>>()?;
         Ok(Self {
             ports,
+            devices: outputs.to_vec(),
             table,
             pairs,
         })
@@ -241,6 +243,28 @@ impl Switch {
         ports.insert(new, port);
     }
 }
+
+impl Drop for Switch {
+    /// Stops every port, then closes the devices from several threads at
+    /// once: the kernel takes tens of milliseconds to detach each, most of
+    /// it waiting, not working.
+    fn drop(&mut self) {
+        self.ports.clear();
+        let devices: Vec<Arc<OwnedFd>> = std::mem::take(&mut self.devices);
+        let chunk = devices.len().div_ceil(CLOSERS).max(1);
+        let mut devices = devices.into_iter();
+        std::thread::scope(|s| loop {
+            let batch: Vec<Arc<OwnedFd>> = devices.by_ref().take(chunk).collect();
+            if batch.is_empty() {
+                break;
+            }
+            s.spawn(move || drop(batch));
+        });
+    }
+}
+
+/// Threads that close a switch's devices.
+const CLOSERS: usize = 32;
 
 impl Port {
     fn spawn(
