@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
+use clap::error::ErrorKind;
 use clap::CommandFactory;
 use regex::Regex;
 
@@ -417,6 +418,10 @@ fn program(argv: &[String]) -> &str {
 fn refused(argv: &[String]) -> Option<String> {
     let matches = match badnet::cli::Cli::command().try_get_matches_from(argv) {
         Ok(m) => m,
+        // `--help` and `--version` are commands too.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return None
+        }
         Err(e) => return Some(e.render().to_string().lines().next().unwrap_or("").to_owned()),
     };
     let (_, sub) = matches.subcommand()?;
