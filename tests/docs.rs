@@ -42,8 +42,8 @@ struct Doc {
 
 impl Doc {
     fn read(path: PathBuf) -> Doc {
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut blocks = Vec::new();
         let mut prose = Vec::new();
         let mut open: Option<(String, String, usize, Vec<String>)> = None;
@@ -53,7 +53,10 @@ impl Doc {
             match &mut open {
                 Some((fence, _, _, lines)) => {
                     if trimmed.starts_with(fence.as_str())
-                        && trimmed.trim_start_matches(fence.chars().next().unwrap()).trim().is_empty()
+                        && trimmed
+                            .trim_start_matches(fence.chars().next().unwrap())
+                            .trim()
+                            .is_empty()
                     {
                         let (_, lang, start, lines) = open.take().unwrap();
                         blocks.push((lang, start, lines));
@@ -73,8 +76,17 @@ impl Doc {
                 }
             }
         }
-        assert!(open.is_none(), "{}: a code block is never closed", path.display());
-        Doc { path, text, blocks, prose }
+        assert!(
+            open.is_none(),
+            "{}: a code block is never closed",
+            path.display()
+        );
+        Doc {
+            path,
+            text,
+            blocks,
+            prose,
+        }
     }
 
     fn name(&self) -> String {
@@ -222,19 +234,17 @@ fn broken(doc: &Doc, target: &str) -> Option<String> {
         ));
     }
     let anchor = anchor?;
-    if dest.extension().is_none_or(|e| e != "md") {
-        return Some(format!("{target}: an anchor into a file that is not Markdown"));
+    if !dest.extension().is_some_and(|e| e == "md") {
+        return Some(format!(
+            "{target}: an anchor into a file that is not Markdown"
+        ));
     }
     let anchors = Doc::read(dest).anchors();
     (!anchors.contains(anchor)).then(|| format!("{target}: no heading with the anchor #{anchor}"))
 }
 
 fn fail_on(problems: Vec<String>, what: &str) {
-    assert!(
-        problems.is_empty(),
-        "{what}:\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
 }
 
 #[test]
@@ -261,7 +271,12 @@ fn every_chapter_is_in_the_summary() {
     let problems = chapters()
         .into_iter()
         .filter(|p| !p.ends_with("SUMMARY.md") && !listed.contains(p))
-        .map(|p| format!("{} is not in SUMMARY.md, so the book leaves it out", p.display()))
+        .map(|p| {
+            format!(
+                "{} is not in SUMMARY.md, so the book leaves it out",
+                p.display()
+            )
+        })
         .collect();
     fail_on(problems, "chapters outside the book");
 }
@@ -273,15 +288,16 @@ fn shell_commands(line: &str) -> Vec<Vec<String>> {
     let mut word: Option<String> = None;
     let mut redirect = false;
     let mut chars = line.chars().peekable();
-    let end_word = |word: &mut Option<String>, commands: &mut Vec<Vec<String>>, redirect: &mut bool| {
-        if let Some(w) = word.take() {
-            if *redirect {
-                *redirect = false;
-            } else {
-                commands.last_mut().unwrap().push(w);
+    let end_word =
+        |word: &mut Option<String>, commands: &mut Vec<Vec<String>>, redirect: &mut bool| {
+            if let Some(w) = word.take() {
+                if *redirect {
+                    *redirect = false;
+                } else {
+                    commands.last_mut().unwrap().push(w);
+                }
             }
-        }
-    };
+        };
     while let Some(c) = chars.next() {
         match c {
             '\'' => {
@@ -320,7 +336,10 @@ fn shell_commands(line: &str) -> Vec<Vec<String>> {
                 commands.push(Vec::new());
             }
             '>' | '<' => {
-                if word.as_deref().is_some_and(|w| w.chars().all(|d| d.is_ascii_digit())) {
+                if word
+                    .as_deref()
+                    .is_some_and(|w| w.chars().all(|d| d.is_ascii_digit()))
+                {
                     word = None;
                 }
                 end_word(&mut word, &mut commands, &mut redirect);
@@ -422,7 +441,16 @@ fn refused(argv: &[String]) -> Option<String> {
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             return None
         }
-        Err(e) => return Some(e.render().to_string().lines().next().unwrap_or("").to_owned()),
+        Err(e) => {
+            return Some(
+                e.render()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        }
     };
     let (_, sub) = matches.subcommand()?;
     let one = |id: &str| sub.try_get_one::<String>(id).ok().flatten().cloned();
@@ -552,13 +580,18 @@ fn every_make_target_named_exists() {
     let commands = shown_commands()
         .into_iter()
         .chain(spans.into_iter().flat_map(|(at, span)| {
-            shell_commands(&span).into_iter().map(move |argv| (at.clone(), argv))
+            shell_commands(&span)
+                .into_iter()
+                .map(move |argv| (at.clone(), argv))
         }));
     for (at, argv) in commands {
         if argv[0] != "make" {
             continue;
         }
-        for word in argv[1..].iter().filter(|w| !w.starts_with('-') && !is_assignment(w)) {
+        for word in argv[1..]
+            .iter()
+            .filter(|w| !w.starts_with('-') && !is_assignment(w))
+        {
             if !targets.contains(word.as_str()) {
                 problems.push(format!("{at}: the Makefile has no target `{word}`"));
             }
@@ -594,7 +627,11 @@ fn rust_in_the_book_comes_from_files_that_build() {
     for path in chapters() {
         let doc = Doc::read(path);
         for (lang, n, lines) in &doc.blocks {
-            if lang.starts_with("rust") && lines.iter().any(|l| !include.is_match(l) && !l.trim().is_empty()) {
+            if lang.starts_with("rust")
+                && lines
+                    .iter()
+                    .any(|l| !include.is_match(l) && !l.trim().is_empty())
+            {
                 problems.push(format!(
                     "{}:{n}: Rust written in the chapter: include it from a file that builds ({{{{#include ...}}}})",
                     doc.name()
@@ -604,7 +641,11 @@ fn rust_in_the_book_comes_from_files_that_build() {
         for c in include.captures_iter(&doc.text) {
             let file = normalize(&doc.path.parent().unwrap().join(&c[1]));
             if !file.is_file() {
-                problems.push(format!("{}: {{{{#include {}}}}}: no such file", doc.name(), &c[1]));
+                problems.push(format!(
+                    "{}: {{{{#include {}}}}}: no such file",
+                    doc.name(),
+                    &c[1]
+                ));
             }
         }
     }
@@ -616,10 +657,22 @@ fn the_shell_splitter_splits_as_a_shell_does() {
     let words = |s: &str| shell_commands(s);
     assert_eq!(
         words(r#"BADNET_KEEP=1 badnet run --client "sh -c 'echo hi'" --at 1s 'loss 100%' # note"#),
-        vec![vec!["badnet", "run", "--client", "sh -c 'echo hi'", "--at", "1s", "loss 100%"]]
+        vec![vec![
+            "badnet",
+            "run",
+            "--client",
+            "sh -c 'echo hi'",
+            "--at",
+            "1s",
+            "loss 100%"
+        ]]
     );
     assert_eq!(
         words("badnet completions bash > /etc/x 2>&1 && make deb | tee log"),
-        vec![vec!["badnet", "completions", "bash"], vec!["make", "deb"], vec!["tee", "log"]]
+        vec![
+            vec!["badnet", "completions", "bash"],
+            vec!["make", "deb"],
+            vec!["tee", "log"]
+        ]
     );
 }
