@@ -528,6 +528,57 @@ fn every_badnet_command_shown_parses() {
     fail_on(problems, "badnet commands that do not parse");
 }
 
+/// (where, text) of each synopsis: a line of a `text` block that starts
+/// with `badnet `, with the indented lines that continue it.
+fn synopses() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for doc in all_docs() {
+        for (lang, start, lines) in &doc.blocks {
+            if lang != "text" {
+                continue;
+            }
+            let mut open = false;
+            for (i, line) in lines.iter().enumerate() {
+                if line.starts_with("badnet ") {
+                    found.push((format!("{}:{}", doc.name(), start + 1 + i), line.clone()));
+                    open = true;
+                } else if open && line.starts_with(char::is_whitespace) {
+                    let last: &mut (String, String) = found.last_mut().unwrap();
+                    last.1.push_str(line);
+                } else {
+                    open = false;
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_flag_in_a_synopsis_is_one_badnet_takes() {
+    let flag = Regex::new(r"--[a-z][a-z0-9-]*").unwrap();
+    let cli = badnet::cli::Cli::command();
+    let mut problems = Vec::new();
+    for (at, synopsis) in synopses() {
+        let sub = synopsis.split_whitespace().nth(1).unwrap_or("");
+        let Some(command) = cli.find_subcommand(sub) else {
+            problems.push(format!("{at}: badnet has no command `{sub}`"));
+            continue;
+        };
+        let longs: BTreeSet<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .chain(["help"])
+            .collect();
+        for m in flag.find_iter(&synopsis) {
+            if !longs.contains(&m.as_str()[2..]) {
+                problems.push(format!("{at}: `badnet {sub}` has no flag {}", m.as_str()));
+            }
+        }
+    }
+    fail_on(problems, "synopses naming flags that do not exist");
+}
+
 #[test]
 fn every_flag_given_to_the_lectures_programs_is_taken() {
     let mut problems = Vec::new();
