@@ -1,7 +1,8 @@
 //! The README, the book (docs/src/) and the CHANGELOG, checked as code is:
 //! every relative link and anchor resolves, every chapter is in the book's
 //! summary, every `badnet` command shown parses with badnet's own command
-//! line (flags and values), every flag given to one of the lecture's
+//! line (flags, values and netem specs), every flag in a synopsis is one
+//! badnet takes, every flag given to one of the lecture's
 //! programs is one it takes, and every `make` target named exists. The
 //! README's Rust example compiles as a doctest (`src/lib.rs`,
 //! `ReadmeDoctests`); Rust in the book is included from files that build.
