@@ -2,7 +2,8 @@
 //! every relative link and anchor resolves, every chapter is in the book's
 //! summary, every `badnet` command shown parses with badnet's own command
 //! line (flags, values and netem specs), every flag in a synopsis is one
-//! badnet takes, every flag given to one of the lecture's
+//! badnet takes, every scenario shown in TOML is a `badnet run` that
+//! parses, every flag given to one of the lecture's
 //! programs is one it takes, and every `make` target named exists. The
 //! README's Rust example compiles as a doctest (`src/lib.rs`,
 //! `ReadmeDoctests`); Rust in the book is included from files that build.
@@ -578,6 +579,79 @@ fn every_flag_in_a_synopsis_is_one_badnet_takes() {
         }
     }
     fail_on(problems, "synopses naming flags that do not exist");
+}
+
+/// The `badnet run` a scenario of a file stands for: every key but `name`
+/// and `expect` is a flag (`receiver_rate` is `--receiver-rate`, a switch
+/// is `true`, `at` a list of steps), `transport` the probe.
+fn scenario_argv(scenario: &toml::Table) -> Result<Vec<String>, String> {
+    let mut argv = vec!["badnet".to_owned(), "run".to_owned()];
+    for (key, value) in scenario {
+        let flag = format!("--{}", key.replace('_', "-"));
+        match (key.as_str(), value) {
+            ("name" | "expect", _) => {}
+            ("transport", toml::Value::String(t)) => argv.insert(2, t.clone()),
+            ("at", toml::Value::Array(steps)) => {
+                for step in steps {
+                    let words = step.as_array().ok_or("at: a list of [TIME, ACTION]")?;
+                    argv.push(flag.clone());
+                    for w in words {
+                        argv.push(w.as_str().ok_or("at: strings")?.to_owned());
+                    }
+                }
+            }
+            (_, toml::Value::Boolean(true)) => argv.push(flag),
+            (_, toml::Value::Boolean(false)) => {}
+            (_, toml::Value::String(s)) => argv.extend([flag, s.clone()]),
+            (_, toml::Value::Integer(_) | toml::Value::Float(_)) => {
+                argv.extend([flag, value.to_string()]);
+            }
+            _ => return Err(format!("{key}: not a value a flag takes")),
+        }
+    }
+    Ok(argv)
+}
+
+#[test]
+fn every_scenario_shown_is_a_badnet_run() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for doc in all_docs() {
+        for (lang, n, lines) in &doc.blocks {
+            if lang != "toml" {
+                continue;
+            }
+            let at = format!("{}:{n}", doc.name());
+            let table: toml::Table = match lines.join("\n").parse() {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("{at}: not TOML: {e}"));
+                    continue;
+                }
+            };
+            let scenarios = table.get("scenario").and_then(|s| s.as_array());
+            for scenario in scenarios.into_iter().flatten() {
+                checked += 1;
+                let Some(scenario) = scenario.as_table() else {
+                    problems.push(format!("{at}: a scenario is a table"));
+                    continue;
+                };
+                if !scenario.contains_key("name") {
+                    problems.push(format!("{at}: a scenario without a name"));
+                }
+                match scenario_argv(scenario) {
+                    Err(why) => problems.push(format!("{at}: {why}")),
+                    Ok(argv) => {
+                        if let Some(why) = refused(&argv) {
+                            problems.push(format!("{at}: `{}`: {why}", argv.join(" ")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no scenario shown");
+    fail_on(problems, "scenarios that are not a badnet run");
 }
 
 #[test]
