@@ -11,13 +11,14 @@
 #   make bench      benchmarks (release build): target/bench/*.json and summary.md
 #   make install    badnet, the four programs, completions and man pages in PREFIX (/usr/local)
 #   make deb        the same as a Debian package (cargo-deb): target/debian/badnet_*.deb
+#   make docs       the book (docs/, mdBook) as HTML in target/book/
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Test runner: cargo-nextest when installed (parallel across suites), else cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench install install-check cargo-deb deb deb-check kernel-fetch
+.PHONY: all build test test-netns test-wire test-kernel lint fmt deps check-root doctor clean-net images demo bench install install-check cargo-deb deb deb-check kernel-fetch mdbook docs
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE := badnet/services:$(VERSION)
@@ -252,3 +253,15 @@ deb-check: check-root
 	  badnet run udp --count 200 --interval 1ms --json | grep -q '"received":200'
 	@echo "deb-check: $$(basename target/debian/badnet_*.deb) unpacked; its badnet ran a scenario from / with PATH=$(DEB_ROOT)/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	rm -rf $(DEB_ROOT)
+
+# The book (docs/, mdBook) as HTML in target/book/ (docs/book.toml), with
+# mdbook installed once. make test does not build it: installing mdbook
+# took 107 s on two cores, so tests/docs.rs checks the book's links,
+# anchors and commands without it, beside the other suites.
+mdbook:
+	@mdbook --version >/dev/null 2>&1 || \
+	  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+	  $(CARGO) install mdbook --locked
+docs: mdbook
+	mdbook build docs
+	@echo "docs: target/book/index.html"

@@ -47,3 +47,8 @@ pub mod share;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;
+
+/// The README's Rust example, compiled as a doctest (as turmoil does).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
