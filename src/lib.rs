@@ -32,7 +32,7 @@
 
 pub mod bench;
 pub mod bins;
-pub mod bounds;
+pub use faults::bounds;
 pub mod cli;
 pub mod demo;
 pub mod error;

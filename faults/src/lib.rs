@@ -29,6 +29,8 @@
 //! - `cmd`: running `ip` and `tc` as argv, logged as shell commands.
 //! - `sys`: the crate's only unsafe code, behind safe functions.
 //! - `error`: [`Error`].
+//! - [`bounds`]: the Clopper-Pearson bounds a test of a random process
+//!   needs, so that it is neither flaky nor blind.
 //!
 //! The userspace model is reachable for property tests through one marked
 //! path, [`testing`].
@@ -93,6 +95,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bounds;
 mod cmd;
 mod doctor;
 mod error;

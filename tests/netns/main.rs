@@ -11,6 +11,7 @@ mod demo;
 mod driver;
 mod flags;
 mod lab;
+mod mesh;
 mod others;
 mod programs;
 mod renumber;

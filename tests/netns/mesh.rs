@@ -1,0 +1,261 @@
+//! Many hosts on one switch: `badnet mesh` (every host probes every other)
+//! and `badnet lab --hosts`, with faults between any two hosts and
+//! partitions of groups.
+
+use std::process::Output;
+
+use faults::bounds::ProportionCheck;
+use rstest::rstest;
+use serde_json::Value;
+
+use crate::common::{backend, badnet, count, require_root};
+
+/// `badnet mesh --json ARGS` on this run's backend; its JSON.
+fn mesh(args: &[&str]) -> Value {
+    require_root();
+    let out = badnet()
+        .args(["mesh", "--json", "--backend", backend().name()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "badnet mesh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The probe from `from` to `to`.
+fn pair<'a>(json: &'a Value, from: &str, to: &str) -> &'a Value {
+    json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["from"] == from && p["to"] == to)
+        .unwrap_or_else(|| panic!("no pair {from}->{to}: {json}"))
+}
+
+fn group(host: &str) -> usize {
+    usize::from(!matches!(host, "h1" | "h2"))
+}
+
+/// A partition of 2 | 3 is exact: in its phase no packet crosses the cut
+/// either way (each of the 12 pairs across it passes 0 of the packets it
+/// was offered), none is dropped inside a group, and after `heal` every
+/// pair passes again. Every probe a pair lost is one the switch dropped
+/// (the request or its echo): the 8 pairs inside a group lose none, and
+/// the probes' losses add up to the switch's drops exactly. A partition
+/// that leaked one pair, or cut one inside a group, fails; so does a
+/// switch that dropped a packet it did not count.
+#[test]
+fn a_partition_of_groups_is_exact_and_heal_restores_every_pair() {
+    let json = mesh(&[
+        "--hosts",
+        "5",
+        "--count",
+        "300",
+        "--interval",
+        "2ms",
+        "--at",
+        "200ms",
+        "partition h1,h2 | h3,h4,h5",
+        "--at",
+        "450ms",
+        "heal",
+    ]);
+    let phases = json["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 3, "{json}");
+    let (cut, healed) = (&phases[1]["links"], &phases[2]["links"]);
+    let names = ["h1", "h2", "h3", "h4", "h5"];
+    for from in names {
+        for to in names.iter().filter(|t| **t != from) {
+            let key = format!("{from}->{to}");
+            let c = &cut[&key];
+            if group(from) == group(to) {
+                assert_eq!(count(&c["dropped"]), 0, "{key} inside a group: {c}");
+                assert!(count(&c["passed"]) > 0, "{key} inside a group: {c}");
+            } else {
+                assert_eq!(count(&c["passed"]), 0, "{key} crossed the cut: {c}");
+                assert!(count(&c["packets_in"]) > 0, "{key} was not offered: {c}");
+            }
+            let h = &healed[&key];
+            assert!(count(&h["passed"]) > 0, "{key} after heal: {h}");
+            assert_eq!(count(&h["dropped"]), 0, "{key} after heal: {h}");
+            let p = pair(&json, from, to);
+            assert_eq!(count(&p["sent"]), 300, "{key}: {p}");
+            if group(from) == group(to) {
+                assert_eq!(count(&p["lost"]), 0, "{key} inside a group: {p}");
+            } else {
+                assert!(count(&p["lost"]) > 0, "{key} across the cut: {p}");
+            }
+        }
+    }
+    let lost: u64 = json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| count(&p["lost"]))
+        .sum();
+    let dropped: u64 = json["links"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| count(&c["dropped"]))
+        .sum();
+    assert_eq!(lost, dropped, "probes lost vs packets dropped: {json}");
+}
+
+/// A fault stays on its pair: with `h1->h2 loss 20%` on 4 hosts, only that
+/// directed pair drops, in the Clopper-Pearson interval of its count at
+/// 1e-6 (about ±0.035 around 0.2 for its 2000 packets), and each of the
+/// other 11 pairs drops nothing; of the probes, only h1's to h2 and h2's
+/// to h1 (whose echoes cross h1->h2) lose any. An impairment put on the
+/// wrong pair, or on every pair, fails.
+#[test]
+fn a_fault_between_two_hosts_stays_on_that_pair() {
+    let json = mesh(&[
+        "--hosts",
+        "4",
+        "--count",
+        "1000",
+        "--interval",
+        "1ms",
+        "--impair",
+        "h1->h2 loss 20%",
+    ]);
+    let names = ["h1", "h2", "h3", "h4"];
+    for from in names {
+        for to in names.iter().filter(|t| **t != from) {
+            let key = format!("{from}->{to}");
+            let c = &json["links"][&key];
+            if key == "h1->h2" {
+                let check =
+                    ProportionCheck::new(count(&c["dropped"]), count(&c["packets_in"]), 0.20);
+                assert!(check.pass, "h1->h2 at 20%: {check}");
+            } else {
+                assert_eq!(count(&c["dropped"]), 0, "{key} is not impaired: {c}");
+            }
+            let lost = count(&pair(&json, from, to)["lost"]);
+            if matches!(key.as_str(), "h1->h2" | "h2->h1") {
+                assert!(lost > 0, "{key} lost nothing");
+            } else {
+                assert_eq!(lost, 0, "{key} crosses no impaired pair");
+            }
+        }
+    }
+}
+
+/// `oneway h1->h2` drops what h1 sends h2 and nothing the other way: in
+/// its phase h1->h2 passes 0 of what it was offered, while h2->h1 passes
+/// everything (it carries h2's probes and nothing is dropped on it). A cut
+/// of both ways, or of the wrong way, fails.
+#[test]
+fn oneway_cuts_one_direction_and_the_other_passes() {
+    let json = mesh(&[
+        "--hosts",
+        "3",
+        "--count",
+        "200",
+        "--interval",
+        "2ms",
+        "--at",
+        "100ms",
+        "oneway h1->h2",
+        "--at",
+        "300ms",
+        "heal",
+    ]);
+    let cut = &json["phases"][1]["links"];
+    assert_eq!(json["phases"][1]["action"], "oneway h1->h2", "{json}");
+    let (fwd, rev) = (&cut["h1->h2"], &cut["h2->h1"]);
+    assert_eq!(count(&fwd["passed"]), 0, "h1->h2: {fwd}");
+    assert!(count(&fwd["packets_in"]) > 0, "h1->h2: {fwd}");
+    assert!(count(&rev["passed"]) > 0, "h2->h1: {rev}");
+    assert_eq!(count(&rev["dropped"]), 0, "h2->h1: {rev}");
+    for other in ["h1->h3", "h3->h1", "h2->h3", "h3->h2"] {
+        assert_eq!(count(&cut[other]["dropped"]), 0, "{other}: {}", cut[other]);
+    }
+}
+
+/// TCP between every pair of 3 hosts over a lossy network: every stream
+/// comes back whole and in order.
+#[test]
+fn tcp_streams_between_every_pair_arrive_intact_and_in_order() {
+    let json = mesh(&[
+        "--hosts", "3", "--tcp", "--bytes", "65536", "--netem", "loss 2%",
+    ]);
+    let pairs = json["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 6, "{json}");
+    for p in pairs {
+        assert_eq!(p["completed"], true, "{p}");
+        assert_eq!(p["intact"], true, "{p}");
+        assert_eq!(p["in_order"], true, "{p}");
+        assert_eq!(count(&p["bytes_received"]), 65536, "{p}");
+    }
+}
+
+fn refused(args: &[&str]) -> Output {
+    require_root();
+    badnet().args(args).output().unwrap()
+}
+
+/// Bad input to the N-host commands exits 2 naming the flag or the step,
+/// before anything is created.
+#[rstest]
+#[case::unknown_host_in_a_step(&["mesh", "--hosts", "3", "--at", "1s", "isolate h9"], "--at")]
+#[case::host_in_two_groups(&["mesh", "--at", "1s", "partition h1,h2 | h2,h3"], "in two")]
+#[case::oneway_to_itself(&["mesh", "--at", "1s", "oneway h1->h1"], "itself")]
+#[case::impairment_on_veth(&["mesh", "--backend", "veth", "--netem", "loss 5%"], "--backend")]
+#[case::lab_impairment_on_veth(&["lab", "--hosts", "3", "--backend", "veth", "--impair", "loss 5%"], "--backend")]
+#[case::more_hosts_than_addresses(&["lab", "--hosts", "131071", "--duration", "0s"], "--hosts")]
+#[case::a_host_named_twice(&["lab", "--hosts", "n1,n2,n1", "--duration", "0s"], "named once")]
+#[case::unknown_pair(&["lab", "--hosts", "3", "--impair", "h1->h4 loss 1%", "--duration", "0s"], "h4")]
+#[case::mesh_too_big(&["mesh", "--hosts", "33"], "--hosts")]
+fn bad_input_to_many_hosts_is_refused_before_anything_is_made(
+    #[case] args: &[&str],
+    #[case] says: &str,
+) {
+    let out = refused(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+    // A lab that was built prints its hosts first.
+    assert!(out.stdout.is_empty(), "{args:?} built something");
+}
+
+/// `badnet lab --hosts 64 --duration 0s --json` builds 64 hosts, each with
+/// its name, its address in 198.18.0.0/15 and its namespace, and removes
+/// every one of them.
+#[test]
+fn a_lab_of_64_hosts_is_built_listed_and_removed() {
+    require_root();
+    let out = badnet()
+        .args(["lab", "--hosts", "64", "--duration", "0s", "--json"])
+        .args(["--backend", backend().name()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let built: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let removed: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let hosts = built["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 64);
+    assert_eq!(hosts[63]["name"], "h64");
+    assert_eq!(hosts[63]["address"], "198.18.0.64");
+    let id = built["run_id"].as_str().unwrap();
+    assert!(hosts
+        .iter()
+        .all(|h| h["netns"].as_str().unwrap().contains(id)));
+    assert!(removed["remove_s"].as_f64().is_some(), "{removed}");
+    assert!(
+        crate::common::namespaces_of(id).is_empty(),
+        "left behind: {:?}",
+        crate::common::namespaces_of(id)
+    );
+}
