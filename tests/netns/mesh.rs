@@ -259,3 +259,88 @@ fn a_lab_of_64_hosts_is_built_listed_and_removed() {
         crate::common::namespaces_of(id)
     );
 }
+
+/// `down h2` takes h2's interface down (an intermittently connected
+/// peer): in that phase h2 sends nothing (its probes' sends fail), every
+/// packet the switch offers it is refused by its device (write errors, all
+/// of them), and after `up h2` every pair passes again without one.
+#[test]
+fn a_host_that_goes_down_sends_and_receives_nothing_until_it_comes_up() {
+    let json = mesh(&[
+        "--hosts",
+        "3",
+        "--count",
+        "150",
+        "--interval",
+        "2ms",
+        "--at",
+        "100ms",
+        "down h2",
+        "--at",
+        "250ms",
+        "up h2",
+    ]);
+    let (down, up) = (&json["phases"][1]["links"], &json["phases"][2]["links"]);
+    for to_h2 in ["h1->h2", "h3->h2"] {
+        let c = &down[to_h2];
+        assert!(count(&c["packets_in"]) > 0, "{to_h2}: {c}");
+        assert_eq!(
+            count(&c["write_errors"]),
+            count(&c["packets_in"]),
+            "{to_h2}: {c}"
+        );
+    }
+    for from_h2 in ["h2->h1", "h2->h3"] {
+        assert_eq!(
+            count(&down[from_h2]["packets_in"]),
+            0,
+            "{from_h2}: {}",
+            down[from_h2]
+        );
+    }
+    assert!(count(&pair(&json, "h2", "h1")["send_errors"]) > 0, "{json}");
+    for (key, c) in up.as_object().unwrap() {
+        assert!(count(&c["passed"]) > 0, "{key} after up: {c}");
+        assert_eq!(count(&c["write_errors"]), 0, "{key} after up: {c}");
+    }
+}
+
+/// `renumber h3` moves h3 to the next free address (198.18.0.4 of three
+/// hosts) while every pair probes: h3's own probes keep being answered
+/// (the others reply to where its requests now come from), while probes to
+/// its old address go unanswered: nothing routes there any more. Two
+/// thirds of each pair's 150 probes go after the step (100 ms into 300
+/// ms); with the probes' own start-up spread, at least half are lost.
+#[test]
+fn a_renumbered_peer_is_answered_at_its_new_address_and_lost_at_its_old() {
+    let json = mesh(&[
+        "--hosts",
+        "3",
+        "--count",
+        "150",
+        "--interval",
+        "2ms",
+        "--at",
+        "100ms",
+        "renumber h3",
+    ]);
+    let after = &json["phases"][1]["links"];
+    assert_eq!(json["phases"][1]["action"], "renumber h3", "{json}");
+    for key in ["h3->h1", "h1->h3"] {
+        assert!(count(&after[key]["passed"]) > 0, "{key}: {}", after[key]);
+    }
+    for from in ["h1", "h2"] {
+        let p = pair(&json, from, "h3");
+        assert!(
+            count(&p["lost"]) >= 100,
+            "{from}->h3 at h3's old address: {p}"
+        );
+    }
+    for to in ["h1", "h2"] {
+        let p = pair(&json, "h3", to);
+        assert!(
+            count(&p["received"]) >= 140,
+            "h3->{to} from its new address: {p}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use badnet::bounds::{clopper_pearson, FALSE_FAILURE};
+use faults::bounds::{clopper_pearson, FALSE_FAILURE};
 use faults::{Backend, Direction, Lab};
 use lab_example::{client, echo_server};
 use rstest::{fixture, rstest};
