@@ -1,64 +1,77 @@
-//! Everything needed to put two hosts on a link and break that link on
-//! purpose, without ever changing the machine's own network namespace.
+//! Everything needed to put hosts on a network and break it on purpose,
+//! without ever changing the machine's own network namespace.
 //!
 //! # Layout
 //!
-//! The modules are private; this page re-exports the API, so each type has
-//! one path (`faults::Lab`, `faults::Impairment`, ...).
+//! The modules are private but for [`bounds`]; this page re-exports the
+//! API, so each type has one path (`faults::Lab`, `faults::Impairment`,
+//! ...). The files are in three layers:
 //!
-//! - `lab`: [`Lab`], two hosts and one link, impairments per [`Direction`]
-//!   (`direction`), partitions.
-//! - `backend`: the [`Backend`] of a link, and what `auto` picks.
-//! - `host`: [`Host`], a network namespace: run programs in it, open sockets
-//!   in it.
-//! - `link`: the link itself: a veth pair (plain, or shaped by the kernel's
-//!   netem), or TUN devices joined by the wire.
-//! - `wire`: the userspace link: one forwarder per direction, each driving
-//!   a `NetemModel`.
-//! - `impairment`: the spec ([`Impairment`], [`Loss`], [`Distribution`]), in
-//!   `tc netem`'s vocabulary; `units` parses and prints its values.
-//! - `model`: netem's algorithm in userspace; `rng` its seeded draws;
-//!   `counters` what a link did ([`CounterSnapshot`]).
-//! - `tun`: TUN devices with checksum and segmentation offload; `vnet` the
-//!   header in front of their packets; `gso`: cutting what the wire reads
-//!   into wire-size packets; `gro`: coalescing what it delivers;
-//!   `checksum`: the Internet checksum both use.
-//! - `owner`, `cleanup`: run ids, and sweeping what dead runs left.
-//! - `snmp`: what a host's kernel counted of UDP ([`UdpCounters`]).
-//! - `doctor`: what this machine can do ([`Doctor`]).
-//! - `cmd`: running `ip` and `tc` as argv, logged as shell commands.
-//! - `sys`: the crate's only unsafe code, behind safe functions.
-//! - `error`: [`Error`].
-//! - [`bounds`]: the Clopper-Pearson bounds a test of a random process
-//!   needs, so that it is neither flaky nor blind.
+//! - `lab/`: what a user builds. [`Topology`] (`topology`) describes named
+//!   hosts and each pair's impairment; [`Lab`] builds it and changes it:
+//!   the verbs of `Lab`, or a [`Fault`] (`fault`: the vocabulary of steps,
+//!   partitions as a grudge of cut pairs), with [`PairCounters`] (`counts`)
+//!   per directed pair. `host` ([`Host`]: a network namespace to run
+//!   programs and open sockets in), `link` (the two-host veth pair, the
+//!   bridge of three or more, or the wire's TUN devices), `backend`
+//!   ([`Backend`] and what `auto` picks), `direction` (the two-host lab's
+//!   [`Direction`]), `owner` and `cleanup` (run ids, sweeping what dead runs
+//!   left).
+//! - `netem/`: netem's vocabulary and algorithm: `impairment`
+//!   ([`Impairment`], [`Loss`], [`Distribution`]) and `units`, the model of
+//!   `sch_netem` (`model`), its seeded draws (`rng`), what it counted
+//!   (`counters`, [`CounterSnapshot`]).
+//! - `wire/`: the userspace switch's packet path: `switch` (a port per
+//!   host, a netem model per directed pair), `tun` devices with checksum
+//!   and segmentation offload, the `vnet` header in front of their packets,
+//!   `gso` (cutting what the switch reads into wire-size packets), `gro`
+//!   (coalescing what it delivers), `checksum`.
+//!
+//! Beside them: `snmp` (what a host's kernel counted of UDP,
+//! [`UdpCounters`]), `doctor` (what this machine can do, [`Doctor`]),
+//! `cmd` (running `ip` and `tc` as argv, one at a time or as a batch,
+//! logged as shell commands), `sys` (the crate's only unsafe code, behind
+//! safe functions), `error` ([`Error`]), and [`bounds`] (the
+//! Clopper-Pearson bounds a test of a random process needs).
 //!
 //! The userspace model is reachable for property tests through one marked
-//! path, [`testing`].
+//! path, [`testing`]; run records and other plumbing the `badnet` driver
+//! shares are under [`plumbing`].
 //!
 //! # Example
 //!
-//! Build a lab, impair it, run a program in a host, read the counters,
-//! remove it (requires root):
+//! Five hosts on one switch, a lossy pair, a partition of 2 | 3 and its
+//! heal, the switch's counts per pair (requires root):
 //!
 //! ```no_run
-//! use faults::{Backend, Direction, Lab};
+//! use faults::{Backend, Lab, Topology};
 //!
 //! # fn main() -> faults::Result<()> {
-//! let lab = Lab::new(Backend::Auto, Some(7))?;
-//! lab.impair(Direction::Forward, &"loss 10%".parse()?)?;
+//! let lab = Lab::builder(Topology::hosts(5)?)
+//!     .backend(Backend::Auto)
+//!     .seed(Some(7))
+//!     .build()?;
+//! lab.impair("h1->h2", &"loss 10%".parse()?)?;
 //! let ping = lab
-//!     .a()
+//!     .host("h1")?
 //!     .command("ping")
-//!     .args(["-c", "20", "-i", "0.01", &lab.addr_b().to_string()])
+//!     .args(["-c", "20", "-i", "0.01", &lab.address("h2")?.to_string()])
 //!     .output()
 //!     .expect("ping runs");
 //! println!("{}", String::from_utf8_lossy(&ping.stdout));
-//! let counters = lab.counters()?;
-//! println!("A to B: {} in, {} dropped", counters.forward.packets_in, counters.forward.dropped);
+//! lab.partition_groups(&[&["h1", "h2"], &["h3", "h4", "h5"]])?;
+//! // ... h1 and h2 reach each other, not h3, h4 or h5 ...
+//! lab.heal()?;
+//! let counts = lab.pair_counters()?;
+//! let h1_h2 = counts.get("h1", "h2");
+//! println!("h1 to h2: {} in, {} dropped", h1_h2.packets_in, h1_h2.dropped);
 //! lab.remove()?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The classic lab is two hosts, A and B ([`Lab::new`]), and a link whose
+//! [`Direction`]s are `Forward` (A to B) and `Reverse`.
 
 //! # In your own tests
 //!
@@ -125,6 +138,18 @@ pub use netem::impairment::{Distribution, Impairment, Loss};
 pub use netem::units::{rate as parse_rate, serialize_ms};
 pub use snmp::UdpCounters;
 pub use wire::switch::realtime_thread;
+
+/// What the `badnet` driver shares with this crate beyond a lab: run
+/// records and who owns them, the names of namespaces, the units of netem's
+/// vocabulary, real-time threads.
+pub mod plumbing {
+    pub use crate::lab::cleanup::netns_names;
+    pub use crate::lab::owner::{
+        is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run,
+    };
+    pub use crate::netem::units::{rate as parse_bit_rate, serialize_ms};
+    pub use crate::wire::switch::realtime_thread;
+}
 
 /// The userspace link's model and its counters, for property tests: the
 /// wire is the model's only other user.
