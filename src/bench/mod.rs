@@ -6,6 +6,7 @@
 //! Benchmarks, not tests: nothing here passes or fails on a number.
 
 mod fidelity;
+mod hosts;
 mod measure;
 mod servers;
 mod suite;
@@ -33,15 +34,19 @@ pub enum Section {
     Servers,
     /// Suite and demo wall times, runs side by side.
     Suite,
+    /// Labs of 2 to 256 hosts built and removed (and Mininet's, where it
+    /// is installed).
+    Hosts,
 }
 
 impl Section {
     /// Every section, in order.
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Link,
         Section::Fidelity,
         Section::Servers,
         Section::Suite,
+        Section::Hosts,
     ];
 
     /// Its name, as in `--only` and the JSON file's name.
@@ -51,6 +56,7 @@ impl Section {
             Section::Fidelity => "fidelity",
             Section::Servers => "servers",
             Section::Suite => "suite",
+            Section::Hosts => "hosts",
         }
     }
 }
@@ -106,6 +112,11 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
                 write(&config.out, name, &r)?;
                 md += &suite_md(&config.out, &r);
             }
+            Section::Hosts => {
+                let r = hosts::hosts(config.quick)?;
+                write(&config.out, name, &r)?;
+                md += &hosts_md(&r);
+            }
         }
         eprintln!("bench: {name} took {:.1} s", start.elapsed().as_secs_f64());
         progress.step(name);
@@ -118,6 +129,28 @@ fn write(out: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
     let path = out.join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")
         .with_context(|| format!("writing {}", path.display()))
+}
+
+fn hosts_md(rows: &[hosts::HostsRow]) -> String {
+    let mut md = String::from(
+        "\n### Labs of many hosts: build and remove\n\n\
+         | hosts | wire: build / remove | bridge: build / remove | Mininet: build, start, stop |\n\
+         |---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} / {:.2} s | {:.2} / {:.2} s | {} |",
+            r.hosts,
+            r.wire_build_s,
+            r.wire_remove_s,
+            r.bridge_build_s,
+            r.bridge_remove_s,
+            r.mininet_s
+                .map_or("not installed".to_owned(), |s| format!("{s:.2} s"))
+        );
+    }
+    md
 }
 
 fn link_md(r: &throughput::LinkBench) -> String {
