@@ -434,8 +434,8 @@ fn program(argv: &[String]) -> &str {
 
 /// Why `badnet ARGS` is not a command badnet takes, if it is not: clap's
 /// own parser (flags, their values, what they require), then the netem
-/// specs given to `--impair`, `--netem` and `--at` as the faults crate
-/// parses them.
+/// specs given to `--impair` and `--netem` as the faults crate parses
+/// them, and the steps of `--at` as a timeline does.
 fn refused(argv: &[String]) -> Option<String> {
     let matches = match badnet::cli::Cli::command().try_get_matches_from(argv) {
         Ok(m) => m,
@@ -483,9 +483,10 @@ fn refused(argv: &[String]) -> Option<String> {
     if let Ok(Some(at)) = sub.try_get_many::<String>("at") {
         let at: Vec<&String> = at.collect();
         for step in at.chunks(2) {
-            let action = step[step.len() - 1].as_str();
-            if !["clear", "partition", "heal", "renumber"].contains(&action) {
-                specs.push(("--at".into(), action.to_owned()));
+            if let [time, action] = step {
+                if let Err(e) = badnet::timeline::Step::parse(time, action) {
+                    return Some(format!("--at {time} {action:?}: {e}"));
+                }
             }
         }
     }

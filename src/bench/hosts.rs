@@ -28,7 +28,7 @@ pub struct HostsRow {
 
 /// Every size's times; `quick` stops at 64 hosts.
 pub fn hosts(quick: bool) -> anyhow::Result<Vec<HostsRow>> {
-    let mininet = mininet_available();
+    let mininet = mininet_python();
     SIZES
         .into_iter()
         .filter(|&n| !quick || n <= 64)
@@ -41,7 +41,7 @@ pub fn hosts(quick: bool) -> anyhow::Result<Vec<HostsRow>> {
                 wire_remove_s,
                 bridge_build_s,
                 bridge_remove_s,
-                mininet_s: mininet.then(|| mininet_lab(n)).transpose()?,
+                mininet_s: mininet.map(|py| mininet_lab(py, n)).transpose()?,
             })
         })
         .collect()
@@ -56,16 +56,20 @@ fn badnet_lab(n: usize, backend: Backend) -> anyhow::Result<(f64, f64)> {
     Ok((built, start.elapsed().as_secs_f64()))
 }
 
-fn mininet_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import mininet.net"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// A Python that imports Mininet (Debian's package installs it for the
+/// system's Python, which may not be the first on PATH).
+fn mininet_python() -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import mininet.net"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// Mininet builds `n` hosts on one Linux bridge with no controller, starts
 /// and stops them; the seconds that took, as the script measured them.
-fn mininet_lab(n: usize) -> anyhow::Result<f64> {
+fn mininet_lab(python: &str, n: usize) -> anyhow::Result<f64> {
     let script = format!(
         "import time\n\
          from mininet.net import Mininet\n\
@@ -82,7 +86,7 @@ fn mininet_lab(n: usize) -> anyhow::Result<f64> {
          net.stop()\n\
          print(time.time() - t)\n"
     );
-    let out = Command::new("python3").args(["-c", &script]).output()?;
+    let out = Command::new(python).args(["-c", &script]).output()?;
     anyhow::ensure!(
         out.status.success(),
         "Mininet with {n} hosts: {}",

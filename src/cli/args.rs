@@ -31,6 +31,11 @@ impl std::str::FromStr for HostsArg {
             };
         }
         let names: Vec<String> = s.split(',').map(|n| n.trim().to_owned()).collect();
+        if names.len() < 2 {
+            return Err(format!(
+                "'{s}': a number of hosts (2 or more), or two or more names separated by commas"
+            ));
+        }
         faults::Topology::named(names.clone()).map_err(|e| e.to_string())?;
         Ok(HostsArg::Names(names))
     }

@@ -17,9 +17,9 @@ pub struct LabRequest {
     pub hosts: HostsArg,
     pub backend: Backend,
     pub seed: Option<u64>,
-    /// netem arguments, for every pair (or, with two hosts, the
-    /// direction's), or `PAIRS NETEM` for some pairs.
-    pub impair: Vec<String>,
+    /// Impairments: for the pairs named, or (none named) for every pair
+    /// (with two hosts, the direction's).
+    pub impair: Vec<(Option<Pairs>, Impairment)>,
     pub direction: Direction,
     /// None: until SIGINT or SIGTERM.
     pub duration: Option<Duration>,
@@ -39,9 +39,8 @@ impl LabRequest {
         }
         .map_err(|e| BadInput::new("--hosts", e.to_string()))?;
         let bad = |e: faults::Error| BadInput::new("--impair", e.to_string());
-        for text in &self.impair {
-            let (pairs, spec) = split_pairs(text).map_err(bad)?;
-            let pairs = match (pairs, two) {
+        for (pairs, spec) in &self.impair {
+            let pairs = match (pairs.clone(), two) {
                 (Some(p), _) => vec![p],
                 (None, true) => match self.direction {
                     Direction::Forward => vec![Pairs::One("a".into(), "b".into())],
@@ -54,7 +53,7 @@ impl LabRequest {
                 t = t.impair(p, spec.clone()).map_err(bad)?;
             }
         }
-        if self.backend == Backend::Veth && self.impair.iter().any(|i| !i.trim().is_empty()) {
+        if self.backend == Backend::Veth && self.impair.iter().any(|(_, i)| !i.is_none()) {
             return Err(BadInput::new(
                 "--backend",
                 "veth carries no impairment: use netem, wire or auto with --impair",
@@ -64,14 +63,18 @@ impl LabRequest {
     }
 }
 
-/// `NETEM` or `PAIRS NETEM`: the pairs when the first word names some.
-fn split_pairs(text: &str) -> faults::Result<(Option<Pairs>, Impairment)> {
+/// `--impair`: `NETEM`, or `PAIRS NETEM` when the first word names pairs.
+pub fn parse_impair(text: &str) -> Result<(Option<Pairs>, Impairment), String> {
     let text = text.trim();
     let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    if first == "*" || first.contains("->") {
-        return Ok((Some(first.parse()?), rest.parse()?));
-    }
-    Ok((None, text.parse()?))
+    let parsed = if first == "*" || first.contains("->") {
+        first
+            .parse()
+            .and_then(|p| Ok((Some(p), rest.parse()?)))
+    } else {
+        text.parse().map(|spec| (None, spec))
+    };
+    parsed.map_err(|e: faults::Error| e.to_string())
 }
 
 /// `badnet lab`: builds the lab, prints its hosts, keeps it for the
@@ -109,8 +112,11 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         if hosts.len() > 20 {
             println!("... {} hosts in all", hosts.len());
         }
-        for text in &req.impair {
-            println!("impaired: {text}");
+        for (pairs, spec) in &req.impair {
+            match pairs {
+                Some(p) => println!("impaired: {p} {spec}"),
+                None => println!("impaired: {spec}"),
+            }
         }
         println!(
             "try: ip netns exec {} ping {}",

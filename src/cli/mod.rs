@@ -118,8 +118,8 @@ pub enum Command {
         /// netem arguments for every pair (with two hosts, for
         /// --direction), e.g. "delay 50ms 10ms loss 5%"; or PAIRS NETEM
         /// for some pairs: "h1->h2 loss 20%". Repeat it.
-        #[arg(long, allow_hyphen_values = true)]
-        impair: Vec<String>,
+        #[arg(long, allow_hyphen_values = true, value_parser = lab::parse_impair)]
+        impair: Vec<(Option<faults::Pairs>, faults::Impairment)>,
         /// With two hosts, which way an --impair without pairs applies:
         /// forward is A to B.
         #[arg(long, value_enum, default_value_t = Direction::Both)]
