@@ -68,9 +68,7 @@ pub fn parse_impair(text: &str) -> Result<(Option<Pairs>, Impairment), String> {
     let text = text.trim();
     let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     let parsed = if first == "*" || first.contains("->") {
-        first
-            .parse()
-            .and_then(|p| Ok((Some(p), rest.parse()?)))
+        first.parse().and_then(|p| Ok((Some(p), rest.parse()?)))
     } else {
         text.parse().map(|spec| (None, spec))
     };
