@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::io::IoSlice;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -71,16 +71,28 @@ pub struct Switch {
     pairs: Arc<PairRegistry>,
 }
 
-/// Where each address is: the port of the host that has it.
+/// Where each address is: the port of the host that has it, and a
+/// generation that changes with every change of the table, so that a port
+/// can keep the last answer it looked up until then.
 #[derive(Debug, Default)]
 pub struct Table {
     ports: RwLock<HashMap<Ipv4Addr, usize>>,
+    generation: AtomicU64,
 }
 
 impl Table {
     fn port(&self, addr: Ipv4Addr) -> Option<usize> {
         self.ports.read().expect("table lock").get(&addr).copied()
     }
+}
+
+/// A port's last lookup in the table: most packets of a burst go where the
+/// one before went.
+#[derive(Debug, Default)]
+struct LastRoute {
+    generation: u64,
+    addr: Option<Ipv4Addr>,
+    port: Option<usize>,
 }
 
 /// Each directed pair's live counters, made when the pair is first used.
@@ -241,6 +253,7 @@ impl Switch {
         let mut ports = self.table.ports.write().expect("table lock");
         ports.remove(&old);
         ports.insert(new, port);
+        self.table.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -280,6 +293,7 @@ impl Port {
             .map_err(|e| Error::sys("eventfd")(e.into()))?;
         let wake = Arc::new(wake);
         let (control, commands) = mpsc::channel();
+        let hosts = outputs.len();
         let state = PortState {
             me,
             input: outputs[me].clone(),
@@ -289,7 +303,9 @@ impl Port {
             wake: wake.clone(),
             commands,
             spec,
-            pairs: HashMap::new(),
+            pairs: (0..hosts).map(|_| None).collect(),
+            active: Vec::new(),
+            last: LastRoute::default(),
             seed,
             epoch,
         };
@@ -342,7 +358,11 @@ struct PortState {
     wake: Arc<EventFd>,
     commands: Receiver<Command>,
     spec: PortSpec,
-    pairs: HashMap<usize, Pair>,
+    /// Each destination's pair, once a packet went there.
+    pairs: Vec<Option<Box<Pair>>>,
+    /// The destinations that have a pair.
+    active: Vec<usize>,
+    last: LastRoute,
     seed: u64,
     epoch: Instant,
 }
@@ -393,7 +413,8 @@ impl PortState {
     /// would, to its destination's device.
     fn deliver_due(&mut self) {
         let t = self.now();
-        for (&to, pair) in self.pairs.iter_mut() {
+        for &to in &self.active {
+            let pair = self.pairs[to].as_mut().expect("an active pair");
             if pair.model.next_due().map_or(true, |due| due > t) {
                 continue;
             }
@@ -421,7 +442,11 @@ impl PortState {
 
     /// Waits for a packet, a command, or the head of a queue to come due.
     fn wait(&self) -> nix::Result<Woken> {
-        let next = self.pairs.values().filter_map(|p| p.model.next_due()).min();
+        let next = self
+            .active
+            .iter()
+            .filter_map(|&to| self.pairs[to].as_ref()?.model.next_due())
+            .min();
         let timeout = next.map(|due| {
             TimeSpec::from_duration(std::time::Duration::from_nanos(
                 due.saturating_sub(self.now()),
@@ -454,11 +479,14 @@ impl PortState {
             match self.commands.try_recv() {
                 Ok((spec, taken)) => {
                     let counts = self
-                        .pairs
+                        .active
                         .iter()
-                        .map(|(&to, p)| ((self.me, to), p.counters.snapshot()))
+                        .filter_map(|&to| {
+                            Some(((self.me, to), self.pairs[to].as_ref()?.counters.snapshot()))
+                        })
                         .collect();
-                    for (&to, pair) in self.pairs.iter_mut() {
+                    for &to in &self.active {
+                        let pair = self.pairs[to].as_mut().expect("an active pair");
                         let new = spec.of(to);
                         if *new != pair.spec {
                             pair.model.set(new);
@@ -486,31 +514,46 @@ impl PortState {
             gso::segment(&buf[..n], segments);
             let now = self.now();
             for packet in segments.drain(..) {
-                let Some(to) = destination(&packet).and_then(|a| self.table.port(a)) else {
+                let Some(to) = destination(&packet).and_then(|a| self.route(a)) else {
                     continue;
                 };
                 if to == self.me {
                     continue;
                 }
-                let pair = match self.pairs.entry(to) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        let spec = self.spec.of(to).clone();
-                        let counters = self.registry.get(self.me, to);
-                        e.insert(Pair {
-                            model: NetemModel::new(
-                                &spec,
-                                pair_seed(self.seed, self.me, to),
-                                counters.clone(),
-                            ),
-                            spec,
-                            counters,
-                        })
-                    }
-                };
+                if self.pairs[to].is_none() {
+                    let spec = self.spec.of(to).clone();
+                    let counters = self.registry.get(self.me, to);
+                    self.pairs[to] = Some(Box::new(Pair {
+                        model: NetemModel::new(
+                            &spec,
+                            pair_seed(self.seed, self.me, to),
+                            counters.clone(),
+                        ),
+                        spec,
+                        counters,
+                    }));
+                    self.active.push(to);
+                }
+                let pair = self.pairs[to].as_mut().expect("made above");
                 pair.model.enqueue(packet, now);
             }
         }
+    }
+}
+
+impl PortState {
+    /// The port that has `addr`: the last answer while the table has not
+    /// changed since, else the table's.
+    fn route(&mut self, addr: Ipv4Addr) -> Option<usize> {
+        let generation = self.table.generation.load(Ordering::Acquire);
+        if self.last.addr != Some(addr) || self.last.generation != generation {
+            self.last = LastRoute {
+                generation,
+                addr: Some(addr),
+                port: self.table.port(addr),
+            };
+        }
+        self.last.port
     }
 }
 
