@@ -5,14 +5,13 @@
 //!
 //! - [`cli`]: the `badnet` command line; each command's flags, and the one
 //!   place where a failure becomes an exit code ([`error`]).
-//! - [`scenario`]: transport, impairment, backend, workload, and the
+//! - [`scenario`]: transport, impairment, backend, hosts, and the
 //!   probe's arguments and time limit; [`timeline`]: how the link changes
-//!   during a run (`--at`); [`scenario_file`]: runs declared in TOML,
-//!   with their expectations (`badnet test`).
-//! - [`runner`]: runs a scenario on network-namespace hosts
-//!   ([`runner::netns`]) or containers ([`runner::containers`]), and
-//!   returns an [`runner::Outcome`].
-//! - [`share`]: several flows through one bottleneck (`badnet share`).
+//!   during a run (`--at`).
+//! - [`run`]: a [`run::Request`] (a scenario and a [`run::Workload`]:
+//!   the probes, your programs, timeliness, flows sharing a bottleneck)
+//!   carried out on network-namespace or container hosts by
+//!   [`run::execute`], its [`run::Outcome`] and that outcome's JSON.
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
 //!   Clopper-Pearson bounds its statistical checks use.
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
@@ -23,8 +22,8 @@
 //! - [`testing`]: helpers for Rust tests of scenarios and labs.
 //!
 //! Modules depend downwards in this list's reverse order, never in a
-//! circle: `cli` uses everything, `runner` uses `scenario`, `demo` uses
-//! `runner`.
+//! circle: `cli` uses everything, `demo` uses `run`, `run` uses
+//! `scenario` and `timeline`.
 
 #![deny(unsafe_code)]
 
@@ -37,10 +36,9 @@ pub mod error;
 pub mod machine;
 pub mod plot;
 pub mod progress;
-pub mod runner;
+pub mod run;
 pub mod scenario;
 pub mod scenario_file;
-pub mod share;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

@@ -11,7 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use badnet::runner::containers::{self, IMAGE, LABEL, TAG};
+use badnet::run::docker::{self as containers, IMAGE, LABEL, TAG};
+use badnet::run::{execute, Outcome, Request, Workload};
 use badnet::scenario::{HostKind, Partition, Scenario, Transport};
 use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 use badnet::verdict::{self, assert_all};
@@ -400,7 +401,7 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
 /// containers; UDP delivers what the link passed, TCP every one.
 #[test]
 fn containers_carry_timestamped_messages() {
-    use badnet::scenario::Messages;
+    use badnet::run::timeliness::Messages;
     let m = Messages {
         rate: 200.0,
         duration: Duration::from_secs(1),
@@ -408,7 +409,13 @@ fn containers_carry_timestamped_messages() {
     for transport in [Transport::Udp, Transport::Tcp] {
         let mut s = in_containers(transport).impaired("delay 5ms loss 5%", Direction::Both);
         s.timeout = Duration::from_secs(20);
-        let o = badnet::runner::messages::run(&s, m).unwrap();
+        let r = Request {
+            scenario: s,
+            workload: Workload::Timeliness(m),
+        };
+        let Outcome::Timeliness(o) = execute(&r).unwrap() else {
+            panic!("a timeliness request has a timeliness outcome")
+        };
         let r = &o.report;
         assert_eq!(r.messages_sent, 200, "{r:?}");
         match transport {
@@ -427,17 +434,20 @@ fn containers_carry_timestamped_messages() {
 #[test]
 fn containers_share_a_bottleneck_with_a_flood() {
     require_containers();
-    let r = badnet::share::run(&badnet::share::ShareConfig {
+    let mut s = Scenario::new(Transport::Tcp);
+    s.backend = backend();
+    s.seed = Some(seed());
+    s.hosts = HostKind::Containers;
+    let share = badnet::run::share::Share {
         rate: "20mbit".into(),
         limit: 100,
         tcp: 1,
         udp_bps: Some(40e6),
         duration: Duration::from_secs(2),
-        backend: backend(),
-        seed: Some(seed()),
-        hosts: HostKind::Containers,
-    })
-    .unwrap();
+    };
+    let Outcome::Share(r) = execute(&Request::share(s, share).unwrap()).unwrap() else {
+        panic!("a share request has a share outcome")
+    };
     let udp = r.udp.as_ref().unwrap();
     assert!(udp.sent_mbps >= 38.0 && udp.delivered_mbps <= 20.4, "{r:?}");
     assert!(r.flows[0].goodput_mbps < 5.0, "{r:?}");

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use faults::Direction;
 
 pub use args::LinkArgs;
-pub use run::{execute, outcome_json, Executed, RunArgs};
+pub use run::{execute, Executed, RunArgs};
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;
@@ -218,7 +218,7 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
 fn cleanup() -> anyhow::Result<()> {
     let mut removed = faults::sweep()?;
     removed.extend(
-        crate::runner::containers::sweep()?
+        crate::run::docker::sweep()?
             .into_iter()
             .map(|id| format!("container {id}")),
     );

@@ -1,4 +1,4 @@
-//! `badnet run`: one transport over one bad network.
+//! `badnet run`: its flags, the request they describe, and what it prints.
 
 use std::time::Duration;
 
@@ -7,8 +7,10 @@ use faults::Direction;
 
 use super::args::LinkArgs;
 use crate::error::BadInput;
-use crate::runner::programs::{Programs, Ready};
-use crate::runner::Outcome;
+use crate::run::play::Timeline;
+use crate::run::programs::{Images, Programs, ProgramsOutcome, Ready};
+use crate::run::timeliness::{Messages, TimelinessOutcome};
+use crate::run::{Outcome, ProbeOutcome, Request, Workload};
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
 
 /// `badnet run` flags: an impairment, a backend and a workload.
@@ -210,34 +212,67 @@ impl RunArgs {
             }
             s.reconnect = Some(Duration::from_secs(1));
         }
-        if let (Some(rate), Some(duration)) = (self.messages, self.duration) {
-            let m = crate::scenario::Messages { rate, duration };
-            if m.count() > 10_000_000 {
-                return Err(BadInput::new(
-                    "--messages",
-                    format!(
-                        "{} messages in {duration:?}: at most 10,000,000 per run",
-                        m.count()
-                    ),
-                ));
-            }
-            s.messages = Some(m);
-        }
         if self.server.is_none() {
             // Your own programs' timeline is bounded by the client's limit
-            // (run_programs), the probe's by its own.
+            // (Programs), the probe's by its own (Request::check).
             s.timeline = self.steps()?;
             crate::timeline::check(&s.timeline, None).map_err(|e| BadInput::new("--at", e))?;
-            s.check_steps().map_err(|e| {
-                let flag = if self.renumber_after.is_some() && e.contains("renumber") {
-                    "--renumber-after"
-                } else {
-                    "--at"
-                };
-                BadInput::new(flag, e)
-            })?;
         }
         Ok(s)
+    }
+
+    /// The request the flags describe: your programs, timestamped
+    /// messages, or the probes. Bad values name their flag; nothing is
+    /// checked that would need the system.
+    pub fn request(&self) -> Result<Request, BadInput> {
+        let scenario = self.scenario()?;
+        let workload = match (&self.server, &self.client, self.messages, self.duration) {
+            (Some(server), Some(client), _, _) => {
+                Workload::Programs(self.programs(server, client)?)
+            }
+            (_, _, Some(rate), Some(duration)) => {
+                let m = Messages { rate, duration };
+                if m.count() > 10_000_000 {
+                    return Err(BadInput::new(
+                        "--messages",
+                        format!(
+                            "{} messages in {duration:?}: at most 10,000,000 per run",
+                            m.count()
+                        ),
+                    ));
+                }
+                Workload::Timeliness(m)
+            }
+            _ => Workload::Probe { capture: None },
+        };
+        let r = Request { scenario, workload };
+        if !matches!(r.workload, Workload::Programs(_)) {
+            r.check().map_err(|e| self.blame_renumber(e))?;
+        }
+        Ok(r)
+    }
+
+    /// Refuses what cannot run as given, as a run would, but creates
+    /// nothing: bad values, a timeline that cannot be played, programs that
+    /// cannot be found.
+    pub fn check(&self) -> Result<(), BadInput> {
+        match self.request()? {
+            Request {
+                workload: Workload::Programs(p),
+                ..
+            } => crate::run::programs::check(&p),
+            _ => Ok(()),
+        }
+    }
+
+    /// A refused timeline that the renumbering made unplayable is
+    /// `--renumber-after`'s fault, not `--at`'s.
+    fn blame_renumber(&self, e: BadInput) -> BadInput {
+        if e.flag == "--at" && self.renumber_after.is_some() && e.message.contains("renumber") {
+            BadInput::new("--renumber-after", e.message)
+        } else {
+            e
+        }
     }
 
     /// The `--at` steps, as given.
@@ -276,6 +311,42 @@ fn parse_regex(text: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(text).map_err(|e| e.to_string())
 }
 
+impl RunArgs {
+    /// Your programs as the flags give them.
+    fn programs(&self, server: &str, client: &str) -> Result<Programs, BadInput> {
+        Ok(Programs {
+            server: server.to_owned(),
+            client: client.to_owned(),
+            ready: match (&self.ready, self.ready_port) {
+                (Some(re), _) => Ready::Line(re.clone()),
+                (None, Some(port)) => Ready::Port(port),
+                (None, None) => Ready::Now,
+            },
+            ready_limit: self.ready_timeout,
+            client_limit: self.timeout.unwrap_or(Duration::from_secs(60)),
+            steps: self.steps()?,
+            images: self.images()?,
+        })
+    }
+
+    /// The images of your programs: with --hosts containers, the ones given
+    /// or the services image.
+    fn images(&self) -> Result<Option<Images>, BadInput> {
+        let services = || format!("{}:{}", crate::run::docker::IMAGE, crate::run::docker::TAG);
+        match self.hosts {
+            HostKind::Containers => Ok(Some(Images {
+                server: self.server_image.clone().unwrap_or_else(services),
+                client: self.client_image.clone().unwrap_or_else(services),
+            })),
+            HostKind::Netns => match (&self.server_image, &self.client_image) {
+                (Some(_), _) => Err(BadInput::new("--server-image", "needs --hosts containers")),
+                (_, Some(_)) => Err(BadInput::new("--client-image", "needs --hosts containers")),
+                _ => Ok(None),
+            },
+        }
+    }
+}
+
 /// What one `badnet run` measured: its JSON (what `--json` prints), its
 /// summary (what it prints otherwise), and, for your own programs,
 /// whether the client exited 0 (always true for the probes: a probe run
@@ -287,175 +358,34 @@ pub struct Executed {
     pub client_failed: Option<String>,
 }
 
-/// Your programs as the flags give them.
-fn programs(args: &RunArgs, server: &str, client: &str) -> Result<Programs, BadInput> {
-    Ok(Programs {
-        server: server.to_owned(),
-        client: client.to_owned(),
-        ready: match (&args.ready, args.ready_port) {
-            (Some(re), _) => Ready::Line(re.clone()),
-            (None, Some(port)) => Ready::Port(port),
-            (None, None) => Ready::Now,
-        },
-        ready_limit: args.ready_timeout,
-        client_limit: args.timeout.unwrap_or(Duration::from_secs(60)),
-        steps: args.steps()?,
-        images: images(args)?,
-    })
-}
-
-/// The images of your programs: with --hosts containers, the ones given
-/// or the services image.
-fn images(args: &RunArgs) -> Result<Option<crate::runner::programs::Images>, BadInput> {
-    let services = || {
-        format!(
-            "{}:{}",
-            crate::runner::docker::IMAGE,
-            crate::runner::docker::TAG
-        )
-    };
-    match args.hosts {
-        HostKind::Containers => Ok(Some(crate::runner::programs::Images {
-            server: args.server_image.clone().unwrap_or_else(services),
-            client: args.client_image.clone().unwrap_or_else(services),
-        })),
-        HostKind::Netns => match (&args.server_image, &args.client_image) {
-            (Some(_), _) => Err(BadInput::new("--server-image", "needs --hosts containers")),
-            (_, Some(_)) => Err(BadInput::new("--client-image", "needs --hosts containers")),
-            _ => Ok(None),
-        },
-    }
-}
-
-/// `badnet run --server ... --client ...`: your programs on the network.
-fn run_programs(args: &RunArgs, server: &str, client: &str) -> anyhow::Result<Executed> {
-    let scenario = args.scenario()?;
-    let programs = programs(args, server, client)?;
-    let o = crate::runner::programs::run(&programs, &scenario)?;
-    let mut json = serde_json::to_value(&o)?;
-    json["impairment"] = serde_json::json!({
-        "given": args.netem_args(),
-        "tc": scenario.impairment.tc_args().join(" "),
-        "direction": scenario.direction,
-    });
-    let mut text = format!(
-        "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s\n",
-        client,
-        scenario.impairment,
-        scenario.direction,
-        o.backend,
-        o.client
-            .exit_code
-            .map_or("killed".into(), |c| c.to_string()),
-        o.client.duration_s
-    );
-    text.push_str(&o.client.stdout);
-    if !o.client.stdout.is_empty() && !o.client.stdout.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&link_lines(&o.link));
-    text.push_str(&phases(&o.timeline));
-    let client_failed = match o.client.exit_code {
-        Some(0) => None,
-        code => Some(format!(
-            "the client {}",
-            code.map_or("was killed".into(), |c| format!("exited with {c}"))
-        )),
-    };
-    Ok(Executed {
-        json,
-        text,
-        client_failed,
-    })
-}
-
-impl RunArgs {
-    /// Refuses what cannot run as given, as a run would, but creates
-    /// nothing: bad values, a timeline that cannot be played, programs that
-    /// cannot be found.
-    pub fn check(&self) -> Result<(), BadInput> {
-        self.scenario()?;
-        if let (Some(server), Some(client)) = (&self.server, &self.client) {
-            crate::runner::programs::check(&programs(self, server, client)?)?;
-        }
-        Ok(())
-    }
-}
-
 /// Runs what `args` describe and returns what it measured, printing
 /// nothing but progress (on a terminal).
 pub fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
-    if let (Some(server), Some(client)) = (&args.server, &args.client) {
-        return run_programs(args, server, client);
-    }
-    let scenario = args.scenario()?;
-    if let Some(m) = scenario.messages {
-        return run_messages(args, &scenario, m);
-    }
-    let spinner = crate::progress::Spinner::start(
-        &format!(
-            "{} over '{}'",
-            scenario.transport.probe_program(),
-            scenario.impairment
-        ),
-        estimate(&scenario),
-    );
-    let outcome = crate::runner::run(&scenario)?;
+    let r = args.request()?;
+    let s = &r.scenario;
+    let spinner = match &r.workload {
+        Workload::Probe { .. } => Some(crate::progress::Spinner::start(
+            &format!("{} over '{}'", s.transport.probe_program(), s.impairment),
+            estimate(s),
+        )),
+        Workload::Timeliness(m) => Some(crate::progress::Spinner::start(
+            &format!("{} messages over '{}'", m.count(), s.impairment),
+            m.limit(s),
+        )),
+        _ => None,
+    };
+    let outcome = crate::run::execute(&r)?;
     drop(spinner);
+    let text = match &outcome {
+        Outcome::Probe(o) => summary(o),
+        Outcome::Programs(o) => programs_summary(o, s, args.client.as_deref().unwrap_or("")),
+        Outcome::Timeliness(o) => timeliness_summary(o, s),
+        Outcome::Share(_) => unreachable!("badnet run has no share workload"),
+    };
     Ok(Executed {
-        json: outcome_json(&outcome, &args.netem_args()),
-        text: summary(&outcome),
-        client_failed: None,
-    })
-}
-
-/// `badnet run udp|tcp --messages RATE --duration D`.
-fn run_messages(
-    args: &RunArgs,
-    s: &Scenario,
-    m: crate::scenario::Messages,
-) -> anyhow::Result<Executed> {
-    let spinner = crate::progress::Spinner::start(
-        &format!("{} messages over '{}'", m.count(), s.impairment),
-        s.probe_limit(),
-    );
-    let o = crate::runner::messages::run(s, m)?;
-    drop(spinner);
-    let mut json = serde_json::to_value(&o)?;
-    json["impairment"] = serde_json::json!({
-        "given": args.netem_args(),
-        "tc": s.impairment.tc_args().join(" "),
-        "direction": s.direction,
-    });
-    let r = &o.report;
-    let mut text = format!(
-        "{} messages over {} ({:?}), backend {}: sent {} delivered {} ({} duplicates, {} out of order)\n",
-        s.transport.probe_program().trim_end_matches("-client").to_uppercase(),
-        s.impairment,
-        s.direction,
-        o.backend,
-        r.messages_sent,
-        r.messages_delivered,
-        r.duplicates,
-        r.out_of_order
-    );
-    text.push_str(&format!(
-        "one-way latency min {:.3} / p50 {:.3} / p99 {:.3} / max {:.3} ms{}\n",
-        r.latency_ms.min,
-        r.latency_ms.p50,
-        r.latency_ms.p99,
-        r.latency_ms.max,
-        match (r.retransmits, r.srtt_ms) {
-            (Some(n), Some(rtt)) => format!(", {n} retransmits, srtt {rtt:.3} ms"),
-            _ => String::new(),
-        }
-    ));
-    text.push_str(&link_lines(&o.link));
-    text.push_str(&phases(&o.timeline));
-    Ok(Executed {
-        json,
+        json: outcome.json(s, &args.netem_args()),
         text,
-        client_failed: None,
+        client_failed: outcome.client_failed(),
     })
 }
 
@@ -485,35 +415,7 @@ fn estimate(s: &Scenario) -> Duration {
     }
 }
 
-/// The probe's fields, plus backend, hosts, impairment and link counters.
-pub fn outcome_json(o: &Outcome, given: &str) -> serde_json::Value {
-    let mut v = serde_json::to_value(&o.report).expect("reports serialize");
-    let extra = serde_json::json!({
-        "backend": o.backend,
-        "backend_reason": o.backend_reason,
-        "hosts": o.hosts,
-        "run_id": o.run_id,
-        "impairment": {
-            "given": given,
-            "tc": o.scenario.impairment.tc_args().join(" "),
-            "direction": o.scenario.direction,
-            "spec": o.scenario.impairment,
-        },
-        "partition": o.scenario.partition,
-        "link": o.link,
-        "server_udp": o.server_udp,
-        "receive_buffer_drops": o.server_udp.rcvbuf_errors,
-        "renumbered": o.scenario.renumber_after.map(|_| faults::ADDR_A_RENUMBERED.to_string()),
-        "timeline": o.timeline.timeline,
-        "phases": o.timeline.phases,
-    });
-    if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
-        map.extend(more);
-    }
-    v
-}
-
-fn summary(o: &Outcome) -> String {
+fn summary(o: &ProbeOutcome) -> String {
     let mut s = format!(
         "{} over {} ({:?}), backend {} ({}), hosts {}\n",
         o.report.transport().to_uppercase(),
@@ -540,6 +442,59 @@ fn summary(o: &Outcome) -> String {
     s
 }
 
+/// `badnet run --server ... --client ...`: what your client printed and
+/// how it exited.
+fn programs_summary(o: &ProgramsOutcome, s: &Scenario, client: &str) -> String {
+    let mut text = format!(
+        "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s\n",
+        client,
+        s.impairment,
+        s.direction,
+        o.backend,
+        o.client
+            .exit_code
+            .map_or("killed".into(), |c| c.to_string()),
+        o.client.duration_s
+    );
+    text.push_str(&o.client.stdout);
+    if !o.client.stdout.is_empty() && !o.client.stdout.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&link_lines(&o.link));
+    text.push_str(&phases(&o.timeline));
+    text
+}
+
+/// `badnet run udp|tcp --messages RATE --duration D`.
+fn timeliness_summary(o: &TimelinessOutcome, s: &Scenario) -> String {
+    let r = &o.report;
+    let mut text = format!(
+        "{} messages over {} ({:?}), backend {}: sent {} delivered {} ({} duplicates, {} out of order)\n",
+        s.transport.probe_program().trim_end_matches("-client").to_uppercase(),
+        s.impairment,
+        s.direction,
+        o.backend,
+        r.messages_sent,
+        r.messages_delivered,
+        r.duplicates,
+        r.out_of_order
+    );
+    text.push_str(&format!(
+        "one-way latency min {:.3} / p50 {:.3} / p99 {:.3} / max {:.3} ms{}\n",
+        r.latency_ms.min,
+        r.latency_ms.p50,
+        r.latency_ms.p99,
+        r.latency_ms.max,
+        match (r.retransmits, r.srtt_ms) {
+            (Some(n), Some(rtt)) => format!(", {n} retransmits, srtt {rtt:.3} ms"),
+            _ => String::new(),
+        }
+    ));
+    text.push_str(&link_lines(&o.link));
+    text.push_str(&phases(&o.timeline));
+    text
+}
+
 /// What the link did, a line per direction (the counts a reader of your
 /// programs' or the messages' runs needs; the probes' summary has more).
 fn link_lines(link: &faults::LinkCounters) -> String {
@@ -555,7 +510,7 @@ fn link_lines(link: &faults::LinkCounters) -> String {
 
 /// One line per step of the timeline (due, applied) and per phase (what
 /// the link counted).
-fn phases(t: &crate::runner::play::Timeline) -> String {
+fn phases(t: &Timeline) -> String {
     let mut s = String::new();
     for p in &t.timeline {
         match p.applied_ms {

@@ -197,7 +197,7 @@ pub fn flows(report: &DemoReport) -> Chart {
                     }
                     crate::scenario::Transport::Udp => ("UDP flood".to_owned(), colors[2]),
                 };
-                let step = crate::share::BUCKET.as_secs_f64();
+                let step = crate::run::share::BUCKET.as_secs_f64();
                 let points: Vec<(f64, f64)> = flow
                     .series_mbps
                     .iter()

@@ -145,7 +145,7 @@ pub fn summary(report: &DemoReport) -> String {
         );
     }
     if let Some(sh) = &report.sharing {
-        let tcp = |r: &crate::share::ShareReport| {
+        let tcp = |r: &crate::run::share::ShareReport| {
             r.flows
                 .iter()
                 .filter(|f| f.transport == crate::scenario::Transport::Tcp)

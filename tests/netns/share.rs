@@ -40,7 +40,7 @@ fn jain_after_startup(j: &serde_json::Value) -> f64 {
                 .sum::<f64>()
         })
         .collect();
-    badnet::share::jain(&shares).unwrap()
+    badnet::run::share::jain(&shares).unwrap()
 }
 
 /// Two TCP flows through 20 Mbit/s for 4 s: together they use the

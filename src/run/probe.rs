@@ -1,63 +1,89 @@
-//! Hosts that are network namespaces this run creates.
+//! The lecture's probes: the transport's server in host B, its probe in
+//! host A, and what the probe reported beside what the link counted.
+//! Container hosts run them as their containers' own commands
+//! ([`super::probe_in_containers`]).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use faults::Lab;
+use faults::{Backend, Lab, LinkCounters, UdpCounters};
+use serde::Serialize;
 use services::child::KillOnDrop;
 use services::report::Report;
 
-use super::outcome::Outcome;
 use super::play::{with_timeline, Started, Timeline};
 use crate::bins;
-use crate::error::BadInput;
-use crate::scenario::{Scenario, PORT};
+use crate::scenario::{HostKind, Scenario, PORT};
 
 const READY_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs `scenario` between two network namespaces, recording host A's
-/// side of the link to `capture` if given.
-pub fn run(scenario: &Scenario, capture: Option<&Path>) -> anyhow::Result<Outcome> {
-    scenario.impairment.validate()?;
-    scenario
-        .check_steps()
-        .map_err(|e| BadInput::new("--at", e))?;
-    let lab = Lab::new(scenario.backend, scenario.seed)?;
-    lab.impair(scenario.direction, &scenario.impairment)?;
+/// What one probe run measured: the probe's report and the link's
+/// counters, with what ran where.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeOutcome {
+    pub scenario: Scenario,
+    /// The backend the link ran on (never auto).
+    pub backend: Backend,
+    /// Why that backend.
+    pub backend_reason: String,
+    /// What kind of host ran the programs.
+    pub hosts: HostKind,
+    /// The run id in every resource name.
+    pub run_id: String,
+    /// What the probe saw.
+    pub report: Report,
+    /// What the link did, per direction.
+    pub link: LinkCounters,
+    /// What host B's kernel counted of UDP during the run (evidence from
+    /// outside the link: e.g. datagrams that reached the server).
+    pub server_udp: UdpCounters,
+    /// The timeline as played: when each step took effect, and what the
+    /// link counted in each phase.
+    #[serde(flatten)]
+    pub timeline: Timeline,
+}
+
+impl ProbeOutcome {
+    /// The outcome of `scenario` on `lab` (read before the lab is removed),
+    /// with the probe's `report`; `server_before` is what host B's kernel
+    /// had counted of UDP before the run.
+    pub fn new(
+        scenario: &Scenario,
+        lab: &Lab,
+        report: Report,
+        server_before: UdpCounters,
+        timeline: Timeline,
+    ) -> faults::Result<Self> {
+        Ok(Self {
+            scenario: scenario.clone(),
+            backend: lab.backend(),
+            backend_reason: lab.backend_reason().to_owned(),
+            hosts: scenario.hosts,
+            run_id: lab.run_id().to_owned(),
+            report,
+            link: lab.counters()?,
+            server_udp: lab.b().udp_counters()?.since(server_before),
+            timeline,
+        })
+    }
+}
+
+/// Runs `scenario`'s server and probe on `lab` (built and impaired; several
+/// probes can share one link), playing the scenario's steps. With
+/// `capture`, host A's side of the link is recorded there as a pcap while
+/// the probe runs.
+pub fn on_lab(
+    lab: &Lab,
+    scenario: &Scenario,
+    capture: Option<&Path>,
+) -> anyhow::Result<ProbeOutcome> {
     let before = lab.b().udp_counters()?;
-    let (report, timeline) = play_on_lab(&lab, scenario, capture)?;
-    let outcome = Outcome::new(scenario, &lab, report, before, timeline)?;
-    lab.remove()?;
-    Ok(outcome)
-}
-
-/// Runs `scenario`'s server and probe on an existing, already impaired
-/// lab (several probes can share one link), cutting the link if the
-/// scenario asks. With `capture`, host A's side of the link is recorded
-/// there as a pcap while the probe runs.
-pub fn run_on_lab(
-    lab: &Lab,
-    scenario: &Scenario,
-    capture: Option<&Path>,
-) -> anyhow::Result<Report> {
-    play_on_lab(lab, scenario, capture).map(|(report, _)| report)
-}
-
-/// [`run_on_lab`], with the timeline as played.
-fn play_on_lab(
-    lab: &Lab,
-    scenario: &Scenario,
-    capture: Option<&Path>,
-) -> anyhow::Result<(Report, Timeline)> {
-    scenario
-        .check_steps()
-        .map_err(|e| BadInput::new("--at", e))?;
     let server = start_server(lab, scenario)?;
     let capture = capture.map(|path| start_capture(lab, path)).transpose()?;
     let steps = scenario.steps();
-    let report = with_timeline(lab, scenario.direction, &steps, |started| {
+    let played = with_timeline(lab, scenario.direction, &steps, |started| {
         run_probe(lab, scenario, started)
     });
     if let Some(mut tcpdump) = capture {
@@ -67,7 +93,8 @@ fn play_on_lab(
         let _ = tcpdump.interrupt();
     }
     drop(server);
-    report
+    let (report, timeline) = played?;
+    Ok(ProbeOutcome::new(scenario, lab, report, before, timeline)?)
 }
 
 fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<KillOnDrop> {

@@ -1,5 +1,6 @@
-//! Hosts that are containers. The container lane: the same scenarios between two containers of the
-//! services image, joined by the same links and backends as netns hosts.
+//! The probes on container hosts: the same scenarios between two
+//! containers of the services image, joined by the same links and backends
+//! as netns hosts.
 //!
 //! Each container starts with `--network none`; its namespace (from
 //! `State.Pid`) is attached by name and linked like any host. The server
@@ -19,24 +20,12 @@ use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
-use super::docker::{self, docker};
-pub use super::docker::{sweep, LABEL, OWNER_LABEL};
-use super::outcome::Outcome;
+use super::docker::{self, docker, IMAGE, LABEL, OWNER_LABEL, TAG};
 use super::play::with_timeline;
+use super::probe::ProbeOutcome;
 use crate::scenario::{Scenario, PORT};
 
-pub use super::docker::{IMAGE, TAG};
 const WAIT_FOR_SERVER: Duration = Duration::from_secs(30);
-
-/// Fails unless a Docker engine answers and the image is built, saying how
-/// to get each.
-pub fn check() -> anyhow::Result<()> {
-    docker::engine()?;
-    if !docker::image_present(&format!("{IMAGE}:{TAG}")) {
-        bail!("image {IMAGE}:{TAG} is not built: run `make images` (no registry needed)");
-    }
-    Ok(())
-}
 
 fn start(
     run: &str,
@@ -63,11 +52,10 @@ fn host_error(e: anyhow::Error) -> faults::Error {
 }
 
 /// Runs `s` between two containers.
-pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
-    s.check_steps()
-        .map_err(|e| crate::error::BadInput::new("--at", e))?;
-    check()?;
-    if let Err(e) = sweep() {
+pub fn run(s: &Scenario) -> anyhow::Result<ProbeOutcome> {
+    s.impairment.validate()?;
+    docker::check()?;
+    if let Err(e) = docker::sweep() {
         tracing::warn!("sweeping dead runs' containers: {e:#}");
     }
     let [forward, reverse] = s.direction.split(&s.impairment);
@@ -133,7 +121,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
     }
     let report = services::report::Report::parse(&output)
         .with_context(|| format!("the probe printed no report: {output:?}"))?;
-    let outcome = Outcome::new(s, &lab, report, before, timeline)?;
+    let outcome = ProbeOutcome::new(s, &lab, report, before, timeline)?;
     lab.remove()?;
     Ok(outcome)
 }

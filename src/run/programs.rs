@@ -13,6 +13,7 @@ use serde::Serialize;
 use services::child::KillOnDrop;
 
 use super::docker::{self, Running};
+use super::hosts::Hosts;
 use super::play::{with_timeline, Started, Timeline};
 use crate::error::BadInput;
 use crate::timeline::Step;
@@ -126,9 +127,21 @@ fn fill(words: &[String], lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-/// Runs `programs` on `lab` (already impaired); impairments of the
-/// timeline apply in `direction`.
-pub fn run_on_lab(
+/// Runs `p` on `hosts` (built and impaired): in the hosts themselves, or
+/// with container hosts in containers of their images that join the
+/// holders' namespaces. Impairments of the timeline apply in `direction`.
+pub fn on_hosts(
+    p: &Programs,
+    hosts: &Hosts,
+    direction: faults::Direction,
+) -> anyhow::Result<ProgramsOutcome> {
+    match (hosts.holders(), &p.images) {
+        (Some(holders), Some(images)) => in_containers(p, images, &hosts.lab, holders, direction),
+        _ => in_namespaces(p, &hosts.lab, direction),
+    }
+}
+
+fn in_namespaces(
     p: &Programs,
     lab: &Lab,
     direction: faults::Direction,
@@ -199,66 +212,40 @@ pub fn check(p: &Programs) -> Result<(), BadInput> {
     crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))
 }
 
-/// Builds a lab as `scenario` says and runs `programs` on it.
-pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
-    // Bad input first: nothing is created for programs that cannot run.
-    if p.images.is_some() {
-        docker::engine()?;
-    }
-    check(p)?;
-    s.impairment.validate()?;
-    if let Some(images) = &p.images {
-        return in_containers(p, images, s);
-    }
-    let lab = Lab::new(s.backend, s.seed)?;
-    lab.impair(s.direction, &s.impairment)?;
-    let outcome = run_on_lab(p, &lab, s.direction);
-    lab.remove()?;
-    outcome
-}
-
-/// Your programs in containers of their images. Each host is a holder, a
-/// container of the services image with no network of its own but the
-/// link (its one process, a UDP server bound to 127.0.0.1:9, only keeps
-/// the namespace alive); the server's and the client's containers join
-/// their holder's namespace (`--network container:HOLDER`), the server's
-/// once the link is up, the client's once the server is ready.
+/// Your programs in containers of their images. Each host is a holder
+/// (see [`Hosts`]); the server's and the client's containers join their
+/// holder's namespace (`--network container:HOLDER`), the server's once
+/// the link is up, the client's once the server is ready.
 fn in_containers(
     p: &Programs,
     images: &Images,
-    s: &crate::scenario::Scenario,
+    lab: &Lab,
+    [a, b]: &[Running; 2],
+    direction: faults::Direction,
 ) -> anyhow::Result<ProgramsOutcome> {
-    let [forward, reverse] = s.direction.split(&s.impairment);
-    let (lab, holders) = docker::holder_lab(s.backend, s.seed, [&forward, &reverse])?;
-    let outcome = (|| {
-        let [a, b] = &holders;
-        let server = fill(&split(&p.server, "--server")?, &lab);
-        let client = fill(&split(&p.client, "--client")?, &lab);
-        let before = lab.b().udp_counters()?;
-        let server_c = Running::start(
+    let server = fill(&split(&p.server, "--server")?, lab);
+    let client = fill(&split(&p.client, "--client")?, lab);
+    let before = lab.b().udp_counters()?;
+    let server_c = Running::start(
+        lab.run_id(),
+        &images.server,
+        &format!("container:{}", b.id),
+        &server,
+    )?;
+    wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
+        .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
+    let (client, timeline) = with_timeline(lab, direction, &p.steps, |started| {
+        run_client_container(
             lab.run_id(),
-            &images.server,
-            &format!("container:{}", b.id),
-            &server,
-        )?;
-        wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
-            .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
-        let (client, timeline) = with_timeline(&lab, s.direction, &p.steps, |started| {
-            run_client_container(
-                lab.run_id(),
-                &images.client,
-                &a.id,
-                &client,
-                p.client_limit,
-                started,
-            )
-        })?;
-        drop(server_c);
-        ProgramsOutcome::new(&lab, client, before, timeline)
-    })();
-    lab.remove()?;
-    drop(holders);
-    outcome
+            &images.client,
+            &a.id,
+            &client,
+            p.client_limit,
+            started,
+        )
+    })?;
+    drop(server_c);
+    ProgramsOutcome::new(lab, client, before, timeline)
 }
 
 fn wait_ready_container(
