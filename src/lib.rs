@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the `badnet` command line; each command's flags, and the one
-//!   place where a failure becomes an exit code ([`error`]).
+//! - [`cli`]: the `badnet` command line; each command's flags, scenario
+//!   files (`badnet test`), and the one place where a failure becomes an
+//!   exit code ([`error`]).
 //! - [`scenario`]: transport, impairment, backend, hosts, and the
 //!   probe's arguments and time limit; [`timeline`]: how the link changes
 //!   during a run (`--at`).
@@ -17,7 +18,8 @@
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
 //!   report files and charts ([`plot`]).
 //! - [`mod@bench`]: `badnet bench`, the benchmarks.
-//! - [`machine`]: the machine a report was measured on.
+//! - [`machine`]: the machine a report was measured on; [`markup`]: text
+//!   escaped for HTML and XML.
 //! - [`bins`]: finding the services' binaries.
 //! - [`testing`]: helpers for Rust tests of scenarios and labs.
 //!
@@ -34,11 +36,11 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod machine;
+pub mod markup;
 pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod scenario;
-pub mod scenario_file;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use faults::Direction;
 
 pub use args::LinkArgs;
-pub use run::{execute, Executed, RunArgs};
+pub use run::RunArgs;
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;

@@ -352,7 +352,7 @@ impl RunArgs {
 /// whether the client exited 0 (always true for the probes: a probe run
 /// that could not complete is an error instead).
 #[derive(Debug, Clone)]
-pub struct Executed {
+struct Executed {
     pub json: serde_json::Value,
     pub text: String,
     pub client_failed: Option<String>,
@@ -360,7 +360,7 @@ pub struct Executed {
 
 /// Runs what `args` describe and returns what it measured, printing
 /// nothing but progress (on a terminal).
-pub fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
+fn execute(args: &RunArgs) -> anyhow::Result<Executed> {
     let r = args.request()?;
     let s = &r.scenario;
     let spinner = match &r.workload {

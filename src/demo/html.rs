@@ -4,14 +4,7 @@
 //! the network.
 
 use super::ladder::{DemoReport, CAPTURED};
-
-/// Escapes `text` for HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::markup::escape;
 
 /// The Markdown table `md` as an HTML table (header row, alignment row,
 /// body rows).
