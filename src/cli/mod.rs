@@ -203,8 +203,13 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
     println!("{}", crate::demo::table(&report));
     println!("{}\n", report.summary);
     println!(
-        "Wrote {}/report.html, report.md, report.json, loss.svg, goodput.svg, rtt.svg, latency.svg, flows.svg{} in {:.0} s.",
+        "Wrote {}/report.html, report.md, report.json, {}{} in {:.0} s.",
         cfg.out.display(),
+        crate::demo::CHART_FILES
+            .iter()
+            .map(|c| c.file)
+            .collect::<Vec<_>>()
+            .join(", "),
         if cfg.hosts == HostKind::Netns {
             ", tcp.pcap, udp.pcap"
         } else {

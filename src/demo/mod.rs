@@ -3,12 +3,15 @@
 //!
 //! - `ladder`: the networks, and the results' types.
 //! - `report`: the table, the summary and the files.
-//! - `charts`: the three charts.
+//! - `charts`: the charts, and their files.
+//! - `table`: the side-by-side table, as rows (in Markdown or HTML).
+//! - `html`: report.html.
 
 mod charts;
 mod html;
 mod ladder;
 mod report;
+mod table;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,8 +20,9 @@ use anyhow::Context;
 use faults::{Backend, Direction, Lab};
 use services::report::TcpReport;
 
+pub use charts::FILES as CHART_FILES;
 pub use ladder::{DemoReport, RungResult, SweepPoint};
-pub use report::table;
+pub use table::markdown as table;
 
 use crate::machine::Machine;
 use crate::progress::Progress;

@@ -1,78 +1,11 @@
-//! The demo's table, its plain-words summary, and the files it writes.
+//! The demo's plain-words summary, and the files it writes.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::ladder::{DemoReport, CAPTURED};
-use super::{charts, html};
-
-/// The clean transfer's times as a noise band: (median, highest).
-fn clean_band(report: &DemoReport) -> (f64, f64) {
-    let mut times = report.clean_tcp_s.clone();
-    times.sort_by(f64::total_cmp);
-    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
-    (median, times.last().copied().unwrap_or(f64::NAN))
-}
-
-/// A time with the precision it has: milliseconds below a second.
-pub fn duration(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1e3)
-    } else {
-        format!("{seconds:.2} s")
-    }
-}
-
-/// `seconds` against the clean transfer: "within noise" up to the slowest
-/// clean run, else the ratio to their median.
-fn against_clean(seconds: f64, (median, highest): (f64, f64)) -> String {
-    if seconds <= highest || median.is_nan() || median <= 0.0 {
-        "within noise".into()
-    } else {
-        format!("{:.1}x", seconds / median)
-    }
-}
-
-/// The side-by-side table, in Markdown.
-pub fn table(report: &DemoReport) -> String {
-    let band = clean_band(report);
-    let mut t = String::from(
-        "| network | UDP sent | received | lost | reordered | duplicates | RTT p50 ms | RTT p99 ms | TCP intact | in order | retransmits | time | goodput Mbit/s | time vs clean |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|\n",
-    );
-    for r in &report.rungs {
-        let (p50, p99) = r.udp.rtt_ms.map_or(("-".into(), "-".into()), |p| {
-            (format!("{:.2}", p.p50), format!("{:.2}", p.p99))
-        });
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
-            r.name,
-            r.udp.sent,
-            r.udp.received,
-            r.udp.loss_rate * 100.0,
-            r.udp.reordered,
-            r.udp.duplicates,
-            p50,
-            p99,
-            yes(r.tcp.intact),
-            yes(r.tcp.in_order),
-            r.tcp.retransmits,
-            duration(r.tcp.duration_s),
-            r.tcp.goodput_mbps,
-            against_clean(r.tcp.duration_s, band),
-        );
-    }
-    t
-}
-
-fn yes(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "NO"
-    }
-}
+use super::table::{clean_band, duration};
+use super::{charts, html, table};
 
 /// What the table shows, in plain words, from the numbers themselves.
 pub fn summary(report: &DemoReport) -> String {
@@ -199,36 +132,28 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         report.hosts,
         report.machine,
         report.duration_s,
-        table(report),
+        table::markdown(report),
         report.summary
     );
-    md.push_str("![UDP loss](loss.svg)\n\n![TCP goodput](goodput.svg)\n\n![RTT](rtt.svg)\n\n![One-way latency](latency.svg)\n\n![Flows through one bottleneck](flows.svg)\n");
+    let images: Vec<String> = charts::FILES
+        .iter()
+        .map(|c| format!("![{}]({})\n", c.alt, c.file))
+        .collect();
+    md.push_str(&images.join("\n"));
     if captured {
         md.push_str(&format!("\nPacket captures of the '{CAPTURED}' network: `tcp.pcap`, `udp.pcap` (open them in Wireshark).\n"));
     }
     std::fs::write(out.join("report.md"), md)?;
-    let charts = [
-        ("UDP loss", charts::loss(report).svg()),
-        ("TCP goodput", charts::goodput(report).svg()),
-        ("RTT", charts::rtt(report).svg()),
-        ("One-way latency of messages", charts::latency(report).svg()),
-        ("Flows through one bottleneck", charts::flows(report).svg()),
-    ];
-    for (file, (_, svg)) in [
-        "loss.svg",
-        "goodput.svg",
-        "rtt.svg",
-        "latency.svg",
-        "flows.svg",
-    ]
-    .iter()
-    .zip(&charts)
-    {
-        std::fs::write(out.join(file), svg)?;
+    let drawn: Vec<(&str, String)> = charts::FILES
+        .iter()
+        .map(|c| (c.caption, (c.draw)(report).svg()))
+        .collect();
+    for (c, (_, svg)) in charts::FILES.iter().zip(&drawn) {
+        std::fs::write(out.join(c.file), svg)?;
     }
     std::fs::write(
         out.join("report.html"),
-        html::page(report, &charts, captured, &reproduce(report)),
+        html::page(report, &drawn, captured, &reproduce(report)),
     )?;
     Ok(())
 }
