@@ -33,7 +33,7 @@ use clap::{Args, FromArgMatches};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::judge::FieldCheck;
+use super::judge::FieldExpectation;
 use crate::cli::RunArgs;
 use crate::error::BadInput;
 
@@ -55,7 +55,7 @@ pub struct Expect {
     /// Your client's exit code; for the probes, 0 means the run completed.
     pub exit_code: i32,
     pub max_duration: Option<Duration>,
-    pub fields: Vec<(String, FieldCheck)>,
+    pub fields: Vec<(String, FieldExpectation)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +87,7 @@ struct ExpectToml {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CheckToml {
+struct FieldToml {
     equals: Option<toml::Value>,
     matches: Option<String>,
     min: Option<f64>,
@@ -343,17 +343,17 @@ fn expectations_of(src: &Source, e: Spanned<ExpectToml>) -> Result<Expect, BadIn
         let at = path.span().start;
         out.fields.push((
             path.into_inner(),
-            field_check(check.get_ref()).map_err(|m| src.bad(at, &key, m))?,
+            field_expectation(check.get_ref()).map_err(|m| src.bad(at, &key, m))?,
         ));
     }
     Ok(out)
 }
 
-fn field_check(value: &toml::Value) -> Result<FieldCheck, String> {
+fn field_expectation(value: &toml::Value) -> Result<FieldExpectation, String> {
     let toml::Value::Table(_) = value else {
-        return Ok(FieldCheck::Equals(to_json(value)));
+        return Ok(FieldExpectation::Equals(to_json(value)));
     };
-    let c: CheckToml = value.clone().try_into().map_err(|e: toml::de::Error| {
+    let c: FieldToml = value.clone().try_into().map_err(|e: toml::de::Error| {
         format!(
             "{} (a check is a value, or a table of equals, matches, min, max, equals_field, or proportion_of with expected or expected_in)",
             e.message().trim()
@@ -371,25 +371,27 @@ fn field_check(value: &toml::Value) -> Result<FieldCheck, String> {
     }
     let unit = |p: f64| (0.0..=1.0).contains(&p);
     Ok(match c {
-        CheckToml {
+        FieldToml {
             equals: Some(v), ..
-        } => FieldCheck::Equals(to_json(&v)),
-        CheckToml {
+        } => FieldExpectation::Equals(to_json(&v)),
+        FieldToml {
             matches: Some(re), ..
-        } => FieldCheck::Matches(regex::Regex::new(&re).map_err(|e| format!("matches: {e}"))?),
-        CheckToml {
+        } => {
+            FieldExpectation::Matches(regex::Regex::new(&re).map_err(|e| format!("matches: {e}"))?)
+        }
+        FieldToml {
             equals_field: Some(f),
             ..
-        } => FieldCheck::EqualsField(f),
-        CheckToml {
+        } => FieldExpectation::EqualsField(f),
+        FieldToml {
             proportion_of: Some(of),
             expected,
             expected_in,
             ..
         } => match (expected, expected_in) {
-            (Some(p), None) if unit(p) => FieldCheck::Proportion { of, expected: p },
+            (Some(p), None) if unit(p) => FieldExpectation::Proportion { of, expected: p },
             (None, Some([lo, hi])) if unit(lo) && unit(hi) && lo <= hi => {
-                FieldCheck::ProportionIn { of, lo, hi }
+                FieldExpectation::ProportionIn { of, lo, hi }
             }
             _ => {
                 return Err(
@@ -398,13 +400,13 @@ fn field_check(value: &toml::Value) -> Result<FieldCheck, String> {
                 )
             }
         },
-        CheckToml { min, max, .. } => {
+        FieldToml { min, max, .. } => {
             if let (Some(lo), Some(hi)) = (min, max) {
                 if lo > hi {
                     return Err(format!("min {lo} is above max {hi}"));
                 }
             }
-            FieldCheck::Range { min, max }
+            FieldExpectation::Range { min, max }
         }
     })
 }

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use super::file::Declared;
 use crate::verdict;
 
-/// A check on one field of the run's JSON.
+/// What one field of the run's JSON must hold (judged by
+/// [`FieldExpectation::failure`]).
 #[derive(Debug, Clone)]
-pub enum FieldCheck {
+pub enum FieldExpectation {
     Equals(serde_json::Value),
     /// A string field matches this regular expression.
     Matches(regex::Regex),
@@ -40,7 +41,7 @@ pub fn lookup<'a>(json: &'a serde_json::Value, path: &str) -> Option<&'a serde_j
     })
 }
 
-impl FieldCheck {
+impl FieldExpectation {
     /// Why `json` fails this check on `path`, or None when it passes.
     pub fn failure(&self, json: &serde_json::Value, path: &str) -> Option<String> {
         let Some(v) = lookup(json, path) else {
@@ -57,20 +58,20 @@ impl FieldCheck {
         };
         let result: Result<Option<String>, String> = (|| {
             Ok(match self {
-                FieldCheck::Equals(want) => {
+                FieldExpectation::Equals(want) => {
                     let same = match (v.as_f64(), want.as_f64()) {
                         (Some(a), Some(b)) => a == b,
                         _ => v == want,
                     };
                     (!same).then(|| format!("{path} = {v}, expected {want}"))
                 }
-                FieldCheck::Matches(re) => {
+                FieldExpectation::Matches(re) => {
                     let text = v
                         .as_str()
                         .ok_or_else(|| format!("{path} = {v} is not a string"))?;
                     (!re.is_match(text)).then(|| format!("{path} = {v} does not match /{re}/"))
                 }
-                FieldCheck::Range { min, max } => {
+                FieldExpectation::Range { min, max } => {
                     let x = number(v, path)?;
                     match (min, max) {
                         (Some(lo), _) if x < *lo => {
@@ -82,21 +83,22 @@ impl FieldCheck {
                         _ => None,
                     }
                 }
-                FieldCheck::EqualsField(other) => {
+                FieldExpectation::EqualsField(other) => {
                     let w = lookup(json, other)
                         .ok_or_else(|| format!("{other} is not in the run's JSON"))?;
                     (v != w).then(|| format!("{path} = {v}, expected {other} = {w}"))
                 }
-                FieldCheck::Proportion { of, .. } | FieldCheck::ProportionIn { of, .. } => {
+                FieldExpectation::Proportion { of, .. }
+                | FieldExpectation::ProportionIn { of, .. } => {
                     let (k, n) = (count(path)?, count(of)?);
                     if n == 0 || k > n {
                         return Err(format!("{path} = {k} of {of} = {n} is not a proportion"));
                     }
                     let c = match *self {
-                        FieldCheck::ProportionIn { lo, hi, .. } => {
+                        FieldExpectation::ProportionIn { lo, hi, .. } => {
                             verdict::proportion_in(path, k, n, lo, hi)
                         }
-                        FieldCheck::Proportion { expected, .. } => {
+                        FieldExpectation::Proportion { expected, .. } => {
                             verdict::proportion(path, k, n, expected)
                         }
                         _ => unreachable!("a proportion"),
@@ -228,7 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn field_checks_pass_and_fail_as_stated() {
+    fn field_expectations_pass_and_fail_as_stated() {
         let json = serde_json::json!({
             "sent": 1000, "lost": 100, "duplicates": 0, "intact": true,
             "link": {"forward": {"dropped": 100}}, "phases": [{"action": "start"}]
@@ -236,14 +238,14 @@ mod tests {
         let pass = [
             (
                 "lost",
-                FieldCheck::Proportion {
+                FieldExpectation::Proportion {
                     of: "sent".into(),
                     expected: 0.1,
                 },
             ),
             (
                 "lost",
-                FieldCheck::ProportionIn {
+                FieldExpectation::ProportionIn {
                     of: "sent".into(),
                     lo: 0.05,
                     hi: 0.2,
@@ -251,21 +253,21 @@ mod tests {
             ),
             (
                 "lost",
-                FieldCheck::Range {
+                FieldExpectation::Range {
                     min: Some(1.0),
                     max: None,
                 },
             ),
             (
                 "link.forward.dropped",
-                FieldCheck::EqualsField("lost".into()),
+                FieldExpectation::EqualsField("lost".into()),
             ),
-            ("intact", FieldCheck::Equals(true.into())),
-            ("duplicates", FieldCheck::Equals(0.0.into())),
-            ("phases.0.action", FieldCheck::Equals("start".into())),
+            ("intact", FieldExpectation::Equals(true.into())),
+            ("duplicates", FieldExpectation::Equals(0.0.into())),
+            ("phases.0.action", FieldExpectation::Equals("start".into())),
             (
                 "phases.0.action",
-                FieldCheck::Matches(regex::Regex::new("^st").unwrap()),
+                FieldExpectation::Matches(regex::Regex::new("^st").unwrap()),
             ),
         ];
         for (path, c) in &pass {
@@ -274,14 +276,14 @@ mod tests {
         let fail = [
             (
                 "lost",
-                FieldCheck::Proportion {
+                FieldExpectation::Proportion {
                     of: "sent".into(),
                     expected: 0.2,
                 },
             ),
             (
                 "lost",
-                FieldCheck::ProportionIn {
+                FieldExpectation::ProportionIn {
                     of: "sent".into(),
                     lo: 0.2,
                     hi: 0.3,
@@ -289,20 +291,23 @@ mod tests {
             ),
             (
                 "lost",
-                FieldCheck::Range {
+                FieldExpectation::Range {
                     min: None,
                     max: Some(50.0),
                 },
             ),
-            ("duplicates", FieldCheck::EqualsField("lost".into())),
-            ("intact", FieldCheck::Equals(false.into())),
-            ("missing", FieldCheck::Equals(0.into())),
-            ("phases.3.action", FieldCheck::Equals("start".into())),
+            ("duplicates", FieldExpectation::EqualsField("lost".into())),
+            ("intact", FieldExpectation::Equals(false.into())),
+            ("missing", FieldExpectation::Equals(0.into())),
+            ("phases.3.action", FieldExpectation::Equals("start".into())),
             (
                 "phases.0.action",
-                FieldCheck::Matches(regex::Regex::new("^x").unwrap()),
+                FieldExpectation::Matches(regex::Regex::new("^x").unwrap()),
             ),
-            ("lost", FieldCheck::Matches(regex::Regex::new("1").unwrap())),
+            (
+                "lost",
+                FieldExpectation::Matches(regex::Regex::new("1").unwrap()),
+            ),
         ];
         for (path, c) in &fail {
             assert!(c.failure(&json, path).is_some(), "{path} {c:?}");
