@@ -8,7 +8,8 @@
 //!   exit code ([`error`]).
 //! - [`scenario`]: transport, impairment, backend, hosts, and the
 //!   probe's arguments and time limit; [`timeline`]: how the link changes
-//!   during a run (`--at`).
+//!   during a run (`--at`); [`duration`]: the times badnet's flags take
+//!   (always with their unit).
 //! - [`run`]: a [`run::Request`] (a scenario and a [`run::Workload`]:
 //!   the probes, your programs, timeliness, flows sharing a bottleneck)
 //!   carried out on network-namespace or container hosts by
@@ -34,6 +35,7 @@ pub mod bins;
 pub mod bounds;
 pub mod cli;
 pub mod demo;
+pub mod duration;
 pub mod error;
 pub mod machine;
 pub mod markup;

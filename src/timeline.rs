@@ -75,7 +75,7 @@ pub struct Step {
 impl Step {
     /// A step from the two words of `--at TIME ACTION`.
     pub fn parse(at: &str, action: &str) -> Result<Self, String> {
-        let at = services::cli::parse_duration(at).map_err(|e| format!("time of a step: {e}"))?;
+        let at = crate::duration::parse(at).map_err(|e| format!("time of a step: {e}"))?;
         Ok(Self {
             at,
             action: Action::parse(action).map_err(|e| format!("step at {at:?}: {e}"))?,

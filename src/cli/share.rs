@@ -27,7 +27,7 @@ pub struct ShareArgs {
     #[arg(long, allow_hyphen_values = true, value_parser = parse_bits)]
     pub udp: Option<u64>,
     /// How long the flows run.
-    #[arg(long, default_value = "4s", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    #[arg(long, default_value = "4s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub duration: Duration,
     #[command(flatten)]
     pub link: LinkArgs,

@@ -48,16 +48,16 @@ pub struct RunArgs {
     #[arg(long, requires = "server", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub ready_port: Option<u16>,
     /// How long the server may take to be ready (--ready, --ready-port).
-    #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
     /// Loss per direction, e.g. 10%.
     #[arg(long, allow_hyphen_values = true)]
     pub loss: Option<String>,
-    /// Delay per direction, e.g. 50ms.
-    #[arg(long, allow_hyphen_values = true)]
+    /// Delay per direction, e.g. 50ms (with its unit).
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
     pub delay: Option<String>,
     /// Jitter around the delay, e.g. 10ms (needs --delay).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
     pub jitter: Option<String>,
     /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
     #[arg(long, allow_hyphen_values = true)]
@@ -75,10 +75,10 @@ pub struct RunArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub netem: Option<String>,
     /// Cut the link for this long (with --partition-after).
-    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration, requires = "partition_after")]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse_positive, requires = "partition_after")]
     pub partition_for: Option<Duration>,
     /// Cut the link this long after the probe starts.
-    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration, requires = "partition_for")]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse, requires = "partition_for")]
     pub partition_after: Option<Duration>,
     /// A step of the timeline: at TIME from the client's start, ACTION:
     /// netem arguments ('loss 100%'), clear, partition or heal. Repeat it,
@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// Host A's address changes this long after the client starts (to
     /// 198.18.0.3; routes follow): UDP's server answers the new address,
     /// TCP's connection cannot survive it.
-    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse)]
     pub renumber_after: Option<Duration>,
     /// TCP: when the connection fails or its echo stalls for a second,
     /// open a new one and send again what had not come back
@@ -107,7 +107,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
     pub count: u64,
     /// Time between UDP probes.
-    #[arg(long, default_value = "1ms", allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
+    #[arg(long, default_value = "1ms", allow_hyphen_values = true, value_parser = crate::duration::parse)]
     pub interval: Duration,
     /// Bytes per UDP probe.
     #[arg(long, default_value_t = 64, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(29..=65_507))]
@@ -116,7 +116,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1 << 20, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
     pub bytes: u64,
     /// UDP: wait for late echoes (default 2s); TCP: give up after (default 60s).
-    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub timeout: Option<Duration>,
     /// A slow reader: the server reads at most this much per second,
     /// datagrams for UDP (e.g. 500/s), bytes for TCP (e.g. 1MB/s).
@@ -131,7 +131,7 @@ pub struct RunArgs {
     #[arg(long, requires = "duration", conflicts_with = "server", allow_hyphen_values = true, value_parser = services::cli::parse_rate)]
     pub messages: Option<f64>,
     /// How long the messages are sent, e.g. 10s (with --messages).
-    #[arg(long, requires = "messages", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    #[arg(long, requires = "messages", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub duration: Option<Duration>,
     /// UDP: keep every echo's RTT in the report (`rtt_samples_ms`);
     /// messages: every latency (`latencies_ms`).

@@ -334,7 +334,7 @@ fn expectations_of(src: &Source, e: Spanned<ExpectToml>) -> Result<Expect, BadIn
     };
     if let Some(d) = e.max_duration {
         out.max_duration = Some(
-            services::cli::parse_positive_duration(d.get_ref())
+            crate::duration::parse_positive(d.get_ref())
                 .map_err(|m| src.bad(d.span().start.max(at), "expect.max_duration", m))?,
         );
     }
