@@ -19,7 +19,7 @@ use badnet::verdict::{self, assert_all};
 use faults::Direction;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::badnet;
+use support::{badnet, on_backend};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -295,26 +295,26 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
     let probe = "/probe --server {server} --port 7000 --probe --interval 1ms --timeout 1s --json";
     let args = |count: u32, extra: &[&str]| -> Vec<String> {
         let client = format!("{probe} --count {count}");
-        let mut a: Vec<String> = [
-            "run",
-            "--json",
-            "--hosts",
-            "containers",
-            "--backend",
-            backend().name(),
-            "--server-image",
-            &image,
-            "--server",
-            "/upper --port 7000",
-            "--ready-port",
-            "7000",
-            "--client-image",
-            &image,
-            "--client",
-            &client,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut a: Vec<String> = ["run", "--json", "--hosts", "containers"]
+            .into_iter()
+            .chain(on_backend())
+            .map(String::from)
+            .collect();
+        a.extend(
+            [
+                "--server-image",
+                &image,
+                "--server",
+                "/upper --port 7000",
+                "--ready-port",
+                "7000",
+                "--client-image",
+                &image,
+                "--client",
+                &client,
+            ]
+            .map(String::from),
+        );
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };

@@ -6,14 +6,8 @@ use crate::common::*;
 fn share(args: &[&str]) -> serde_json::Value {
     require_root();
     let out = badnet()
-        .args([
-            "share",
-            "--json",
-            "--rate",
-            "20mbit",
-            "--backend",
-            backend().name(),
-        ])
+        .args(["share", "--json", "--rate", "20mbit"])
+        .args(on_backend())
         .args(args)
         .output()
         .unwrap();
