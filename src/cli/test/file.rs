@@ -34,7 +34,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::judge::FieldExpectation;
-use crate::cli::RunArgs;
+use crate::cli::run::RunArgs;
 use crate::error::BadInput;
 
 /// One scenario, ready to run.

@@ -66,8 +66,8 @@ mod tests {
     use clap::{Args, FromArgMatches};
 
     use super::*;
+    use crate::cli::run::RunArgs;
     use crate::cli::test::file::{Declared, Expect};
-    use crate::cli::RunArgs;
 
     #[test]
     fn junit_escapes_and_counts() {
