@@ -202,13 +202,14 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The run whose recorded owner is this child, once both its containers run.
+    // The run whose recorded owner is this child, once its four containers
+    // run (the two hosts' holders, the server and the probe).
     let started = Instant::now();
     let run = loop {
         let mine = faults::recorded_runs()
             .into_iter()
             .find(|r| faults::owner_pid(r) == Some(child.id()));
-        if let Some(run) = mine.filter(|r| labelled(r).len() == 2) {
+        if let Some(run) = mine.filter(|r| labelled(r).len() == 4) {
             break run;
         }
         assert!(

@@ -8,22 +8,24 @@
 //! - [`play`]: the timeline played while the client runs, with the moment
 //!   each step took effect and each phase's counts.
 //! - One module per workload, each run on built hosts: [`probe`] (the
-//!   lecture's probes; [`probe_in_containers`] when the hosts are their
-//!   containers), [`programs`] (yours), [`timeliness`] (timestamped
+//!   lecture's probes), [`programs`] (yours), [`timeliness`] (timestamped
 //!   messages, their one-way latency), [`share`] (flows through one
 //!   bottleneck).
-//! - [`docker`]: the Docker plumbing of container hosts.
+//! - [`process`]: programs in hosts (ready when, what a client did, in
+//!   containers joined to a holder); [`docker`]: the Docker plumbing of
+//!   container hosts.
 //!
 //! A new workload is a variant of [`Workload`] and of [`Outcome`], a module
-//! that runs it on [`Hosts`], and an arm in [`execute`] and
-//! [`Outcome::json`]. The workloads import `hosts`, `play` and `docker`,
-//! never each other.
+//! that runs it on [`Hosts`] (or on their lab, where container hosts
+//! change nothing), and an arm in [`Request::check`], [`execute`] and
+//! [`Outcome::json`]. The workloads import `hosts`, `play`, `process` and
+//! `docker`, never each other.
 
 pub mod docker;
 pub mod hosts;
 pub mod play;
 pub mod probe;
-pub mod probe_in_containers;
+pub mod process;
 pub mod programs;
 pub mod share;
 pub mod timeliness;
@@ -33,7 +35,7 @@ use std::path::PathBuf;
 use faults::Direction;
 
 use crate::error::BadInput;
-use crate::scenario::{HostKind, Scenario};
+use crate::scenario::Scenario;
 pub use hosts::{Hosts, Network};
 pub use probe::ProbeOutcome;
 use programs::{Programs, ProgramsOutcome};
@@ -73,14 +75,6 @@ pub enum Outcome {
 }
 
 impl Request {
-    /// The probes of `scenario`.
-    pub fn probe(scenario: Scenario) -> Self {
-        Self {
-            scenario,
-            workload: Workload::Probe { capture: None },
-        }
-    }
-
     /// The flows of `share` through a bottleneck from A to B on the hosts,
     /// backend and seed of `scenario`.
     pub fn share(mut scenario: Scenario, share: Share) -> Result<Self, BadInput> {
@@ -129,15 +123,11 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
     }
     r.check()?;
     let s = &r.scenario;
-    if let (HostKind::Containers, Workload::Probe { .. }) = (s.hosts, &r.workload) {
-        // The probes' hosts are their own containers.
-        return probe_in_containers::run(s).map(|o| Outcome::Probe(Box::new(o)));
-    }
     let hosts = Hosts::build(r.network())?;
     let lab = &hosts.lab;
     let outcome = match &r.workload {
         Workload::Probe { capture } => {
-            probe::on_lab(lab, s, capture.as_deref()).map(|o| Outcome::Probe(Box::new(o)))
+            probe::on_hosts(&hosts, s, capture.as_deref()).map(|o| Outcome::Probe(Box::new(o)))
         }
         Workload::Programs(p) => programs::on_hosts(p, &hosts, s.direction).map(Outcome::Programs),
         Workload::Timeliness(m) => timeliness::on_lab(lab, s, *m).map(Outcome::Timeliness),
@@ -147,7 +137,7 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
     outcome
 }
 
-/// Runs the probes of `s` ([`execute`] of [`Request::probe`]).
+/// Runs the probes of `s` ([`execute`] of a [`Workload::Probe`]).
 pub fn probe(s: &Scenario) -> anyhow::Result<ProbeOutcome> {
     probe_captured(s, None)
 }

@@ -1,7 +1,7 @@
 //! The lecture's probes: the transport's server in host B, its probe in
-//! host A, and what the probe reported beside what the link counted.
-//! Container hosts run them as their containers' own commands
-//! ([`super::probe_in_containers`]).
+//! host A, and what the probe reported beside what the link counted. On
+//! container hosts they run in containers of the services image that join
+//! the holders.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,7 +13,10 @@ use serde::Serialize;
 use services::child::KillOnDrop;
 use services::report::Report;
 
+use super::docker::{Running, IMAGE, TAG};
+use super::hosts::Hosts;
 use super::play::{with_timeline, Started, Timeline};
+use super::process::{run_client_container, wait_ready_container, Ready};
 use crate::bins;
 use crate::scenario::{HostKind, Scenario, PORT};
 
@@ -70,6 +73,20 @@ impl ProbeOutcome {
     }
 }
 
+/// Runs `scenario`'s server and probe on `hosts` (built and impaired):
+/// processes in network namespaces ([`on_lab`]), or containers that join
+/// the holders. Container hosts ignore `capture`.
+pub fn on_hosts(
+    hosts: &Hosts,
+    scenario: &Scenario,
+    capture: Option<&Path>,
+) -> anyhow::Result<ProbeOutcome> {
+    match hosts.holders() {
+        None => on_lab(&hosts.lab, scenario, capture),
+        Some(holders) => in_containers(&hosts.lab, holders, scenario),
+    }
+}
+
 /// Runs `scenario`'s server and probe on `lab` (built and impaired; several
 /// probes can share one link), playing the scenario's steps. With
 /// `capture`, host A's side of the link is recorded there as a pcap while
@@ -95,6 +112,52 @@ pub fn on_lab(
     drop(server);
     let (report, timeline) = played?;
     Ok(ProbeOutcome::new(scenario, lab, report, before, timeline)?)
+}
+
+/// The server in a container joined to B's holder, ready once it prints
+/// its readiness line; then the probe in one joined to A's, killed past
+/// its limit.
+fn in_containers(lab: &Lab, [a, b]: &[Running; 2], s: &Scenario) -> anyhow::Result<ProbeOutcome> {
+    let image = format!("{IMAGE}:{TAG}");
+    let before = lab.b().udp_counters()?;
+    let mut server = vec![
+        format!("/bin/{}", s.transport.server_program()),
+        "--bind".into(),
+        lab.addr_b().to_string(),
+        "--port".into(),
+        PORT.to_string(),
+    ];
+    server.extend(s.server_args());
+    let server_c = Running::start(
+        lab.run_id(),
+        &image,
+        &format!("container:{}", b.id),
+        &server,
+    )?;
+    let ready = Ready::Line(regex::Regex::new(&format!(
+        "^{}$",
+        regex::escape(services::READY_LINE)
+    ))?);
+    wait_ready_container(&server_c, lab.b(), &ready, READY_WAIT)
+        .with_context(|| format!("starting {}", s.transport.server_program()))?;
+    let mut probe = vec![format!("/bin/{}", s.transport.probe_program())];
+    probe.extend(s.probe_args(&lab.addr_b().to_string()));
+    let limit = s.probe_limit() + Duration::from_secs(10);
+    let (client, timeline) = with_timeline(lab, s.direction, &s.steps(), |started| {
+        run_client_container(lab.run_id(), &image, &a.id, &probe, limit, started)
+    })?;
+    drop(server_c);
+    match client.exit_code {
+        Some(0) => {}
+        None => bail!("the probe container still ran after {limit:?}: killed"),
+        Some(code) => bail!(
+            "the probe container exited with {code}: {}",
+            client.stderr.trim()
+        ),
+    }
+    let report = Report::parse(&client.stdout)
+        .with_context(|| format!("the probe printed no report: {:?}", client.stdout))?;
+    Ok(ProbeOutcome::new(s, lab, report, before, timeline)?)
 }
 
 fn start_capture(lab: &Lab, path: &Path) -> anyhow::Result<KillOnDrop> {
