@@ -24,9 +24,9 @@
 //! - [`bins`]: finding the services' binaries.
 //! - [`testing`]: helpers for Rust tests of scenarios and labs.
 //!
-//! Modules depend downwards in this list's reverse order, never in a
-//! circle: `cli` uses everything, `demo` uses `run`, `run` uses
-//! `scenario` and `timeline`.
+//! No module imports one that imports it: `cli` uses everything; `demo`
+//! and `testing` use `run`; `run` uses `scenario`, `timeline`, `bins` and
+//! `error`; `scenario` uses `timeline`, which uses `duration`.
 
 #![deny(unsafe_code)]
 

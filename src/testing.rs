@@ -61,7 +61,7 @@ pub fn seed() -> u64 {
 /// Without root, or when the run fails, with the cause.
 pub fn run(scenario: &Scenario) -> ProbeOutcome {
     require_root();
-    run::probe(scenario).unwrap_or_else(|e| panic!("run failed: {e:#}"))
+    run::execute_probe(scenario).unwrap_or_else(|e| panic!("run failed: {e:#}"))
 }
 
 /// Network namespaces of run `id` that still exist.

@@ -236,13 +236,13 @@ fn udp_jobs(cfg: &DemoConfig) -> Vec<Job<'static, ProbeOutcome>> {
         let pcap = capture(cfg, rung.name, "udp.pcap");
         jobs.push((
             format!("UDP {}", rung.name),
-            Box::new(move || run::probe_captured(&s, pcap)),
+            Box::new(move || run::execute_probe_captured(&s, pcap)),
         ));
     }
     let no_jitter = scenario(cfg, Transport::Udp, "delay 50ms", None);
     jobs.push((
         "UDP delay 50ms without jitter".into(),
-        Box::new(move || run::probe(&no_jitter)),
+        Box::new(move || run::execute_probe(&no_jitter)),
     ));
     jobs
 }
@@ -255,7 +255,7 @@ fn clean_jobs(cfg: &DemoConfig) -> Vec<Job<'static, ProbeOutcome>> {
             let s = clean.clone();
             (
                 format!("TCP clean ({i} of {CLEAN_REPEATS})"),
-                Box::new(move || run::probe(&s)),
+                Box::new(move || run::execute_probe(&s)),
             )
         })
         .collect()
@@ -273,7 +273,7 @@ fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
         let pcap = capture(cfg, rung.name, "tcp.pcap");
         let job: Placed = (
             format!("TCP {}", rung.name),
-            Box::new(move || Ok((i, run::probe_captured(&s, pcap)?))),
+            Box::new(move || Ok((i, run::execute_probe_captured(&s, pcap)?))),
         );
         if rung.cpu_bound {
             cpu.push(job);

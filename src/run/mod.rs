@@ -138,13 +138,16 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
 }
 
 /// Runs the probes of `s` ([`execute`] of a [`Workload::Probe`]).
-pub fn probe(s: &Scenario) -> anyhow::Result<ProbeOutcome> {
-    probe_captured(s, None)
+pub fn execute_probe(s: &Scenario) -> anyhow::Result<ProbeOutcome> {
+    execute_probe_captured(s, None)
 }
 
-/// [`probe`], with host A's side of the link recorded to the pcap file
+/// [`execute_probe`], with host A's side of the link recorded to the pcap file
 /// `capture` (network-namespace hosts only; containers ignore it).
-pub fn probe_captured(s: &Scenario, capture: Option<PathBuf>) -> anyhow::Result<ProbeOutcome> {
+pub fn execute_probe_captured(
+    s: &Scenario,
+    capture: Option<PathBuf>,
+) -> anyhow::Result<ProbeOutcome> {
     let r = Request {
         scenario: s.clone(),
         workload: Workload::Probe { capture },
