@@ -4,7 +4,7 @@
 //! A [`Step`] is a moment, counted from the start of the client (the probe
 //! or your own), and an [`Action`]: a new impairment, `clear`, `partition`
 //! or `heal`. [`check`] refuses a timeline that cannot be played as
-//! written, before anything is created; `runner` plays it and reports when
+//! written, before anything is created; `run::play` plays it and reports when
 //! each step was applied and what the link counted in each phase.
 
 use std::fmt;
