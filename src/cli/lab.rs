@@ -1,7 +1,10 @@
 //! `badnet lab`: two hosts and an impaired link, kept until Ctrl-C.
 
-use faults::{Backend, Direction, Impairment, Lab};
+use faults::{Backend, Direction, Impairment};
 use nix::sys::signal::{SigSet, Signal};
+
+use crate::run::{Hosts, Network};
+use crate::scenario::HostKind;
 
 /// `badnet lab`: builds the lab, prints how to use it, removes it on
 /// SIGINT or SIGTERM.
@@ -17,8 +20,14 @@ pub fn run(
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
     signals.thread_block()?;
-    let lab = Lab::new(backend, seed)?;
-    lab.impair(direction, impair)?;
+    let hosts = Hosts::build(Network {
+        hosts: HostKind::Netns,
+        backend,
+        seed,
+        impairment: impair,
+        direction,
+    })?;
+    let lab = &hosts.lab;
     let (a, b) = (lab.a().name().to_owned(), lab.b().name().to_owned());
     println!("lab {} ready: {}", lab.run_id(), lab.backend_reason());
     println!("host a: {a} {}", lab.addr_a());
@@ -29,7 +38,7 @@ pub fn run(
     let signal = signals.wait()?;
     tracing::info!("{signal}: removing the lab");
     let counters = lab.counters()?;
-    lab.remove()?;
+    hosts.remove()?;
     println!("forward: {}", serde_json::to_string(&counters.forward)?);
     println!("reverse: {}", serde_json::to_string(&counters.reverse)?);
     println!("removed");

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faults::{Backend, Direction, Lab};
+use faults::{Backend, Direction};
 use services::report::TcpReport;
 
 pub use charts::FILES as CHART_FILES;
@@ -28,7 +28,7 @@ use crate::machine::Machine;
 use crate::progress::Progress;
 use crate::run::share::{Share, ShareReport};
 use crate::run::timeliness::{Messages, TimelinessReport};
-use crate::run::{self, Outcome, ProbeOutcome, Request, Workload};
+use crate::run::{self, Hosts, Network, Outcome, ProbeOutcome, Request, Workload};
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
 use ladder::{mathis_mbps, Sharing, Timeliness, CAPTURED, LADDER, SWEEP_DELAY_MS};
 
@@ -415,14 +415,22 @@ fn sweep_point(cfg: &DemoConfig, p: f64) -> anyhow::Result<SweepPoint> {
     s.congestion = Some(SWEEP_CONGESTION.into());
     s.bytes = if cfg.quick { 512 * 1024 } else { 2 << 20 };
     let tcp = (|| -> anyhow::Result<TcpReport> {
-        let lab = Lab::new(s.backend, s.seed)?;
-        lab.impair(Direction::Both, &s.impairment)?;
-        lab.impair(
-            Direction::Forward,
-            &format!("delay {SWEEP_DELAY_MS}ms loss {}%", p * 100.0).parse()?,
-        )?;
-        let o = run::probe::on_lab(&lab, &s, None);
-        lab.remove()?;
+        // The delay both ways, then the loss on A to B too.
+        let hosts = Hosts::build(Network {
+            hosts: HostKind::Netns,
+            backend: s.backend,
+            seed: s.seed,
+            impairment: &s.impairment,
+            direction: Direction::Both,
+        })?;
+        let o = (|| {
+            hosts.lab.impair(
+                Direction::Forward,
+                &format!("delay {SWEEP_DELAY_MS}ms loss {}%", p * 100.0).parse()?,
+            )?;
+            run::probe::on_lab(&hosts.lab, &s, None)
+        })();
+        hosts.remove()?;
         o?.report
             .as_tcp()
             .cloned()
