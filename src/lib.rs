@@ -3,16 +3,17 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the `badnet` command line; each command's flags, and the one
-//!   place where a failure becomes an exit code ([`error`]).
-//! - [`scenario`]: transport, impairment, backend, workload, and the
+//! - [`cli`]: the `badnet` command line; each command's flags, scenario
+//!   files (`badnet test`), and the one place where a failure becomes an
+//!   exit code ([`error`]).
+//! - [`scenario`]: transport, impairment, backend, hosts, and the
 //!   probe's arguments and time limit; [`timeline`]: how the link changes
-//!   during a run (`--at`); [`scenario_file`]: runs declared in TOML,
-//!   with their expectations (`badnet test`).
-//! - [`runner`]: runs a scenario on network-namespace hosts
-//!   ([`runner::netns`]) or containers ([`runner::containers`]), and
-//!   returns an [`runner::Outcome`].
-//! - [`share`]: several flows through one bottleneck (`badnet share`).
+//!   during a run (`--at`); [`duration`]: the times badnet's flags take
+//!   (always with their unit).
+//! - [`run`]: a [`run::Request`] (a scenario and a [`run::Workload`]:
+//!   the probes, your programs, timeliness, flows sharing a bottleneck)
+//!   carried out on network-namespace or container hosts by
+//!   [`run::execute`], its [`run::Outcome`] and that outcome's JSON.
 //! - [`mesh`]: every host of an N-host lab probes every other (`badnet
 //!   mesh`).
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
@@ -20,13 +21,14 @@
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
 //!   report files and charts ([`plot`]).
 //! - [`mod@bench`]: `badnet bench`, the benchmarks.
-//! - [`machine`]: the machine a report was measured on.
+//! - [`machine`]: the machine a report was measured on; [`markup`]: text
+//!   escaped for HTML and XML.
 //! - [`bins`]: finding the services' binaries.
 //! - [`testing`]: helpers for Rust tests of scenarios and labs.
 //!
-//! Modules depend downwards in this list's reverse order, never in a
-//! circle: `cli` uses everything, `runner` uses `scenario`, `demo` uses
-//! `runner`.
+//! No module imports one that imports it: `cli` uses everything; `demo`
+//! and `testing` use `run`; `run` uses `scenario`, `timeline`, `bins` and
+//! `error`; `scenario` uses `timeline`, which uses `duration`.
 
 #![deny(unsafe_code)]
 
@@ -35,15 +37,15 @@ pub mod bins;
 pub use faults::bounds;
 pub mod cli;
 pub mod demo;
+pub mod duration;
 pub mod error;
 pub mod machine;
+pub mod markup;
 pub mod mesh;
 pub mod plot;
 pub mod progress;
-pub mod runner;
+pub mod run;
 pub mod scenario;
-pub mod scenario_file;
-pub mod share;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

@@ -18,7 +18,7 @@ use services::report::Report;
 
 use crate::bins;
 use crate::error::BadInput;
-use crate::runner::play::{with_timeline, Timeline};
+use crate::run::play::{with_timeline, Timeline};
 use crate::scenario::{Scenario, Transport, PORT};
 use crate::timeline::{Action, Step};
 
@@ -230,7 +230,7 @@ fn start_server(lab: &Lab, name: &str, transport: Transport) -> anyhow::Result<K
 fn probe_every_pair(
     lab: &Lab,
     mesh: &Mesh,
-    started: &crate::runner::play::Started,
+    started: &crate::run::play::Started,
 ) -> anyhow::Result<Vec<PairReport>> {
     let scenario = mesh.probe();
     let program = mesh.transport.probe_program();

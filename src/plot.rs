@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::markup::escape;
+
 const W: f64 = 720.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 70.0;
@@ -42,21 +44,46 @@ pub struct Chart {
 }
 
 impl Chart {
-    /// The chart as an SVG document.
+    /// The chart as an SVG document: its frame (title, grid, ticks, axis
+    /// labels), each series, and the legend.
     pub fn svg(&self) -> String {
-        let sx = |x: f64| LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (W - LEFT - RIGHT);
-        let sy = |y: f64| H - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (H - TOP - BOTTOM);
         let mut s = String::new();
         let _ = writeln!(
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
         );
+        self.frame(&mut s);
+        for series in &self.series {
+            match &series.mark {
+                Mark::Line(points, dashed) => self.line(&mut s, points, *dashed, series.color),
+                Mark::Points(points) => self.points(&mut s, points, series.color),
+            }
+        }
+        self.legend(&mut s);
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// The horizontal place of `x`.
+    fn sx(&self, x: f64) -> f64 {
+        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (W - LEFT - RIGHT)
+    }
+
+    /// The vertical place of `y`, kept inside the plot.
+    fn sy(&self, y: f64) -> f64 {
+        let y = y.clamp(self.y.0, self.y.1);
+        H - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (H - TOP - BOTTOM)
+    }
+
+    /// The background, the title, the grid with its ticks, the plot's box
+    /// and the axes' labels.
+    fn frame(&self, s: &mut String) {
         let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
         let _ = writeln!(
             s,
             r#"<text x="{}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
             W / 2.0,
-            esc(&self.title)
+            escape(&self.title)
         );
         for i in 0..=5 {
             let fx = self.x.0 + (self.x.1 - self.x.0) * f64::from(i) / 5.0;
@@ -64,21 +91,21 @@ impl Chart {
             let _ = writeln!(
                 s,
                 r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="#e4e4e4"/>"##,
-                sx(fx),
+                self.sx(fx),
                 TOP,
                 H - BOTTOM
             );
             let _ = writeln!(
                 s,
                 r##"<line x1="{1}" y1="{0:.1}" x2="{2}" y2="{0:.1}" stroke="#e4e4e4"/>"##,
-                sy(fy),
+                self.sy(fy),
                 LEFT,
                 W - RIGHT
             );
             let _ = writeln!(
                 s,
                 r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-                sx(fx),
+                self.sx(fx),
                 H - BOTTOM + 18.0,
                 tick(fx)
             );
@@ -86,7 +113,7 @@ impl Chart {
                 s,
                 r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
                 LEFT - 6.0,
-                sy(fy) + 4.0,
+                self.sy(fy) + 4.0,
                 tick(fy)
             );
         }
@@ -101,67 +128,66 @@ impl Chart {
             r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
             (LEFT + W - RIGHT) / 2.0,
             H - 18.0,
-            esc(&self.x_label)
+            escape(&self.x_label)
         );
         let _ = writeln!(
             s,
             r#"<text x="18" y="{0}" text-anchor="middle" transform="rotate(-90 18 {0})">{1}</text>"#,
             (TOP + H - BOTTOM) / 2.0,
-            esc(&self.y_label)
+            escape(&self.y_label)
         );
-        let clip = |y: f64| y.clamp(self.y.0, self.y.1);
-        for series in &self.series {
-            match &series.mark {
-                Mark::Line(points, dashed) => {
-                    let path: Vec<String> = points
-                        .iter()
-                        .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(clip(y))))
-                        .collect();
-                    let dash = if *dashed {
-                        r#" stroke-dasharray="6 4""#
-                    } else {
-                        ""
-                    };
+    }
+
+    /// A polyline through `points`, dashed or not.
+    fn line(&self, s: &mut String, points: &[(f64, f64)], dashed: bool, color: &str) {
+        let path: Vec<String> = points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.sx(x), self.sy(y)))
+            .collect();
+        let dash = if dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
+            path.join(" "),
+        );
+    }
+
+    /// A dot per point, each with its bar and the bar's caps.
+    fn points(&self, s: &mut String, points: &[Point], color: &str) {
+        for &(x, y, bar) in points {
+            if let Some((lo, hi)) = bar {
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="{color}" stroke-width="1.5"/>"#,
+                    self.sx(x),
+                    self.sy(lo),
+                    self.sy(hi),
+                );
+                for v in [lo, hi] {
                     let _ = writeln!(
                         s,
-                        r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
-                        path.join(" "),
-                        series.color
+                        r#"<line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{color}" stroke-width="1.5"/>"#,
+                        self.sx(x) - 5.0,
+                        self.sy(v),
+                        self.sx(x) + 5.0,
                     );
                 }
-                Mark::Points(points) => {
-                    for &(x, y, bar) in points {
-                        if let Some((lo, hi)) = bar {
-                            let _ = writeln!(
-                                s,
-                                r#"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="{3}" stroke-width="1.5"/>"#,
-                                sx(x),
-                                sy(clip(lo)),
-                                sy(clip(hi)),
-                                series.color
-                            );
-                            for v in [lo, hi] {
-                                let _ = writeln!(
-                                    s,
-                                    r#"<line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{3}" stroke-width="1.5"/>"#,
-                                    sx(x) - 5.0,
-                                    sy(clip(v)),
-                                    sx(x) + 5.0,
-                                    series.color
-                                );
-                            }
-                        }
-                        let _ = writeln!(
-                            s,
-                            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}"/>"#,
-                            sx(x),
-                            sy(clip(y)),
-                            series.color
-                        );
-                    }
-                }
             }
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/>"#,
+                self.sx(x),
+                self.sy(y),
+            );
         }
+    }
+
+    /// A swatch and the name of each series, top left.
+    fn legend(&self, s: &mut String) {
         for (i, series) in self.series.iter().enumerate() {
             let y = TOP + 16.0 + 18.0 * i as f64;
             let _ = writeln!(
@@ -175,11 +201,9 @@ impl Chart {
                 s,
                 r#"<text x="{}" y="{y}">{}</text>"#,
                 LEFT + 32.0,
-                esc(&series.name)
+                escape(&series.name)
             );
         }
-        s.push_str("</svg>\n");
-        s
     }
 }
 
@@ -200,12 +224,6 @@ pub fn nice_ceiling(v: f64) -> f64 {
 fn tick(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

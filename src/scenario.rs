@@ -1,4 +1,5 @@
-//! A scenario: which transport, over which bad network, with which workload.
+//! A scenario: which transport, over which bad network, with which probe
+//! settings.
 
 use std::time::Duration;
 
@@ -73,24 +74,9 @@ pub struct Partition {
     pub duration: Duration,
 }
 
-/// A steady stream of timestamped messages (`--messages RATE --duration
-/// D`), instead of the probe.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Messages {
-    /// Messages per second.
-    pub rate: f64,
-    #[serde(rename = "duration_ms", serialize_with = "faults::serialize_ms")]
-    pub duration: Duration,
-}
-
-impl Messages {
-    /// How many messages the stream holds.
-    pub fn count(&self) -> u64 {
-        (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64
-    }
-}
-
-/// Everything one run needs.
+/// The network a run builds (hosts, backend, seed, impairment), how it
+/// changes during the run, and the probes' settings: what every
+/// [`crate::run::Request`] carries beside its workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub transport: Transport,
@@ -106,8 +92,6 @@ pub struct Scenario {
     /// TCP: reconnect when the connection fails or stalls for this long,
     /// and send again what had not come back.
     pub reconnect: Option<Duration>,
-    /// Timestamped messages instead of the probe.
-    pub messages: Option<Messages>,
     /// UDP: probes to send.
     pub count: u64,
     /// UDP: time between probes.
@@ -146,7 +130,6 @@ impl Scenario {
             hosts: HostKind::Netns,
             partition: None,
             timeline: Vec::new(),
-            messages: None,
             renumber_after: None,
             reconnect: None,
             count: 1000,
@@ -268,9 +251,9 @@ impl Scenario {
     }
 
     /// Refuses steps that cannot be played as written, or timeline steps
-    /// beyond the probe's limit (a partition may outlast the probe: its
-    /// heal is then not played).
-    pub fn check_steps(&self) -> Result<(), String> {
+    /// beyond `limit`, how long the client may run (a partition may
+    /// outlast it: its heal is then not played).
+    pub fn check_steps(&self, limit: Duration) -> Result<(), String> {
         let mut bounded = self.timeline.clone();
         if let Some(at) = self.renumber_after {
             bounded.push(Step {
@@ -279,19 +262,12 @@ impl Scenario {
             });
             bounded.sort_by_key(|s| s.at);
         }
-        crate::timeline::check(&bounded, Some(self.probe_limit()))?;
+        crate::timeline::check(&bounded, Some(limit))?;
         crate::timeline::check(&self.steps(), None)
     }
 
     /// How long the probe may run: its sending time and its timeout.
     pub fn probe_limit(&self) -> Duration {
-        if let Some(m) = self.messages {
-            return m.duration
-                + match self.transport {
-                    Transport::Udp => crate::runner::messages::UDP_GRACE,
-                    Transport::Tcp => self.timeout,
-                };
-        }
         match self.transport {
             Transport::Udp => self.interval.mul_f64(self.count as f64) + self.timeout,
             Transport::Tcp => self.timeout,

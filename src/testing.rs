@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use faults::Backend;
 
-use crate::runner::{self, Outcome};
+use crate::run::{self, ProbeOutcome};
 use crate::scenario::Scenario;
 
 /// Fails (never skips) without root, with the remedy.
@@ -55,13 +55,13 @@ pub fn seed() -> u64 {
     })
 }
 
-/// Runs `scenario` and returns its outcome.
+/// Runs the probes of `scenario` and returns their outcome.
 ///
 /// # Panics
 /// Without root, or when the run fails, with the cause.
-pub fn run(scenario: &Scenario) -> Outcome {
+pub fn run(scenario: &Scenario) -> ProbeOutcome {
     require_root();
-    runner::run(scenario).unwrap_or_else(|e| panic!("run failed: {e:#}"))
+    run::execute_probe(scenario).unwrap_or_else(|e| panic!("run failed: {e:#}"))
 }
 
 /// Network namespaces of run `id` that still exist.

@@ -4,7 +4,7 @@
 //! A [`Step`] is a moment, counted from the start of the client (the probe
 //! or your own), and an [`Action`]: a new impairment, `clear`, `partition`
 //! or `heal`. [`check`] refuses a timeline that cannot be played as
-//! written, before anything is created; `runner` plays it and reports when
+//! written, before anything is created; `run::play` plays it and reports when
 //! each step was applied and what the link counted in each phase.
 
 use std::fmt;
@@ -96,7 +96,7 @@ pub struct Step {
 impl Step {
     /// A step from the two words of `--at TIME ACTION`.
     pub fn parse(at: &str, action: &str) -> Result<Self, String> {
-        let at = services::cli::parse_duration(at).map_err(|e| format!("time of a step: {e}"))?;
+        let at = crate::duration::parse(at).map_err(|e| format!("time of a step: {e}"))?;
         Ok(Self {
             at,
             action: Action::parse(action).map_err(|e| format!("step at {at:?}: {e}"))?,

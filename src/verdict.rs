@@ -5,7 +5,8 @@ use services::report::{TcpReport, UdpReport};
 
 use crate::bounds::{clopper_pearson, ProportionCheck, FALSE_FAILURE};
 
-/// One verdict, with what was observed and what was expected.
+/// One named check of a run, passed or failed, with what was observed and
+/// what was expected.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
     pub name: String,

@@ -11,14 +11,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use badnet::runner::containers::{self, IMAGE, LABEL, TAG};
+use badnet::run::docker::{self as containers, IMAGE, LABEL, TAG};
+use badnet::run::{execute, Outcome, Request, Workload};
 use badnet::scenario::{HostKind, Partition, Scenario, Transport};
 use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 use badnet::verdict::{self, assert_all};
 use faults::Direction;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::badnet;
+use support::{badnet, on_backend};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -201,13 +202,14 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The run whose recorded owner is this child, once both its containers run.
+    // The run whose recorded owner is this child, once its four containers
+    // run (the two hosts' holders, the server and the probe).
     let started = Instant::now();
     let run = loop {
         let mine = faults::recorded_runs()
             .into_iter()
             .find(|r| faults::owner_pid(r) == Some(child.id()));
-        if let Some(run) = mine.filter(|r| labelled(r).len() == 2) {
+        if let Some(run) = mine.filter(|r| labelled(r).len() == 4) {
             break run;
         }
         assert!(
@@ -294,26 +296,26 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
     let probe = "/probe --server {server} --port 7000 --probe --interval 1ms --timeout 1s --json";
     let args = |count: u32, extra: &[&str]| -> Vec<String> {
         let client = format!("{probe} --count {count}");
-        let mut a: Vec<String> = [
-            "run",
-            "--json",
-            "--hosts",
-            "containers",
-            "--backend",
-            backend().name(),
-            "--server-image",
-            &image,
-            "--server",
-            "/upper --port 7000",
-            "--ready-port",
-            "7000",
-            "--client-image",
-            &image,
-            "--client",
-            &client,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut a: Vec<String> = ["run", "--json", "--hosts", "containers"]
+            .into_iter()
+            .chain(on_backend())
+            .map(String::from)
+            .collect();
+        a.extend(
+            [
+                "--server-image",
+                &image,
+                "--server",
+                "/upper --port 7000",
+                "--ready-port",
+                "7000",
+                "--client-image",
+                &image,
+                "--client",
+                &client,
+            ]
+            .map(String::from),
+        );
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
@@ -400,7 +402,7 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
 /// containers; UDP delivers what the link passed, TCP every one.
 #[test]
 fn containers_carry_timestamped_messages() {
-    use badnet::scenario::Messages;
+    use badnet::run::timeliness::Messages;
     let m = Messages {
         rate: 200.0,
         duration: Duration::from_secs(1),
@@ -408,7 +410,13 @@ fn containers_carry_timestamped_messages() {
     for transport in [Transport::Udp, Transport::Tcp] {
         let mut s = in_containers(transport).impaired("delay 5ms loss 5%", Direction::Both);
         s.timeout = Duration::from_secs(20);
-        let o = badnet::runner::messages::run(&s, m).unwrap();
+        let r = Request {
+            scenario: s,
+            workload: Workload::Timeliness(m),
+        };
+        let Outcome::Timeliness(o) = execute(&r).unwrap() else {
+            panic!("a timeliness request has a timeliness outcome")
+        };
         let r = &o.report;
         assert_eq!(r.messages_sent, 200, "{r:?}");
         match transport {
@@ -427,17 +435,20 @@ fn containers_carry_timestamped_messages() {
 #[test]
 fn containers_share_a_bottleneck_with_a_flood() {
     require_containers();
-    let r = badnet::share::run(&badnet::share::ShareConfig {
+    let mut s = Scenario::new(Transport::Tcp);
+    s.backend = backend();
+    s.seed = Some(seed());
+    s.hosts = HostKind::Containers;
+    let share = badnet::run::share::Share {
         rate: "20mbit".into(),
         limit: 100,
         tcp: 1,
         udp_bps: Some(40e6),
         duration: Duration::from_secs(2),
-        backend: backend(),
-        seed: Some(seed()),
-        hosts: HostKind::Containers,
-    })
-    .unwrap();
+    };
+    let Outcome::Share(r) = execute(&Request::share(s, share).unwrap()).unwrap() else {
+        panic!("a share request has a share outcome")
+    };
     let udp = r.udp.as_ref().unwrap();
     assert!(udp.sent_mbps >= 38.0 && udp.delivered_mbps <= 20.4, "{r:?}");
     assert!(r.flows[0].goodput_mbps < 5.0, "{r:?}");

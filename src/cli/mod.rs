@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use faults::Direction;
 
 pub use args::LinkArgs;
-pub use run::{execute, outcome_json, Executed, RunArgs};
+pub use run::RunArgs;
 
 use crate::bench::{BenchConfig, Section};
 use crate::demo::DemoConfig;
@@ -230,8 +230,13 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
     println!("{}", crate::demo::table(&report));
     println!("{}\n", report.summary);
     println!(
-        "Wrote {}/report.html, report.md, report.json, loss.svg, goodput.svg, rtt.svg, latency.svg, flows.svg{} in {:.0} s.",
+        "Wrote {}/report.html, report.md, report.json, {}{} in {:.0} s.",
         cfg.out.display(),
+        crate::demo::CHART_FILES
+            .iter()
+            .map(|c| c.file)
+            .collect::<Vec<_>>()
+            .join(", "),
         if cfg.hosts == HostKind::Netns {
             ", tcp.pcap, udp.pcap"
         } else {
@@ -245,7 +250,7 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
 fn cleanup() -> anyhow::Result<()> {
     let mut removed = faults::sweep()?;
     removed.extend(
-        crate::runner::containers::sweep()?
+        crate::run::docker::sweep()?
             .into_iter()
             .map(|id| format!("container {id}")),
     );

@@ -6,7 +6,9 @@ use clap::Args;
 
 use super::args::LinkArgs;
 use crate::error::BadInput;
-use crate::share::{ShareConfig, ShareReport};
+use crate::run::share::{Share, ShareReport};
+use crate::run::{Outcome, Request};
+use crate::scenario::{Scenario, Transport};
 
 /// `badnet share` flags.
 #[derive(Debug, Clone, Args)]
@@ -25,7 +27,7 @@ pub struct ShareArgs {
     #[arg(long, allow_hyphen_values = true, value_parser = parse_bits)]
     pub udp: Option<u64>,
     /// How long the flows run.
-    #[arg(long, default_value = "4s", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
+    #[arg(long, default_value = "4s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub duration: Duration,
     #[command(flatten)]
     pub link: LinkArgs,
@@ -60,16 +62,20 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
     if args.duration > Duration::from_secs(600) {
         return Err(BadInput::new("--duration", "at most 600s").into());
     }
-    let cfg = ShareConfig {
-        rate: args.rate.clone(),
-        limit: args.limit,
-        tcp: args.tcp,
-        udp_bps: args.udp.map(|b| b as f64),
-        duration: args.duration,
-        backend: args.link.backend,
-        seed: args.link.seed,
-        hosts: args.hosts,
-    };
+    let mut scenario = Scenario::new(Transport::Tcp);
+    scenario.backend = args.link.backend;
+    scenario.seed = args.link.seed;
+    scenario.hosts = args.hosts;
+    let request = Request::share(
+        scenario,
+        Share {
+            rate: args.rate.clone(),
+            limit: args.limit,
+            tcp: args.tcp,
+            udp_bps: args.udp.map(|b| b as f64),
+            duration: args.duration,
+        },
+    )?;
     let spinner = crate::progress::Spinner::start(
         &format!(
             "{} TCP flows{} through {}",
@@ -83,12 +89,15 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
         ),
         args.duration,
     );
-    let report = crate::share::run(&cfg)?;
+    let outcome = crate::run::execute(&request)?;
     drop(spinner);
+    let Outcome::Share(report) = &outcome else {
+        unreachable!("a share request has a share outcome")
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", outcome.json(&request.scenario, ""));
     } else {
-        print!("{}", summary(&report));
+        print!("{}", summary(report));
     }
     Ok(())
 }

@@ -1,13 +1,57 @@
-//! The demo's three charts: UDP loss against the configuration, TCP
-//! goodput against loss, and RTT distributions with and without jitter.
+//! The demo's charts: UDP loss against the configuration, TCP goodput
+//! against loss, RTT distributions with and without jitter, the messages'
+//! one-way latency, and flows through one bottleneck; each with its file.
 
 use super::ladder::{mathis_mbps, DemoReport, LADDER, SWEEP_DELAY_MS};
 use crate::bounds::{clopper_pearson, FALSE_FAILURE};
 use crate::plot::{nice_ceiling, Chart, Mark, Point, Series};
 use crate::verdict::round_trip_loss;
 
+/// One of the demo's charts: its file, its caption in report.html, its
+/// alt text in report.md, and how it is drawn.
+pub struct ChartFile {
+    pub file: &'static str,
+    pub caption: &'static str,
+    pub alt: &'static str,
+    pub draw: fn(&DemoReport) -> Chart,
+}
+
+/// The demo's charts, in the order the reports show them.
+pub const FILES: [ChartFile; 5] = [
+    ChartFile {
+        file: "loss.svg",
+        caption: "UDP loss",
+        alt: "UDP loss",
+        draw: loss,
+    },
+    ChartFile {
+        file: "goodput.svg",
+        caption: "TCP goodput",
+        alt: "TCP goodput",
+        draw: goodput,
+    },
+    ChartFile {
+        file: "rtt.svg",
+        caption: "RTT",
+        alt: "RTT",
+        draw: rtt,
+    },
+    ChartFile {
+        file: "latency.svg",
+        caption: "One-way latency of messages",
+        alt: "One-way latency",
+        draw: latency,
+    },
+    ChartFile {
+        file: "flows.svg",
+        caption: "Flows through one bottleneck",
+        alt: "Flows through one bottleneck",
+        draw: flows,
+    },
+];
+
 /// UDP round-trip loss, observed with its interval, against 1-(1-p)^2.
-pub fn loss(report: &DemoReport) -> Chart {
+fn loss(report: &DemoReport) -> Chart {
     let points = LADDER
         .iter()
         .zip(&report.rungs)
@@ -47,7 +91,7 @@ pub fn loss(report: &DemoReport) -> Chart {
 }
 
 /// TCP goodput against loss, beside the Mathis et al. model.
-pub fn goodput(report: &DemoReport) -> Chart {
+fn goodput(report: &DemoReport) -> Chart {
     let measured: Vec<Point> = report
         .sweep
         .iter()
@@ -105,7 +149,7 @@ fn cdf(samples: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
 }
 
 /// The RTT distributions of 50 ms each way, with and without jitter.
-pub fn rtt(report: &DemoReport) -> Chart {
+fn rtt(report: &DemoReport) -> Chart {
     Chart {
         title: "UDP round-trip time, 50 ms each way: cumulative distribution".into(),
         x_label: "RTT (ms)".into(),
@@ -129,7 +173,7 @@ pub fn rtt(report: &DemoReport) -> Chart {
 
 /// Timeliness: the one-way latency of each delivered message, UDP against
 /// TCP on the same lossy link. Empty when the demo ran no messages.
-pub fn latency(report: &DemoReport) -> Chart {
+fn latency(report: &DemoReport) -> Chart {
     let (udp, tcp, title) = match &report.timeliness {
         Some(t) => (
             sorted(&t.udp.latencies_ms),
@@ -178,7 +222,7 @@ fn sorted(v: &[f64]) -> Vec<f64> {
 
 /// Congestion: each flow's goodput over time through one bottleneck, two
 /// TCP flows alone (solid) and beside a UDP flood (dashed).
-pub fn flows(report: &DemoReport) -> Chart {
+fn flows(report: &DemoReport) -> Chart {
     let mut series = Vec::new();
     let mut top: f64 = 1.0;
     let mut end: f64 = 1.0;
@@ -197,7 +241,7 @@ pub fn flows(report: &DemoReport) -> Chart {
                     }
                     crate::scenario::Transport::Udp => ("UDP flood".to_owned(), colors[2]),
                 };
-                let step = crate::share::BUCKET.as_secs_f64();
+                let step = crate::run::share::BUCKET.as_secs_f64();
                 let points: Vec<(f64, f64)> = flow
                     .series_mbps
                     .iter()

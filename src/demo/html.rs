@@ -4,34 +4,22 @@
 //! the network.
 
 use super::ladder::{DemoReport, CAPTURED};
+use super::table::{rows, HEADER};
+use crate::markup::escape;
 
-/// Escapes `text` for HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The Markdown table `md` as an HTML table (header row, alignment row,
-/// body rows).
-fn table(md: &str) -> String {
-    let rows: Vec<Vec<&str>> = md
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-        .collect();
+/// The side-by-side table in HTML: a header row, a row per network.
+fn table(report: &DemoReport) -> String {
+    let row = |cell: &str, cells: &[&str]| {
+        let cells: String = cells
+            .iter()
+            .map(|c| format!("<{cell}>{}</{cell}>", escape(c)))
+            .collect();
+        format!("<tr>{cells}</tr>\n")
+    };
     let mut html = String::from("<table id=\"ladder\">\n");
-    for (i, row) in rows.iter().enumerate() {
-        if i == 1 {
-            continue; // the alignment row
-        }
-        let cell = if i == 0 { "th" } else { "td" };
-        html.push_str("<tr>");
-        for c in row {
-            html.push_str(&format!("<{cell}>{}</{cell}>", escape(c)));
-        }
-        html.push_str("</tr>\n");
+    html.push_str(&row("th", &HEADER));
+    for r in rows(report) {
+        html.push_str(&row("td", &r.each_ref().map(String::as_str)));
     }
     html.push_str("</table>\n");
     html
@@ -53,7 +41,7 @@ pub fn page(
         escape(&report.machine),
         report.duration_s
     );
-    body.push_str(&table(&super::report::table(report)));
+    body.push_str(&table(report));
     body.push_str(&format!(
         "<p id=\"summary\">{}</p>\n",
         escape(&report.summary)

@@ -153,8 +153,8 @@ pub struct SweepPoint {
 /// beside a UDP flood.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sharing {
-    pub alone: crate::share::ShareReport,
-    pub flooded: crate::share::ShareReport,
+    pub alone: crate::run::share::ShareReport,
+    pub flooded: crate::run::share::ShareReport,
 }
 
 /// Messages at a steady rate, UDP against TCP on the same link.
@@ -162,8 +162,8 @@ pub struct Sharing {
 pub struct Timeliness {
     pub netem: String,
     pub rate: f64,
-    pub udp: crate::runner::messages::MessagesReport,
-    pub tcp: crate::runner::messages::MessagesReport,
+    pub udp: crate::run::timeliness::TimelinessReport,
+    pub tcp: crate::run::timeliness::TimelinessReport,
 }
 
 /// Everything the demo measured.

@@ -3,28 +3,33 @@
 //!
 //! - `ladder`: the networks, and the results' types.
 //! - `report`: the table, the summary and the files.
-//! - `charts`: the three charts.
+//! - `charts`: the charts, and their files.
+//! - `table`: the side-by-side table, as rows (in Markdown or HTML).
+//! - `html`: report.html.
 
 mod charts;
 mod html;
 mod ladder;
 mod report;
+mod table;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faults::{Backend, Direction, Lab};
+use faults::{Backend, Direction};
 use services::report::TcpReport;
 
+pub use charts::FILES as CHART_FILES;
 pub use ladder::{DemoReport, RungResult, SweepPoint};
-pub use report::table;
+pub use table::markdown as table;
 
 use crate::machine::Machine;
 use crate::progress::Progress;
-use crate::runner::messages::MessagesReport;
-use crate::runner::{self, Outcome};
-use crate::scenario::{HostKind, Messages, Partition, Scenario, Transport};
+use crate::run::share::{Share, ShareReport};
+use crate::run::timeliness::{Messages, TimelinessReport};
+use crate::run::{self, Hosts, Network, Outcome, ProbeOutcome, Request, Workload};
+use crate::scenario::{HostKind, Partition, Scenario, Transport};
 use ladder::{mathis_mbps, Sharing, Timeliness, CAPTURED, LADDER, SWEEP_DELAY_MS};
 
 /// How to run the demo.
@@ -224,40 +229,40 @@ fn capture(cfg: &DemoConfig, rung: &str, file: &str) -> Option<PathBuf> {
 }
 
 /// UDP on every network, and 50 ms without jitter (last) for the RTT plot.
-fn udp_jobs(cfg: &DemoConfig) -> Vec<Job<'static, Outcome>> {
-    let mut jobs: Vec<Job<Outcome>> = Vec::new();
+fn udp_jobs(cfg: &DemoConfig) -> Vec<Job<'static, ProbeOutcome>> {
+    let mut jobs: Vec<Job<ProbeOutcome>> = Vec::new();
     for rung in LADDER {
         let s = rung_scenario(cfg, Transport::Udp, rung);
         let pcap = capture(cfg, rung.name, "udp.pcap");
         jobs.push((
             format!("UDP {}", rung.name),
-            Box::new(move || runner::run_captured(&s, pcap.as_deref())),
+            Box::new(move || run::execute_probe_captured(&s, pcap)),
         ));
     }
     let no_jitter = scenario(cfg, Transport::Udp, "delay 50ms", None);
     jobs.push((
         "UDP delay 50ms without jitter".into(),
-        Box::new(move || runner::run(&no_jitter)),
+        Box::new(move || run::execute_probe(&no_jitter)),
     ));
     jobs
 }
 
 /// The clean TCP transfer, [`CLEAN_REPEATS`] times: its noise band.
-fn clean_jobs(cfg: &DemoConfig) -> Vec<Job<'static, Outcome>> {
+fn clean_jobs(cfg: &DemoConfig) -> Vec<Job<'static, ProbeOutcome>> {
     let clean = scenario(cfg, Transport::Tcp, "", None);
     (1..=CLEAN_REPEATS)
-        .map(|i| -> Job<Outcome> {
+        .map(|i| -> Job<ProbeOutcome> {
             let s = clean.clone();
             (
                 format!("TCP clean ({i} of {CLEAN_REPEATS})"),
-                Box::new(move || runner::run(&s)),
+                Box::new(move || run::execute_probe(&s)),
             )
         })
         .collect()
 }
 
 /// A run that knows its network's place in the ladder.
-type Placed = Job<'static, (usize, Outcome)>;
+type Placed = Job<'static, (usize, ProbeOutcome)>;
 
 /// TCP on every network but the clean one (the ladder's first), each with
 /// its place: those the CPU times, and those the network times.
@@ -268,7 +273,7 @@ fn tcp_jobs(cfg: &DemoConfig) -> (Vec<Placed>, Vec<Placed>) {
         let pcap = capture(cfg, rung.name, "tcp.pcap");
         let job: Placed = (
             format!("TCP {}", rung.name),
-            Box::new(move || Ok((i, runner::run_captured(&s, pcap.as_deref())?))),
+            Box::new(move || Ok((i, run::execute_probe_captured(&s, pcap)?))),
         );
         if rung.cpu_bound {
             cpu.push(job);
@@ -284,26 +289,27 @@ const SHARING_RATE: &str = "20mbit";
 const SHARING_FLOOD_BPS: f64 = 40e6;
 
 /// Two TCP flows through one bottleneck, alone and beside a UDP flood.
-fn sharing_jobs(cfg: &DemoConfig) -> Vec<Job<'static, crate::share::ShareReport>> {
+fn sharing_jobs(cfg: &DemoConfig) -> Vec<Job<'static, ShareReport>> {
     [None, Some(SHARING_FLOOD_BPS)]
         .into_iter()
-        .map(|udp_bps| -> Job<crate::share::ShareReport> {
-            let share = crate::share::ShareConfig {
+        .map(|udp_bps| -> Job<ShareReport> {
+            let share = Share {
                 rate: SHARING_RATE.into(),
                 limit: 100,
                 tcp: 2,
                 udp_bps,
                 duration: Duration::from_secs(if cfg.quick { 2 } else { 3 }),
-                backend: cfg.backend,
-                seed: Some(cfg.seed()),
-                hosts: cfg.hosts,
             };
+            let s = scenario(cfg, Transport::Tcp, "", None);
             (
                 match udp_bps {
                     None => format!("2 TCP flows through {SHARING_RATE}"),
                     Some(_) => format!("2 TCP flows and a UDP flood through {SHARING_RATE}"),
                 },
-                Box::new(move || crate::share::run(&share)),
+                Box::new(move || match run::execute(&Request::share(s, share)?)? {
+                    Outcome::Share(r) => Ok(r),
+                    _ => unreachable!("a share request has a share outcome"),
+                }),
             )
         })
         .collect()
@@ -315,10 +321,10 @@ const TIMELINESS_RATE: f64 = 200.0;
 
 /// The same stream of messages by UDP and by TCP, each on a lab of its
 /// own with the same link.
-fn timeliness_jobs(cfg: &DemoConfig) -> Vec<Job<'static, MessagesReport>> {
+fn timeliness_jobs(cfg: &DemoConfig) -> Vec<Job<'static, TimelinessReport>> {
     [Transport::Udp, Transport::Tcp]
         .into_iter()
-        .map(|t| -> Job<MessagesReport> {
+        .map(|t| -> Job<TimelinessReport> {
             let mut s = scenario(cfg, t, TIMELINESS_NETEM, None);
             s.timeout = Duration::from_secs(30);
             let m = Messages {
@@ -330,7 +336,16 @@ fn timeliness_jobs(cfg: &DemoConfig) -> Vec<Job<'static, MessagesReport>> {
                     "{} messages, {TIMELINESS_NETEM}",
                     if t == Transport::Udp { "UDP" } else { "TCP" }
                 ),
-                Box::new(move || Ok(runner::messages::run(&s, m)?.report)),
+                Box::new(move || {
+                    let r = Request {
+                        scenario: s,
+                        workload: Workload::Timeliness(m),
+                    };
+                    match run::execute(&r)? {
+                        Outcome::Timeliness(o) => Ok(o.report),
+                        _ => unreachable!("a timeliness request has a timeliness outcome"),
+                    }
+                }),
             )
         })
         .collect()
@@ -340,8 +355,8 @@ fn timeliness_jobs(cfg: &DemoConfig) -> Vec<Job<'static, MessagesReport>> {
 /// no-jitter run last, `tcp` one per network.
 fn assemble(
     cfg: &DemoConfig,
-    mut udp: Vec<Outcome>,
-    tcp: Vec<Outcome>,
+    mut udp: Vec<ProbeOutcome>,
+    tcp: Vec<ProbeOutcome>,
     sweep: Vec<SweepPoint>,
 ) -> anyhow::Result<DemoReport> {
     let wrong = || anyhow::anyhow!("probe reports of the wrong transport");
@@ -400,15 +415,24 @@ fn sweep_point(cfg: &DemoConfig, p: f64) -> anyhow::Result<SweepPoint> {
     s.congestion = Some(SWEEP_CONGESTION.into());
     s.bytes = if cfg.quick { 512 * 1024 } else { 2 << 20 };
     let tcp = (|| -> anyhow::Result<TcpReport> {
-        let lab = Lab::new(s.backend, s.seed)?;
-        lab.impair(Direction::Both, &s.impairment)?;
-        lab.impair(
-            Direction::Forward,
-            &format!("delay {SWEEP_DELAY_MS}ms loss {}%", p * 100.0).parse()?,
-        )?;
-        let r = runner::run_on_lab(&lab, &s, None)?;
-        lab.remove()?;
-        r.as_tcp()
+        // The delay both ways, then the loss on A to B too.
+        let hosts = Hosts::build(Network {
+            hosts: HostKind::Netns,
+            backend: s.backend,
+            seed: s.seed,
+            impairment: &s.impairment,
+            direction: Direction::Both,
+        })?;
+        let o = (|| {
+            hosts.lab.impair(
+                Direction::Forward,
+                &format!("delay {SWEEP_DELAY_MS}ms loss {}%", p * 100.0).parse()?,
+            )?;
+            run::probe::on_lab(&hosts.lab, &s, None)
+        })();
+        hosts.remove()?;
+        o?.report
+            .as_tcp()
             .cloned()
             .context("a UDP report from the TCP probe")
     })()

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::common::*;
-use badnet::runner;
+use badnet::run::probe;
 use badnet::scenario::{Scenario, Transport};
 use faults::{Backend, Direction};
 
@@ -90,9 +90,9 @@ fn udp_and_tcp_runs_on_one_lossy_link_are_captured_to_readable_pcaps() {
     let mut tcp = Scenario::new(Transport::Tcp);
     tcp.bytes = 256 * 1024;
     tcp.write_size = 16 * 1024;
-    runner::run_on_lab(&lab, &udp, Some(&dir.join("udp.pcap"))).unwrap();
-    let report = runner::run_on_lab(&lab, &tcp, Some(&dir.join("tcp.pcap"))).unwrap();
-    let retransmits = report.as_tcp().expect("a TCP report").retransmits;
+    probe::on_lab(&lab, &udp, Some(&dir.join("udp.pcap"))).unwrap();
+    let o = probe::on_lab(&lab, &tcp, Some(&dir.join("tcp.pcap"))).unwrap();
+    let retransmits = o.report.as_tcp().expect("a TCP report").retransmits;
     lab.remove().unwrap();
 
     let udp_packets = packets(&dir.join("udp.pcap"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faults::{Backend, Host, Lab};
 
-pub use crate::support::{badnet, count, num};
+pub use crate::support::{badnet, count, num, on_backend};
 pub use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 
 /// A lab of `backend`, seeded with this run's seed (printed; see
@@ -54,6 +54,16 @@ pub fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
         serde_json::from_slice(&out.stdout).unwrap_or_default(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `badnet run --json --backend B ARGS` on the suites' backend: its JSON,
+/// or a panic with its standard error unless it exited 0.
+pub fn run_ok(args: &[&str]) -> serde_json::Value {
+    let mut all = on_backend().to_vec();
+    all.extend(args);
+    let (code, json, stderr) = run_json(&all);
+    assert_eq!(code, Some(0), "{stderr}");
+    json
 }
 
 /// A run's timeline has steps, each applied no earlier than due and

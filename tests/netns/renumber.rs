@@ -5,14 +5,6 @@
 
 use crate::common::*;
 
-fn run_json(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--backend", backend().name()];
-    all.extend(args);
-    let (code, json, stderr) = crate::common::run_json(&all);
-    assert_eq!(code, Some(0), "{stderr}");
-    json
-}
-
 /// 2000 probes 1 ms apart, renumbered after 1 s: the server answers every
 /// probe sent after the change at the new address. The change takes a few
 /// milliseconds of `ip` commands (the step records when it was done);
@@ -22,7 +14,7 @@ fn run_json(args: &[&str]) -> serde_json::Value {
 /// round trip, bounded here by 20.
 #[test]
 fn udp_answers_the_new_address_after_a_renumbering() {
-    let j = run_json(&[
+    let j = run_ok(&[
         "udp",
         "--count",
         "2000",
@@ -52,7 +44,7 @@ fn udp_answers_the_new_address_after_a_renumbering() {
 /// the probe's limit or a reset, not by finishing.
 #[test]
 fn tcp_does_not_survive_a_renumbering() {
-    let j = run_json(&[
+    let j = run_ok(&[
         "tcp",
         "--bytes",
         "4000000",
@@ -95,7 +87,7 @@ fn a_second_renumbering_is_refused() {
 /// connections as one stream.
 #[test]
 fn tcp_with_reconnect_finishes_intact_after_a_renumbering() {
-    let j = run_json(&[
+    let j = run_ok(&[
         "tcp",
         "--bytes",
         "2000000",

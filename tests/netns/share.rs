@@ -6,14 +6,8 @@ use crate::common::*;
 fn share(args: &[&str]) -> serde_json::Value {
     require_root();
     let out = badnet()
-        .args([
-            "share",
-            "--json",
-            "--rate",
-            "20mbit",
-            "--backend",
-            backend().name(),
-        ])
+        .args(["share", "--json", "--rate", "20mbit"])
+        .args(on_backend())
         .args(args)
         .output()
         .unwrap();
@@ -40,7 +34,7 @@ fn jain_after_startup(j: &serde_json::Value) -> f64 {
                 .sum::<f64>()
         })
         .collect();
-    badnet::share::jain(&shares).unwrap()
+    badnet::run::share::jain(&shares).unwrap()
 }
 
 /// Two TCP flows through 20 Mbit/s for 4 s: together they use the

@@ -7,6 +7,13 @@ pub fn badnet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_badnet"))
 }
 
+/// `--backend B`: the backend the suites run on (`BADNET_BACKEND`, see
+/// [`badnet::testing::backend_from_env`]), for a command's flags.
+#[allow(dead_code)] // not every suite binary runs commands on a backend
+pub fn on_backend() -> [&'static str; 2] {
+    ["--backend", badnet::testing::backend_from_env().name()]
+}
+
 /// A JSON number, or a panic that shows it.
 #[allow(dead_code)] // not every suite binary reads JSON numbers
 pub fn num(v: &serde_json::Value) -> f64 {

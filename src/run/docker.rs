@@ -57,6 +57,16 @@ pub fn engine() -> anyhow::Result<()> {
     }
 }
 
+/// Fails unless a Docker engine answers and the services image is built,
+/// saying how to get each.
+pub fn check() -> anyhow::Result<()> {
+    engine()?;
+    if !image_present(&format!("{IMAGE}:{TAG}")) {
+        bail!("image {IMAGE}:{TAG} is not built: run `make images` (no registry needed)");
+    }
+    Ok(())
+}
+
 /// Whether `image` (`name[:tag]`) is here. Nothing is ever pulled.
 pub fn image_present(image: &str) -> bool {
     Command::new("docker")
@@ -172,11 +182,8 @@ pub fn holder_lab(
     seed: Option<u64>,
     initial: [&faults::Impairment; 2],
 ) -> anyhow::Result<(faults::Lab, [Running; 2])> {
-    engine()?;
+    check()?;
     let image = format!("{IMAGE}:{TAG}");
-    if !image_present(&image) {
-        bail!("image {image} is not built: run `make images` (no registry needed)");
-    }
     if let Err(e) = sweep() {
         tracing::warn!("sweeping dead runs' containers: {e:#}");
     }

@@ -13,21 +13,12 @@ use serde::Serialize;
 use services::child::KillOnDrop;
 
 use super::docker::{self, Running};
+use super::hosts::Hosts;
 use super::play::{with_timeline, Started, Timeline};
+use super::process::{listening, run_client_container, wait_ready_container};
+pub use super::process::{ClientResult, Ready};
 use crate::error::BadInput;
 use crate::timeline::Step;
-
-/// How to tell that the server is ready.
-#[derive(Debug, Clone)]
-pub enum Ready {
-    /// A line of its standard output matches.
-    Line(regex::Regex),
-    /// Something listens on this TCP port, or is bound to this UDP port,
-    /// in host B.
-    Port(u16),
-    /// Start the client at once.
-    Now,
-}
 
 /// The programs, as the user gave them.
 #[derive(Debug, Clone)]
@@ -50,16 +41,6 @@ pub struct Programs {
 pub struct Images {
     pub server: String,
     pub client: String,
-}
-
-/// What the client did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientResult {
-    /// None when it was killed (past its limit, or by a signal).
-    pub exit_code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub duration_s: f64,
 }
 
 /// What a run of your programs measured.
@@ -126,9 +107,21 @@ fn fill(words: &[String], lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-/// Runs `programs` on `lab` (already impaired); impairments of the
-/// timeline apply in `direction`.
-pub fn run_on_lab(
+/// Runs `p` on `hosts` (built and impaired): in the hosts themselves, or
+/// with container hosts in containers of their images that join the
+/// holders' namespaces. Impairments of the timeline apply in `direction`.
+pub fn on_hosts(
+    p: &Programs,
+    hosts: &Hosts,
+    direction: faults::Direction,
+) -> anyhow::Result<ProgramsOutcome> {
+    match (hosts.holders(), &p.images) {
+        (Some(holders), Some(images)) => in_containers(p, images, &hosts.lab, holders, direction),
+        _ => in_namespaces(p, &hosts.lab, direction),
+    }
+}
+
+fn in_namespaces(
     p: &Programs,
     lab: &Lab,
     direction: faults::Direction,
@@ -199,147 +192,40 @@ pub fn check(p: &Programs) -> Result<(), BadInput> {
     crate::timeline::check(&p.steps, Some(p.client_limit)).map_err(|e| BadInput::new("--at", e))
 }
 
-/// Builds a lab as `scenario` says and runs `programs` on it.
-pub fn run(p: &Programs, s: &crate::scenario::Scenario) -> anyhow::Result<ProgramsOutcome> {
-    // Bad input first: nothing is created for programs that cannot run.
-    if p.images.is_some() {
-        docker::engine()?;
-    }
-    check(p)?;
-    s.impairment.validate()?;
-    if let Some(images) = &p.images {
-        return in_containers(p, images, s);
-    }
-    let lab = Lab::new(s.backend, s.seed)?;
-    lab.impair(s.direction, &s.impairment)?;
-    let outcome = run_on_lab(p, &lab, s.direction);
-    lab.remove()?;
-    outcome
-}
-
-/// Your programs in containers of their images. Each host is a holder, a
-/// container of the services image with no network of its own but the
-/// link (its one process, a UDP server bound to 127.0.0.1:9, only keeps
-/// the namespace alive); the server's and the client's containers join
-/// their holder's namespace (`--network container:HOLDER`), the server's
-/// once the link is up, the client's once the server is ready.
+/// Your programs in containers of their images. Each host is a holder
+/// (see [`Hosts`]); the server's and the client's containers join their
+/// holder's namespace (`--network container:HOLDER`), the server's once
+/// the link is up, the client's once the server is ready.
 fn in_containers(
     p: &Programs,
     images: &Images,
-    s: &crate::scenario::Scenario,
+    lab: &Lab,
+    [a, b]: &[Running; 2],
+    direction: faults::Direction,
 ) -> anyhow::Result<ProgramsOutcome> {
-    let [forward, reverse] = s.direction.split(&s.impairment);
-    let (lab, holders) = docker::holder_lab(s.backend, s.seed, [&forward, &reverse])?;
-    let outcome = (|| {
-        let [a, b] = &holders;
-        let server = fill(&split(&p.server, "--server")?, &lab);
-        let client = fill(&split(&p.client, "--client")?, &lab);
-        let before = lab.b().udp_counters()?;
-        let server_c = Running::start(
+    let server = fill(&split(&p.server, "--server")?, lab);
+    let client = fill(&split(&p.client, "--client")?, lab);
+    let before = lab.b().udp_counters()?;
+    let server_c = Running::start(
+        lab.run_id(),
+        &images.server,
+        &format!("container:{}", b.id),
+        &server,
+    )?;
+    wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
+        .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
+    let (client, timeline) = with_timeline(lab, direction, &p.steps, |started| {
+        run_client_container(
             lab.run_id(),
-            &images.server,
-            &format!("container:{}", b.id),
-            &server,
-        )?;
-        wait_ready_container(&server_c, lab.b(), &p.ready, p.ready_limit)
-            .with_context(|| format!("server {:?} in {}", server[0], images.server))?;
-        let (client, timeline) = with_timeline(&lab, s.direction, &p.steps, |started| {
-            run_client_container(
-                lab.run_id(),
-                &images.client,
-                &a.id,
-                &client,
-                p.client_limit,
-                started,
-            )
-        })?;
-        drop(server_c);
-        ProgramsOutcome::new(&lab, client, before, timeline)
-    })();
-    lab.remove()?;
-    drop(holders);
-    outcome
-}
-
-fn wait_ready_container(
-    server: &Running,
-    host: &Host,
-    ready: &Ready,
-    limit: Duration,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let ok = match ready {
-            Ready::Now => return Ok(()),
-            Ready::Line(re) => {
-                let (out, _) = server.logs();
-                String::from_utf8_lossy(&out)
-                    .lines()
-                    .any(|l| re.is_match(l))
-            }
-            Ready::Port(port) => listening(host, *port)?,
-        };
-        if ok {
-            return Ok(());
-        }
-        if !server.running() {
-            let (out, err) = server.logs();
-            anyhow::bail!(
-                "exited before it was ready: {}{}",
-                String::from_utf8_lossy(&out).trim(),
-                String::from_utf8_lossy(&err).trim()
-            );
-        }
-        if Instant::now() >= deadline {
-            anyhow::bail!(match ready {
-                Ready::Line(re) => format!(
-                    "never printed a line matching --ready {:?} within {limit:?}",
-                    re.as_str()
-                ),
-                Ready::Port(port) =>
-                    format!("nothing listened on port {port} within {limit:?} (--ready-port)"),
-                Ready::Now => unreachable!(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Starts the client's container in holder `holder`'s namespace, waits
-/// for it to exit (killing it past `limit`), and keeps what it printed.
-fn run_client_container(
-    run: &str,
-    image: &str,
-    holder: &str,
-    argv: &[String],
-    limit: Duration,
-    started: &Started,
-) -> anyhow::Result<ClientResult> {
-    let start = Instant::now();
-    let client = Running::start(run, image, &format!("container:{holder}"), argv)?;
-    started.now();
-    let (tx, rx) = mpsc::channel();
-    let id = client.id.clone();
-    // Detached: `docker wait` returns when the container exits, or fails
-    // once it is removed.
-    std::thread::spawn(move || {
-        let _ = tx.send(docker::docker(&["wait", &id]));
-    });
-    let code = match rx.recv_timeout(limit) {
-        Ok(code) => code?.parse::<i32>().ok(),
-        Err(_) => {
-            let _ = docker::docker(&["kill", &client.id]);
-            None
-        }
-    };
-    let duration = start.elapsed();
-    let (stdout, stderr) = client.logs();
-    Ok(ClientResult {
-        exit_code: code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        duration_s: duration.as_secs_f64(),
-    })
+            &images.client,
+            &a.id,
+            &client,
+            p.client_limit,
+            started,
+        )
+    })?;
+    drop(server_c);
+    ProgramsOutcome::new(lab, client, before, timeline)
 }
 
 /// Whether `program` names an executable file: a path, or a name found on
@@ -411,23 +297,6 @@ fn wait_ready(
             anyhow::bail!("nothing listened on port {port} within {limit:?} (--ready-port)")
         }
     }
-}
-
-/// Whether a TCP socket listens, or a UDP socket is bound, on `port` in
-/// `host` (its /proc/net/tcp and udp).
-fn listening(host: &Host, port: u16) -> anyhow::Result<bool> {
-    let tables = host.run(|| {
-        ["tcp", "tcp6", "udp", "udp6"].map(|t| {
-            std::fs::read_to_string(format!("/proc/thread-self/net/{t}")).unwrap_or_default()
-        })
-    })?;
-    let hex = format!(":{port:04X}");
-    Ok(tables.iter().enumerate().any(|(i, table)| {
-        table.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(&hex) && (i >= 2 || f[3] == "0A")
-        })
-    }))
 }
 
 fn run_client(

@@ -9,13 +9,15 @@
 //! delivered rates.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use faults::{Backend, Direction, Lab, LinkCounters};
+use faults::{Backend, Lab, LinkCounters};
 use serde::Serialize;
 
+use super::hosts::connect_across;
+use crate::error::BadInput;
 use crate::scenario::Transport;
 
 /// The width of one sample of a flow's series.
@@ -25,9 +27,9 @@ const DATAGRAM: usize = 1200;
 /// The first port of the flows in host B.
 const PORT: u16 = 13_000;
 
-/// What `badnet share` runs.
+/// What `badnet share` runs: the flows, and the bottleneck they share.
 #[derive(Debug, Clone)]
-pub struct ShareConfig {
+pub struct Share {
     /// The bottleneck, in netem's words (`20mbit`).
     pub rate: String,
     /// Packets the bottleneck's queue holds.
@@ -36,10 +38,15 @@ pub struct ShareConfig {
     /// The flood's offered rate in bits per second.
     pub udp_bps: Option<f64>,
     pub duration: Duration,
-    pub backend: Backend,
-    pub seed: Option<u64>,
-    /// Network namespaces, or holder containers.
-    pub hosts: crate::scenario::HostKind,
+}
+
+impl Share {
+    /// The bottleneck on A to B: netem's `rate R limit L`.
+    pub fn bottleneck(&self) -> Result<faults::Impairment, BadInput> {
+        format!("rate {} limit {}", self.rate, self.limit)
+            .parse()
+            .map_err(|e: faults::Error| BadInput::new("--rate", e.to_string()))
+    }
 }
 
 /// One flow's result.
@@ -126,35 +133,14 @@ impl Buckets {
     }
 }
 
-/// Runs `cfg` on a new lab and removes it.
-pub fn run(cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
-    let spec = format!("rate {} limit {}", cfg.rate, cfg.limit)
-        .parse::<faults::Impairment>()
-        .map_err(|e| crate::error::BadInput::new("--rate", e.to_string()))?;
-    if cfg.hosts == crate::scenario::HostKind::Containers {
-        // Sockets opened in a holder's host are in its container.
-        let none = faults::Impairment::none();
-        let (lab, holders) =
-            crate::runner::docker::holder_lab(cfg.backend, cfg.seed, [&spec, &none])?;
-        let report = run_on_lab(&lab, cfg);
-        lab.remove()?;
-        drop(holders);
-        return report;
-    }
-    let lab = Lab::new(cfg.backend, cfg.seed)?;
-    lab.impair(Direction::Forward, &spec)?;
-    let report = run_on_lab(&lab, cfg);
-    lab.remove()?;
-    report
-}
-
-fn run_on_lab(lab: &Lab, cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
+/// Runs the flows on `lab`, whose link A to B is the bottleneck.
+pub fn on_lab(lab: &Lab, cfg: &Share) -> anyhow::Result<ShareReport> {
     let b = lab.addr_b();
     // Connections first, so that every flow starts at once.
     let mut pairs = Vec::new();
     for i in 0..cfg.tcp {
         let to = SocketAddr::from((b, PORT + i as u16));
-        pairs.push(crate::runner::messages::connect_across(lab, to)?);
+        pairs.push(connect_across(lab, to)?);
     }
     let flood = match cfg.udp_bps {
         Some(bps) => {
@@ -168,85 +154,18 @@ fn run_on_lab(lab: &Lab, cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
     };
     let start = Instant::now();
     let stop = AtomicBool::new(false);
-    let (flows, udp) = std::thread::scope(|s| -> anyhow::Result<(Vec<Flow>, Option<Flood>)> {
-        let mut readers = Vec::new();
-        for (mut tx, mut rx) in pairs {
-            let stop = &stop;
-            s.spawn(move || {
-                let chunk = [b'x'; 64 * 1024];
-                let _ = tx.set_write_timeout(Some(Duration::from_millis(50)));
-                while !stop.load(Ordering::Relaxed) {
-                    match tx.write(&chunk) {
-                        Ok(_) => {}
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) => {}
-                        Err(_) => break,
-                    }
-                }
-            });
-            readers.push(s.spawn(move || {
-                let mut buckets = Buckets::new(start, cfg.duration);
-                let mut buf = vec![0u8; 64 * 1024];
-                let _ = rx.set_read_timeout(Some(Duration::from_millis(50)));
-                loop {
-                    match rx.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            if !buckets.add(n) {
-                                break;
-                            }
-                        }
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            if start.elapsed() >= cfg.duration {
-                                break;
-                            }
-                        }
-                        Err(_) => break,
-                    }
-                }
-                buckets.flow(Transport::Tcp)
-            }));
-        }
+    let (flows, udp) = std::thread::scope(|s| {
+        let stop = &stop;
+        let readers: Vec<_> = pairs
+            .into_iter()
+            .map(|(tx, rx)| {
+                s.spawn(move || write_until(tx, stop));
+                s.spawn(move || read_flow(rx, start, cfg.duration))
+            })
+            .collect();
         let flood = flood.map(|(tx, rx, to, bps)| {
-            let stop = &stop;
-            let sender = s.spawn(move || {
-                faults::realtime_thread("the flood");
-                let period = Duration::from_secs_f64(DATAGRAM as f64 * 8.0 / bps);
-                let datagram = [0u8; DATAGRAM];
-                let mut sent = 0u64;
-                for i in 0u64.. {
-                    if stop.load(Ordering::Relaxed) || start.elapsed() >= cfg.duration {
-                        break;
-                    }
-                    let due = start + period.mul_f64(i as f64);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    if tx.send_to(&datagram, to).is_ok() {
-                        sent += DATAGRAM as u64;
-                    }
-                }
-                sent
-            });
-            let receiver = s.spawn(move || {
-                let mut buckets = Buckets::new(start, cfg.duration);
-                let mut buf = [0u8; 2048];
-                let _ = rx.set_read_timeout(Some(Duration::from_millis(50)));
-                while start.elapsed() < cfg.duration {
-                    if let Ok(n) = rx.recv(&mut buf) {
-                        buckets.add(n);
-                    }
-                }
-                buckets.flow(Transport::Udp)
-            });
+            let sender = s.spawn(move || send_flood(&tx, to, bps, start, cfg.duration, stop));
+            let receiver = s.spawn(move || receive_flood(&rx, start, cfg.duration));
             (sender, receiver, bps)
         });
         let mut flows: Vec<Flow> = readers
@@ -266,8 +185,8 @@ fn run_on_lab(lab: &Lab, cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
             udp
         });
         stop.store(true, Ordering::Relaxed);
-        Ok((flows, udp))
-    })?;
+        (flows, udp)
+    });
     let tcp: Vec<f64> = flows
         .iter()
         .filter(|f| f.transport == Transport::Tcp)
@@ -284,6 +203,96 @@ fn run_on_lab(lab: &Lab, cfg: &ShareConfig) -> anyhow::Result<ShareReport> {
         run_id: lab.run_id().to_owned(),
         link: lab.counters()?,
     })
+}
+
+/// Whether an I/O error is a timeout of the socket's own (the caller
+/// looks at the clock and tries again).
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// A TCP flow's sender: writes as fast as the connection takes, until
+/// `stop`.
+fn write_until(mut tx: TcpStream, stop: &AtomicBool) {
+    let chunk = [b'x'; 64 * 1024];
+    let _ = tx.set_write_timeout(Some(Duration::from_millis(50)));
+    while !stop.load(Ordering::Relaxed) {
+        match tx.write(&chunk) {
+            Ok(_) => {}
+            Err(e) if timed_out(&e) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// A TCP flow's receiver: the bytes it read in each bucket until
+/// `duration` after `start`.
+fn read_flow(mut rx: TcpStream, start: Instant, duration: Duration) -> Flow {
+    let mut buckets = Buckets::new(start, duration);
+    let mut buf = vec![0u8; 64 * 1024];
+    let _ = rx.set_read_timeout(Some(Duration::from_millis(50)));
+    loop {
+        match rx.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if !buckets.add(n) {
+                    break;
+                }
+            }
+            Err(e) if timed_out(&e) => {
+                if start.elapsed() >= duration {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    buckets.flow(Transport::Tcp)
+}
+
+/// The flood's sender: a datagram every `DATAGRAM * 8 / bps` seconds
+/// until `duration` after `start`; the bytes its kernel took.
+fn send_flood(
+    tx: &UdpSocket,
+    to: SocketAddr,
+    bps: f64,
+    start: Instant,
+    duration: Duration,
+    stop: &AtomicBool,
+) -> u64 {
+    faults::realtime_thread("the flood");
+    let period = Duration::from_secs_f64(DATAGRAM as f64 * 8.0 / bps);
+    let datagram = [0u8; DATAGRAM];
+    let mut sent = 0u64;
+    for i in 0u64.. {
+        if stop.load(Ordering::Relaxed) || start.elapsed() >= duration {
+            break;
+        }
+        let due = start + period.mul_f64(i as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if tx.send_to(&datagram, to).is_ok() {
+            sent += DATAGRAM as u64;
+        }
+    }
+    sent
+}
+
+/// The flood's receiver: the bytes it read in each bucket.
+fn receive_flood(rx: &UdpSocket, start: Instant, duration: Duration) -> Flow {
+    let mut buckets = Buckets::new(start, duration);
+    let mut buf = [0u8; 2048];
+    let _ = rx.set_read_timeout(Some(Duration::from_millis(50)));
+    while start.elapsed() < duration {
+        if let Ok(n) = rx.recv(&mut buf) {
+            buckets.add(n);
+        }
+    }
+    buckets.flow(Transport::Udp)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! retransmission.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -21,7 +21,7 @@ use faults::{Backend, Lab, LinkCounters, UdpCounters};
 use serde::Serialize;
 
 use super::play::{with_timeline, Timeline};
-use crate::scenario::{HostKind, Messages, Scenario, Transport};
+use crate::scenario::{Scenario, Transport};
 
 /// Bytes per message: sequence number, send time, padding.
 pub const MESSAGE_BYTES: usize = 64;
@@ -29,6 +29,33 @@ pub const MESSAGE_BYTES: usize = 64;
 const PORT: u16 = 12_100;
 /// How long the UDP receiver waits for stragglers after the last send.
 pub const UDP_GRACE: Duration = Duration::from_secs(1);
+
+/// A steady stream of timestamped messages (`--messages RATE --duration
+/// D`), instead of the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Messages {
+    /// Messages per second.
+    pub rate: f64,
+    #[serde(rename = "duration_ms", serialize_with = "faults::serialize_ms")]
+    pub duration: Duration,
+}
+
+impl Messages {
+    /// How many messages the stream holds.
+    pub fn count(&self) -> u64 {
+        (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64
+    }
+
+    /// How long the stream of `s` may take: its sending time, then for UDP
+    /// [`UDP_GRACE`] for stragglers, for TCP the scenario's timeout.
+    pub fn limit(&self, s: &Scenario) -> Duration {
+        self.duration
+            + match s.transport {
+                Transport::Udp => UDP_GRACE,
+                Transport::Tcp => s.timeout,
+            }
+    }
+}
 
 /// Quantiles of the delivered messages' one-way latency, in ms.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -58,7 +85,7 @@ impl Latency {
 
 /// What the stream measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct MessagesReport {
+pub struct TimelinessReport {
     pub transport: Transport,
     pub messages_sent: u64,
     pub messages_delivered: u64,
@@ -81,9 +108,9 @@ pub struct MessagesReport {
 
 /// A run of the stream: the report beside the link's counters.
 #[derive(Debug, Clone, Serialize)]
-pub struct MessagesOutcome {
+pub struct TimelinessOutcome {
     #[serde(flatten)]
-    pub report: MessagesReport,
+    pub report: TimelinessReport,
     pub messages: Messages,
     pub backend: Backend,
     pub backend_reason: String,
@@ -118,28 +145,9 @@ fn decode(m: &[u8]) -> Option<(u64, u64)> {
 /// What the receiver saw: (sequence number, latency in ns, arrival ns).
 type Arrivals = Vec<(u64, u64, u64)>;
 
-/// Runs `scenario`'s stream on a new lab: impaired as it says, its
-/// timeline played from the first send.
-pub fn run(s: &Scenario, m: Messages) -> anyhow::Result<MessagesOutcome> {
-    s.impairment.validate()?;
-    if s.hosts == HostKind::Containers {
-        // Sockets opened in a holder's host are in its container.
-        let [forward, reverse] = s.direction.split(&s.impairment);
-        let (lab, holders) = super::docker::holder_lab(s.backend, s.seed, [&forward, &reverse])?;
-        let outcome = run_on_lab(&lab, s, m);
-        lab.remove()?;
-        drop(holders);
-        return outcome;
-    }
-    let lab = Lab::new(s.backend, s.seed)?;
-    lab.impair(s.direction, &s.impairment)?;
-    let outcome = run_on_lab(&lab, s, m);
-    lab.remove()?;
-    outcome
-}
-
-/// Runs the stream on `lab` (already impaired).
-pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<MessagesOutcome> {
+/// Sends the stream on `lab` (built and impaired), playing the scenario's
+/// steps from the first send.
+pub fn on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<TimelinessOutcome> {
     let before = lab.b().udp_counters()?;
     let to = SocketAddr::from((lab.addr_b(), PORT));
     let from = SocketAddr::from((lab.addr_a(), 0));
@@ -157,15 +165,15 @@ pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<Messag
             })?
         }
         Transport::Tcp => {
-            let (tx, rx) = connect_across(lab, to)?;
+            let (tx, rx) = super::hosts::connect_across(lab, to)?;
             with_timeline(lab, s.direction, &steps, |started| {
                 started.now();
                 tcp(tx, rx, m, epoch, limit)
             })?
         }
     };
-    Ok(MessagesOutcome {
-        report: MessagesReport {
+    Ok(TimelinessOutcome {
+        report: TimelinessReport {
             latencies_ms: if s.samples {
                 report.latencies_ms
             } else {
@@ -181,23 +189,6 @@ pub fn run_on_lab(lab: &Lab, s: &Scenario, m: Messages) -> anyhow::Result<Messag
         server_udp: lab.b().udp_counters()?.since(before),
         timeline,
     })
-}
-
-/// A TCP connection from host A to `to` in host B: the sending end (in A)
-/// and the accepted one (in B). Sockets keep their host's namespace
-/// wherever they are used.
-pub fn connect_across(lab: &Lab, to: SocketAddr) -> anyhow::Result<(TcpStream, TcpStream)> {
-    let listener = lab.b().run(|| TcpListener::bind(to))??;
-    let (tx, rx) = lab.a().run(|| {
-        std::thread::scope(|sc| {
-            let accept = sc.spawn(|| listener.accept());
-            let tx = TcpStream::connect_timeout(&to, Duration::from_secs(10));
-            (tx, accept.join().expect("the accepting thread"))
-        })
-    })?;
-    let tx = tx.with_context(|| format!("connecting to {to} in host B"))?;
-    let (rx, _) = rx.with_context(|| format!("accepting on {to} in host B"))?;
-    Ok((tx, rx))
 }
 
 /// Sends message `i` at `start + i / rate`, stamped just before the send.
@@ -225,7 +216,7 @@ fn udp(
     to: SocketAddr,
     m: Messages,
     epoch: Instant,
-) -> anyhow::Result<MessagesReport> {
+) -> anyhow::Result<TimelinessReport> {
     let first = now_ns(epoch);
     let (sent, arrivals) = std::thread::scope(|sc| {
         let receiver = sc.spawn(|| -> anyhow::Result<Arrivals> {
@@ -265,7 +256,7 @@ fn tcp(
     m: Messages,
     epoch: Instant,
     limit: Duration,
-) -> anyhow::Result<MessagesReport> {
+) -> anyhow::Result<TimelinessReport> {
     tx.set_nodelay(true)?;
     rx.set_read_timeout(Some(limit))?;
     let first = now_ns(epoch);
@@ -311,7 +302,7 @@ fn report(
     arrivals: Arrivals,
     first: u64,
     info: Option<services::sys::TcpInfo>,
-) -> MessagesReport {
+) -> TimelinessReport {
     let mut seen = vec![false; sent as usize];
     let (mut duplicates, mut out_of_order, mut highest) = (0, 0, None::<u64>);
     let mut latencies = Vec::with_capacity(arrivals.len());
@@ -334,7 +325,7 @@ fn report(
     }
     let mut sorted = latencies.clone();
     sorted.sort_by(f64::total_cmp);
-    MessagesReport {
+    TimelinessReport {
         transport,
         messages_sent: sent,
         messages_delivered: latencies.len() as u64,

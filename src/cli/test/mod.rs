@@ -1,9 +1,18 @@
 //! `badnet test FILE.toml…`: declared scenarios, one line each, pass or
 //! FAIL with the reason; JUnit XML for CI.
+//!
+//! - `file`: scenario files, loaded and checked (each scenario is the
+//!   flags of a `badnet run`).
+//! - `judge`: a scenario's run against its expectations.
+//! - `junit`: the JUnit XML of the judged scenarios.
+
+mod file;
+mod judge;
+mod junit;
 
 use std::path::{Path, PathBuf};
 
-use crate::scenario_file::{self, Verdict};
+use judge::Judged;
 
 /// Loads every file (all are checked before anything runs), runs each
 /// scenario in order, prints a line per scenario, and fails unless all
@@ -11,19 +20,19 @@ use crate::scenario_file::{self, Verdict};
 pub fn run(files: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for file in files {
-        scenarios.extend(scenario_file::load(file)?);
+        scenarios.extend(file::load(file)?);
     }
     let progress = crate::progress::Progress::new(scenarios.len());
-    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut verdicts: Vec<Judged> = Vec::new();
     for s in &scenarios {
-        let v = scenario_file::judge(s);
-        progress.println(&scenario_file::line(&v));
+        let v = judge::judge(s);
+        progress.println(&judge::line(&v));
         progress.step(&s.name);
         verdicts.push(v);
     }
     drop(progress);
     if let Some(path) = junit {
-        std::fs::write(path, scenario_file::junit(&verdicts))
+        std::fs::write(path, junit::junit(&verdicts))
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     let failed = verdicts.iter().filter(|v| !v.passed()).count();

@@ -1,0 +1,502 @@
+//! Scenario files, loaded and checked: `badnet run`s declared in TOML,
+//! with what each must show.
+//!
+//! ```toml
+//! [[scenario]]
+//! name = "UDP loses datagrams and never resends them"
+//! transport = "udp"            # or server = "…" and client = "…"
+//! loss = "10%"                 # any flag of `badnet run`, _ for -
+//! direction = "forward"
+//! count = 3000
+//! at = [["1s", "delay 50ms"], ["2s", "clear"]]
+//!
+//! [scenario.expect]
+//! exit_code = 0                # your client's, or 0: the run completed
+//! max_duration = "20s"
+//! [scenario.expect.fields]     # paths into `badnet run --json`
+//! lost = { proportion_of = "sent", expected = 0.10 }
+//! "link.forward.dropped" = { equals_field = "lost" }
+//! duplicates = 0
+//! ```
+//!
+//! Every key of a scenario but `name` and `expect` is a flag of `badnet
+//! run`, so a file means what the command line means and is checked by
+//! the same rules. A file is refused whole, naming the file, the line and
+//! the key, for an unknown key, a bad value or a missing field, before
+//! any scenario runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, FromArgMatches};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::judge::FieldExpectation;
+use crate::cli::run::RunArgs;
+use crate::error::BadInput;
+
+/// One scenario, ready to run.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub file: PathBuf,
+    pub line: usize,
+    pub name: String,
+    pub args: RunArgs,
+    /// The `badnet run` words it stands for (to reproduce it by hand).
+    pub argv: Vec<String>,
+    pub expect: Expect,
+}
+
+/// What a scenario must show.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// Your client's exit code; for the probes, 0 means the run completed.
+    pub exit_code: i32,
+    pub max_duration: Option<Duration>,
+    pub fields: Vec<(String, FieldExpectation)>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    scenario: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+/// The same file read again for the expectations alone, so that their
+/// keys keep their places (a `toml::Value` keeps none).
+#[derive(Debug, Deserialize)]
+struct ExpectationsToml {
+    scenario: Vec<ScenarioExpectToml>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ScenarioExpectToml {
+    expect: Option<Spanned<ExpectToml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectToml {
+    exit_code: Option<Spanned<i32>>,
+    max_duration: Option<Spanned<String>>,
+    #[serde(default)]
+    fields: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldToml {
+    equals: Option<toml::Value>,
+    matches: Option<String>,
+    min: Option<f64>,
+    max: Option<f64>,
+    equals_field: Option<String>,
+    proportion_of: Option<String>,
+    expected: Option<f64>,
+    expected_in: Option<[f64; 2]>,
+}
+
+/// Where in a file: its name and the line of a byte offset.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn bad(&self, offset: usize, key: &str, message: impl std::fmt::Display) -> BadInput {
+        BadInput::new(
+            format!("{}:{}: {key}", self.path.display(), self.line(offset)),
+            message.to_string(),
+        )
+    }
+}
+
+/// The flags of `badnet run` a scenario may give, by key (`--ready-port`
+/// is `ready_port`), and whether each is a switch.
+fn run_flags() -> BTreeMap<String, bool> {
+    let cmd = RunArgs::augment_args(clap::Command::new("run"));
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let switch = matches!(a.get_action(), clap::ArgAction::SetTrue);
+            Some((long.replace('-', "_"), switch))
+        })
+        .filter(|(k, _)| k != "json" && k != "help")
+        .collect()
+}
+
+/// Reads and checks every scenario of `path`: all or nothing.
+pub fn load(path: &Path) -> Result<Vec<Declared>, BadInput> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput::new(path.display().to_string(), format!("cannot read it: {e}")))?;
+    let src = Source { path, text: &text };
+    let file: FileToml = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(1, |s| src.line(s.start));
+        BadInput::new(
+            format!("{}:{at}", path.display()),
+            e.message().trim().to_owned(),
+        )
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let flags = run_flags();
+    let expectations: ExpectationsToml = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(1, |s| src.line(s.start));
+        BadInput::new(
+            format!("{}:{at}: expect", path.display()),
+            e.message().trim().to_owned(),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (table, e) in file.scenario.iter().zip(expectations.scenario) {
+        let mut d = declared(&src, &dir, &flags, table)?;
+        if let Some(e) = e.expect {
+            d.expect = expectations_of(&src, e)?;
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        return Err(BadInput::new(
+            path.display().to_string(),
+            "declares no [[scenario]]",
+        ));
+    }
+    Ok(out)
+}
+
+/// A scenario's table: its name, and the `badnet run` words its keys stand
+/// for, parsed and checked as the command line would be.
+fn declared(
+    src: &Source,
+    dir: &Path,
+    flags: &BTreeMap<String, bool>,
+    table: &Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+) -> Result<Declared, BadInput> {
+    let start = table.span().start;
+    let mut name = None;
+    let mut argv = vec!["run".to_owned()];
+    // Which key gave each flag, to name it when the flag is refused.
+    let mut origin: Vec<(String, usize)> = Vec::new();
+    for (key, value) in table.get_ref() {
+        let k = key.get_ref().as_str();
+        let at = key.span().start;
+        match k {
+            "name" => {
+                name = Some(
+                    value
+                        .get_ref()
+                        .as_str()
+                        .ok_or_else(|| src.bad(at, k, "must be a string"))?
+                        .to_owned(),
+                )
+            }
+            "expect" => {} // read with its places by `load`
+            _ => {
+                let flag = words(src, dir, flags, k, at, value.get_ref(), &mut argv)?;
+                origin.push((flag, at));
+            }
+        }
+    }
+    let name = name.ok_or_else(|| src.bad(start, "name", "missing: every scenario has a name"))?;
+    let args = parse(src, start, &name, &argv, &origin)?;
+    Ok(Declared {
+        file: src.path.to_path_buf(),
+        line: src.line(start),
+        name,
+        args,
+        argv,
+        expect: Expect::default(),
+    })
+}
+
+/// Appends to `argv` the words of key `k` (at `at`) with `value`; returns
+/// the flag (or argument) it gave.
+fn words(
+    src: &Source,
+    dir: &Path,
+    flags: &BTreeMap<String, bool>,
+    k: &str,
+    at: usize,
+    value: &toml::Value,
+    argv: &mut Vec<String>,
+) -> Result<String, BadInput> {
+    match k {
+        "transport" => {
+            let t = value
+                .as_str()
+                .ok_or_else(|| src.bad(at, k, "must be \"udp\" or \"tcp\""))?;
+            argv.push(t.to_owned());
+            Ok("transport".into())
+        }
+        "at" => {
+            let steps = value.as_array().ok_or_else(|| {
+                src.bad(
+                    at,
+                    k,
+                    "must be a list of [time, action] pairs, e.g. [[\"1s\", \"loss 100%\"]]",
+                )
+            })?;
+            for step in steps {
+                match step.as_array().map(Vec::as_slice) {
+                    Some([toml::Value::String(t), toml::Value::String(a)]) => {
+                        argv.extend(["--at".into(), t.clone(), a.clone()]);
+                    }
+                    _ => {
+                        return Err(src.bad(
+                            at,
+                            k,
+                            format!("{step} is not a [time, action] pair of strings"),
+                        ))
+                    }
+                }
+            }
+            Ok("--at".into())
+        }
+        _ => {
+            let Some(&switch) = flags.get(k) else {
+                return Err(src.bad(
+                    at,
+                    k,
+                    format!(
+                        "unknown key; a scenario takes name, expect, at, transport and the flags of badnet run: {}",
+                        flags.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            let flag = format!("--{}", k.replace('_', "-"));
+            match (switch, value) {
+                (true, toml::Value::Boolean(true)) => argv.push(flag.clone()),
+                (true, toml::Value::Boolean(false)) => {}
+                (true, other) => {
+                    return Err(src.bad(at, k, format!("must be true or false, not {other}")))
+                }
+                (false, toml::Value::String(s)) => {
+                    argv.extend([flag.clone(), s.replace("{dir}", &dir.display().to_string())])
+                }
+                (false, toml::Value::Integer(i)) => argv.extend([flag.clone(), i.to_string()]),
+                (false, toml::Value::Float(f)) => argv.extend([flag.clone(), f.to_string()]),
+                (false, other) => {
+                    return Err(src.bad(
+                        at,
+                        k,
+                        format!("must be a string or a number, not {other}"),
+                    ))
+                }
+            }
+            Ok(flag)
+        }
+    }
+}
+
+/// `argv` parsed and checked by the same parser and checks as the command
+/// line; a refusal names the flag, which names the key that gave it.
+fn parse(
+    src: &Source,
+    start: usize,
+    name: &str,
+    argv: &[String],
+    origin: &[(String, usize)],
+) -> Result<RunArgs, BadInput> {
+    let blame = |message: String| {
+        let (key, at) = origin
+            .iter()
+            .find(|(flag, _)| message.to_lowercase().contains(&flag.to_lowercase()))
+            .map_or(("(scenario)".to_owned(), start), |(f, at)| {
+                (f.trim_start_matches('-').replace('-', "_"), *at)
+            });
+        src.bad(at, &key, format!("{name}: {message}"))
+    };
+    let mut cmd = RunArgs::augment_args(clap::Command::new("badnet run").no_binary_name(true));
+    let matches = cmd.try_get_matches_from_mut(&argv[1..]).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or("").to_owned();
+        blame(first.trim_start_matches("error: ").to_owned())
+    })?;
+    let args = RunArgs::from_arg_matches(&matches).map_err(|e| blame(e.to_string()))?;
+    args.check().map_err(|e| blame(format!("{e:#}")))?;
+    Ok(args)
+}
+
+fn expectations_of(src: &Source, e: Spanned<ExpectToml>) -> Result<Expect, BadInput> {
+    let at = e.span().start;
+    let e = e.into_inner();
+    let mut out = Expect {
+        exit_code: e.exit_code.map_or(0, Spanned::into_inner),
+        ..Expect::default()
+    };
+    if let Some(d) = e.max_duration {
+        out.max_duration = Some(
+            crate::duration::parse_positive(d.get_ref())
+                .map_err(|m| src.bad(d.span().start.max(at), "expect.max_duration", m))?,
+        );
+    }
+    for (path, check) in e.fields {
+        let key = format!("expect.fields.{}", path.get_ref());
+        let at = path.span().start;
+        out.fields.push((
+            path.into_inner(),
+            field_expectation(check.get_ref()).map_err(|m| src.bad(at, &key, m))?,
+        ));
+    }
+    Ok(out)
+}
+
+fn field_expectation(value: &toml::Value) -> Result<FieldExpectation, String> {
+    let toml::Value::Table(_) = value else {
+        return Ok(FieldExpectation::Equals(to_json(value)));
+    };
+    let c: FieldToml = value.clone().try_into().map_err(|e: toml::de::Error| {
+        format!(
+            "{} (a check is a value, or a table of equals, matches, min, max, equals_field, or proportion_of with expected or expected_in)",
+            e.message().trim()
+        )
+    })?;
+    let given = [
+        c.equals.is_some(),
+        c.matches.is_some(),
+        c.min.is_some() || c.max.is_some(),
+        c.equals_field.is_some(),
+        c.proportion_of.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err("give one of equals, matches, min/max, equals_field or proportion_of".into());
+    }
+    let unit = |p: f64| (0.0..=1.0).contains(&p);
+    Ok(match c {
+        FieldToml {
+            equals: Some(v), ..
+        } => FieldExpectation::Equals(to_json(&v)),
+        FieldToml {
+            matches: Some(re), ..
+        } => {
+            FieldExpectation::Matches(regex::Regex::new(&re).map_err(|e| format!("matches: {e}"))?)
+        }
+        FieldToml {
+            equals_field: Some(f),
+            ..
+        } => FieldExpectation::EqualsField(f),
+        FieldToml {
+            proportion_of: Some(of),
+            expected,
+            expected_in,
+            ..
+        } => match (expected, expected_in) {
+            (Some(p), None) if unit(p) => FieldExpectation::Proportion { of, expected: p },
+            (None, Some([lo, hi])) if unit(lo) && unit(hi) && lo <= hi => {
+                FieldExpectation::ProportionIn { of, lo, hi }
+            }
+            _ => {
+                return Err(
+                    "proportion_of needs expected = P or expected_in = [LO, HI], within 0..=1"
+                        .into(),
+                )
+            }
+        },
+        FieldToml { min, max, .. } => {
+            if let (Some(lo), Some(hi)) = (min, max) {
+                if lo > hi {
+                    return Err(format!("min {lo} is above max {hi}"));
+                }
+            }
+            FieldExpectation::Range { min, max }
+        }
+    })
+}
+
+fn to_json(v: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads `text` from a file `s.toml` in a directory of its own (tests
+    /// run at once).
+    fn load_text(text: &str) -> Result<Vec<Declared>, BadInput> {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("badnet-scenario-{}-{call}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.toml");
+        std::fs::write(&path, text).unwrap();
+        let r = load(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn a_scenario_is_a_badnet_run_and_its_expectations() {
+        let s = load_text(
+            r#"
+[[scenario]]
+name = "loss"
+transport = "udp"
+loss = "10%"
+count = 300
+samples = true
+at = [["100ms", "loss 100%"], ["200ms", "clear"]]
+[scenario.expect]
+max_duration = "5s"
+[scenario.expect.fields]
+lost = { proportion_of = "sent", expected = 0.1 }
+"link.forward.dropped" = { equals_field = "lost" }
+duplicates = 0
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s[0].argv,
+            [
+                "run",
+                "--at",
+                "100ms",
+                "loss 100%",
+                "--at",
+                "200ms",
+                "clear",
+                "--count",
+                "300",
+                "--loss",
+                "10%",
+                "--samples",
+                "udp"
+            ]
+        );
+        assert_eq!(s[0].line, 2);
+        assert_eq!(s[0].expect.exit_code, 0);
+        assert_eq!(s[0].expect.fields.len(), 3);
+    }
+
+    #[test]
+    fn unknown_keys_bad_values_and_missing_fields_name_the_file_line_and_key() {
+        for (text, line, key) in [
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\nlose = \"5%\"\n", 4, "lose"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n\nloss = \"200%\"\n", 5, "loss"),
+            ("[[scenario]]\ntransport = \"udp\"\ncount = 0\nname = \"x\"\n", 3, "count"),
+            ("[[scenario]]\ntransport = \"udp\"\n", 1, "name"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\nat = [[\"2s\", \"clear\"], [\"1s\", \"clear\"]]\n", 4, "at"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n[scenario.expect]\nexit_cod = 1\n", 5, "exit_cod"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n[scenario.expect.fields]\nlost = { min = 5, max = 1 }\n", 5, "expect.fields.lost"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n[scenario.expect.fields]\nlost = { proportion_of = \"sent\" }\n", 5, "expect.fields.lost"),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"carrier-pigeon\"\n", 3, "transport"),
+            ("[[scenarios]]\nname = \"x\"\n", 1, ""),
+            ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\ncount = \n", 4, ""),
+        ] {
+            let e = load_text(text).unwrap_err();
+            let shown = e.to_string();
+            assert!(shown.contains(&format!("s.toml:{line}")), "{text:?}: {shown}");
+            assert!(shown.contains(key), "{text:?}: {shown}");
+        }
+    }
+}

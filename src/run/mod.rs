@@ -1,0 +1,226 @@
+//! Carrying out a run: a [`Request`] (a [`Scenario`]'s network and a
+//! [`Workload`]) in, an [`Outcome`] out, and the outcome as JSON. The
+//! command line (`badnet run`, `share`), scenario files (`badnet test`),
+//! the demo and Rust tests all build a request and call [`execute`].
+//!
+//! - [`hosts`]: where the hosts come from (network namespaces or holder
+//!   containers): a new lab, then impaired, made in one place.
+//! - [`play`]: the timeline played while the client runs, with the moment
+//!   each step took effect and each phase's counts.
+//! - One module per workload, each run on built hosts: [`probe`] (the
+//!   lecture's probes), [`programs`] (yours), [`timeliness`] (timestamped
+//!   messages, their one-way latency), [`share`] (flows through one
+//!   bottleneck).
+//! - [`process`]: programs in hosts (ready when, what a client did, in
+//!   containers joined to a holder); [`docker`]: the Docker plumbing of
+//!   container hosts.
+//!
+//! A new workload is a variant of [`Workload`] and of [`Outcome`], a module
+//! that runs it on [`Hosts`] (or on their lab, where container hosts
+//! change nothing), and an arm in [`Request::check`], [`execute`] and
+//! [`Outcome::json`]. The workloads import `hosts`, `play`, `process` and
+//! `docker`, never each other.
+
+pub mod docker;
+pub mod hosts;
+pub mod play;
+pub mod probe;
+pub mod process;
+pub mod programs;
+pub mod share;
+pub mod timeliness;
+
+use std::path::PathBuf;
+
+use faults::Direction;
+
+use crate::error::BadInput;
+use crate::scenario::Scenario;
+pub use hosts::{Hosts, Network};
+pub use probe::ProbeOutcome;
+use programs::{Programs, ProgramsOutcome};
+use share::{Share, ShareReport};
+use timeliness::{Messages, TimelinessOutcome};
+
+/// What runs on the hosts.
+#[derive(Debug, Clone)]
+pub enum Workload {
+    /// The transport's server and probe (the scenario's settings); with
+    /// `capture`, host A's side of the link is recorded there as a pcap
+    /// (network-namespace hosts only).
+    Probe { capture: Option<PathBuf> },
+    /// Your own server and client.
+    Programs(Programs),
+    /// Timestamped messages at a steady rate, by the scenario's transport.
+    Timeliness(Messages),
+    /// Several flows through one bottleneck.
+    Share(Share),
+}
+
+/// Everything one run needs: the network (hosts, backend, seed,
+/// impairment, timeline, the probes' settings) and what runs on it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub scenario: Scenario,
+    pub workload: Workload,
+}
+
+/// What one run measured, by workload.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Probe(Box<ProbeOutcome>),
+    Programs(ProgramsOutcome),
+    Timeliness(TimelinessOutcome),
+    Share(ShareReport),
+}
+
+impl Request {
+    /// The flows of `share` through a bottleneck from A to B on the hosts,
+    /// backend and seed of `scenario`.
+    pub fn share(mut scenario: Scenario, share: Share) -> Result<Self, BadInput> {
+        scenario.impairment = share.bottleneck()?;
+        scenario.direction = Direction::Forward;
+        Ok(Self {
+            scenario,
+            workload: Workload::Share(share),
+        })
+    }
+
+    /// Refuses what cannot run as given, and creates nothing: a timeline
+    /// that cannot be played, programs that cannot be found.
+    pub fn check(&self) -> Result<(), BadInput> {
+        let s = &self.scenario;
+        let at = |e: String| BadInput::new("--at", e);
+        match &self.workload {
+            Workload::Probe { .. } => s.check_steps(s.probe_limit()).map_err(at),
+            Workload::Timeliness(m) => s.check_steps(m.limit(s)).map_err(at),
+            Workload::Programs(p) => programs::check(p),
+            Workload::Share(_) => Ok(()),
+        }
+    }
+
+    /// The network it builds.
+    fn network(&self) -> Network<'_> {
+        let s = &self.scenario;
+        Network {
+            hosts: s.hosts,
+            backend: s.backend,
+            seed: s.seed,
+            impairment: &s.impairment,
+            direction: s.direction,
+        }
+    }
+}
+
+/// Runs `r`: checks it, builds its hosts, runs its workload on them, and
+/// removes everything. Prints nothing.
+pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
+    if let Workload::Programs(p) = &r.workload {
+        // An image can only be looked for where an engine answers.
+        if p.images.is_some() {
+            docker::engine()?;
+        }
+    }
+    r.check()?;
+    let s = &r.scenario;
+    let hosts = Hosts::build(r.network())?;
+    let lab = &hosts.lab;
+    let outcome = match &r.workload {
+        Workload::Probe { capture } => {
+            probe::on_hosts(&hosts, s, capture.as_deref()).map(|o| Outcome::Probe(Box::new(o)))
+        }
+        Workload::Programs(p) => programs::on_hosts(p, &hosts, s.direction).map(Outcome::Programs),
+        Workload::Timeliness(m) => timeliness::on_lab(lab, s, *m).map(Outcome::Timeliness),
+        Workload::Share(share) => share::on_lab(lab, share).map(Outcome::Share),
+    };
+    hosts.remove()?;
+    outcome
+}
+
+/// Runs the probes of `s` ([`execute`] of a [`Workload::Probe`]).
+pub fn execute_probe(s: &Scenario) -> anyhow::Result<ProbeOutcome> {
+    execute_probe_captured(s, None)
+}
+
+/// [`execute_probe`], with host A's side of the link recorded to the pcap file
+/// `capture` (network-namespace hosts only; containers ignore it).
+pub fn execute_probe_captured(
+    s: &Scenario,
+    capture: Option<PathBuf>,
+) -> anyhow::Result<ProbeOutcome> {
+    let r = Request {
+        scenario: s.clone(),
+        workload: Workload::Probe { capture },
+    };
+    match execute(&r)? {
+        Outcome::Probe(o) => Ok(*o),
+        _ => unreachable!("a probe request has a probe outcome"),
+    }
+}
+
+impl Outcome {
+    /// What `badnet run --json` (and `share --json`) prints: the
+    /// workload's own fields, and but for `share` the impairment of `s`:
+    /// as `given` on the command line, as `tc` arguments, and its
+    /// direction.
+    pub fn json(&self, s: &Scenario, given: &str) -> serde_json::Value {
+        let mut impairment = serde_json::json!({
+            "given": given,
+            "tc": s.impairment.tc_args().join(" "),
+            "direction": s.direction,
+        });
+        let mut v = match self {
+            Outcome::Probe(o) => {
+                impairment["spec"] = serde_json::json!(s.impairment);
+                probe_json(o)
+            }
+            Outcome::Programs(o) => to_json(o),
+            Outcome::Timeliness(o) => to_json(o),
+            Outcome::Share(r) => return to_json(r),
+        };
+        v["impairment"] = impairment;
+        v
+    }
+
+    /// Why your client's run counts as failed: it exited with a code
+    /// other than 0, or was killed. None for the other workloads (a run
+    /// that could not complete is an error instead).
+    pub fn client_failed(&self) -> Option<String> {
+        let Outcome::Programs(o) = self else {
+            return None;
+        };
+        match o.client.exit_code {
+            Some(0) => None,
+            code => Some(format!(
+                "the client {}",
+                code.map_or("was killed".into(), |c| format!("exited with {c}"))
+            )),
+        }
+    }
+}
+
+fn to_json(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).expect("outcomes serialize")
+}
+
+/// The probe's fields, plus backend, hosts and link counters.
+fn probe_json(o: &ProbeOutcome) -> serde_json::Value {
+    let mut v = to_json(&o.report);
+    let extra = serde_json::json!({
+        "backend": o.backend,
+        "backend_reason": o.backend_reason,
+        "hosts": o.hosts,
+        "run_id": o.run_id,
+        "partition": o.scenario.partition,
+        "link": o.link,
+        "server_udp": o.server_udp,
+        "receive_buffer_drops": o.server_udp.rcvbuf_errors,
+        "renumbered": o.scenario.renumber_after.map(|_| faults::ADDR_A_RENUMBERED.to_string()),
+        "timeline": o.timeline.timeline,
+        "phases": o.timeline.phases,
+    });
+    if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    v
+}
