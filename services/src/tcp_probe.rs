@@ -17,6 +17,11 @@ use crate::{sys, Error, Result};
 
 /// The most bytes one run may stream (1 GiB).
 pub const MAX_BYTES: u64 = 1 << 30;
+/// The shortest stall that may call for a new connection
+/// ([`TcpProbeConfig::reconnect`]): an echo paused for less is the
+/// scheduler's doing, not a network that failed, and reconnecting on it
+/// would open a connection every few microseconds.
+pub const MIN_RECONNECT: Duration = Duration::from_millis(10);
 const POLL: Duration = Duration::from_millis(50);
 
 /// How to probe.
@@ -55,6 +60,15 @@ impl TcpProbeConfig {
     /// Checks every field against its range.
     pub fn validate(&self) -> Result<()> {
         check("bytes", self.bytes, 1, MAX_BYTES)?;
+        check("timeout_us", self.timeout.as_micros() as u64, 1, u64::MAX)?;
+        if let Some(stall) = self.reconnect {
+            check(
+                "reconnect_us",
+                stall.as_micros() as u64,
+                MIN_RECONNECT.as_micros() as u64,
+                u64::MAX,
+            )?;
+        }
         check("line", self.line as u64, MIN_SIZE as u64 + 1, 65_536)?;
         check(
             "write_size",
