@@ -1,6 +1,11 @@
 //! The reports the probe clients print, one JSON object each.
+//!
+//! Floats are printed rounded to what they measure, never with float noise
+//! (`0.12999999999999998`): times in ms to 3 decimals (a microsecond, as the
+//! text prints them), times in seconds to 6 (a microsecond), Mbit/s to 3,
+//! the loss rate to 6.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::stats::Percentiles;
 
@@ -30,6 +35,7 @@ pub struct UdpReport {
     /// Probes whose echo never came back: `sent - received`.
     pub lost: u64,
     /// `lost / sent`.
+    #[serde(serialize_with = "ratio")]
     pub loss_rate: f64,
     /// Echoes that arrived after one with a higher number (RFC 4737).
     pub reordered: u64,
@@ -53,14 +59,20 @@ pub struct UdpReport {
     /// Round-trip times of the first copy of each echo, in ms.
     pub rtt_ms: Option<Percentiles>,
     /// RFC 3550 interarrival jitter, in ms.
+    #[serde(serialize_with = "ms")]
     pub jitter_ms: f64,
     /// No echo came back cut or merged: `wrong_size` is 0.
     pub boundaries_preserved: bool,
     /// From the first send to the end of the wait for echoes, in seconds.
+    #[serde(serialize_with = "seconds")]
     pub duration_s: f64,
     /// Round-trip time of every first echo, in ms, in order of arrival
     /// (only with `--samples`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ms_each"
+    )]
     pub rtt_samples_ms: Vec<f64>,
 }
 
@@ -79,18 +91,21 @@ pub struct TcpReport {
     /// before the timeout.
     pub completed: bool,
     /// From connect to the end of the echo, in seconds.
+    #[serde(serialize_with = "seconds")]
     pub duration_s: f64,
     /// Echoed bytes per second, in megabits.
+    #[serde(serialize_with = "mbps")]
     pub goodput_mbps: f64,
     /// Segments the client's TCP retransmitted (`tcpi_total_retrans`).
     pub retransmits: u64,
     /// The client's smoothed RTT at the end (`tcpi_rtt`), in ms.
+    #[serde(serialize_with = "ms")]
     pub srtt_ms: f64,
     /// `write` calls that sent the stream.
     pub writes: u64,
     /// Seconds the probe spent inside those calls: waiting for room, when
     /// flow control holds the sender to the reader's pace.
-    #[serde(default)]
+    #[serde(default, serialize_with = "seconds")]
     pub send_blocked_s: f64,
     /// `read` calls that returned data.
     pub reads: u64,
@@ -107,6 +122,47 @@ pub struct TcpReport {
     #[serde(default)]
     pub resent_bytes: u64,
 }
+
+/// `value` to `decimals` decimals: round(value * 10^decimals) / 10^decimals
+/// is the double nearest that decimal, which prints as it. A value too
+/// large to scale is left as it is.
+fn rounded(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    let r = (value * scale).round() / scale;
+    if r.is_finite() {
+        r
+    } else {
+        value
+    }
+}
+
+/// A time in ms, to a microsecond.
+pub(crate) fn ms<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 3))
+}
+
+fn ms_each<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(|&v| rounded(v, 3)))
+}
+
+/// A time in seconds, to a microsecond.
+fn seconds<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 6))
+}
+
+/// Megabits per second, to a kilobit.
+fn mbps<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 3))
+}
+
+/// A fraction, to a millionth.
+fn ratio<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 6))
+}
+
+/// How far a printed `loss_rate` may be from `lost / sent`: half of its
+/// last printed decimal, and a little for the division.
+const LOSS_RATE_SLACK: f64 = 0.5e-6 + 1e-12;
 
 /// Why a probe's output is not a report the driver can judge.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +258,7 @@ impl UdpReport {
         } else {
             self.lost as f64 / self.sent as f64
         };
-        let close = (self.loss_rate - rate).abs() <= 1e-9;
+        let close = (self.loss_rate - rate).abs() <= LOSS_RATE_SLACK;
         if !close {
             return Some(format!(
                 "loss_rate {} != lost / sent = {rate}",
