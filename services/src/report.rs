@@ -85,8 +85,9 @@ pub struct TcpReport {
     pub bytes_received: u64,
     /// The echo equals the uppercase of what was sent, byte for byte.
     pub intact: bool,
-    /// Every echoed probe line came back in the order it was sent.
-    pub in_order: bool,
+    /// Every echoed probe line came back in the order it was sent; null
+    /// when no valid line came back, so there was no order to check.
+    pub in_order: Option<bool>,
     /// The exchange finished (the server closed after echoing everything)
     /// before the timeout.
     pub completed: bool,
@@ -121,6 +122,15 @@ pub struct TcpReport {
     pub reconnects: u64,
     #[serde(default)]
     pub resent_bytes: u64,
+    /// Connections the probe tried to open (`connect` calls), the one that
+    /// succeeded included.
+    #[serde(default)]
+    pub connect_attempts: u64,
+    /// SYNs those attempts sent, retransmissions included, as the kernel
+    /// counted them (`TCP_INFO`): a SYN that was never answered shows here
+    /// and nowhere else.
+    #[serde(default)]
+    pub syns_sent: u64,
 }
 
 /// `value` to `decimals` decimals: round(value * 10^decimals) / 10^decimals
@@ -158,6 +168,15 @@ fn mbps<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
 /// A fraction, to a millionth.
 fn ratio<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(rounded(*value, 6))
+}
+
+/// `n thing`, or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 /// How far a printed `loss_rate` may be from `lost / sent`: half of its
@@ -338,13 +357,19 @@ impl UdpReport {
 
 impl TcpReport {
     /// The report of a probe that never connected: nothing sent or
-    /// received, `error` saying why, after `took`.
-    pub fn not_connected(error: String, took: std::time::Duration) -> Self {
+    /// received, `error` saying why, after `took` and `connect_attempts`
+    /// attempts that sent `syns_sent` SYNs.
+    pub fn not_connected(
+        error: String,
+        took: std::time::Duration,
+        connect_attempts: u64,
+        syns_sent: u64,
+    ) -> Self {
         Self {
             bytes_sent: 0,
             bytes_received: 0,
             intact: false,
-            in_order: true,
+            in_order: None,
             completed: false,
             duration_s: took.as_secs_f64(),
             goodput_mbps: 0.0,
@@ -357,6 +382,8 @@ impl TcpReport {
             error: Some(error),
             reconnects: 0,
             resent_bytes: 0,
+            connect_attempts,
+            syns_sent,
         }
     }
 
@@ -370,29 +397,43 @@ impl TcpReport {
         if self.completed == self.error.is_some() {
             return Some("completed must mean no error, and an error not completed".to_owned());
         }
+        if self.in_order.is_some() && self.bytes_received == 0 {
+            return Some("in_order of an echo of 0 bytes".to_owned());
+        }
         finite_non_negative("duration_s", self.duration_s)
             .or_else(|| finite_non_negative("goodput_mbps", self.goodput_mbps))
             .or_else(|| finite_non_negative("srtt_ms", self.srtt_ms))
     }
 
-    /// A few human lines.
+    /// A few human lines. "in order" only of an echo that came back; what
+    /// was tried (connection attempts, SYNs) when no byte was exchanged.
     pub fn summary(&self) -> String {
+        let order = self
+            .in_order
+            .map_or(String::new(), |o| format!("in order {o}, "));
         let mut s = format!(
-            "TCP: sent {} B, received {} B, intact {}, in order {}, completed {}\n\
-             {:.3} s, {:.2} Mbit/s, {} retransmits, srtt {:.3} ms, {} writes / {} reads ({})\n",
-            self.bytes_sent,
-            self.bytes_received,
-            self.intact,
-            self.in_order,
-            self.completed,
-            self.duration_s,
-            self.goodput_mbps,
-            self.retransmits,
-            self.srtt_ms,
-            self.writes,
-            self.reads,
-            self.congestion,
+            "TCP: sent {} B, received {} B, intact {}, {order}completed {}\n",
+            self.bytes_sent, self.bytes_received, self.intact, self.completed,
         );
+        if self.writes == 0 && self.reads == 0 {
+            s.push_str(&format!(
+                "{:.3} s, no byte exchanged: {} sent in {}\n",
+                self.duration_s,
+                plural(self.syns_sent, "SYN"),
+                plural(self.connect_attempts, "connection attempt"),
+            ));
+        } else {
+            s.push_str(&format!(
+                "{:.3} s, {:.2} Mbit/s, {} retransmits, srtt {:.3} ms, {} writes / {} reads ({})\n",
+                self.duration_s,
+                self.goodput_mbps,
+                self.retransmits,
+                self.srtt_ms,
+                self.writes,
+                self.reads,
+                self.congestion,
+            ));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("error: {e}\n"));
         }

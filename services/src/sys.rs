@@ -1,11 +1,15 @@
 //! What the probes and servers need of the kernel beyond std: socket
-//! options and the descriptor limit, through nix. Reading `TCP_INFO`, which
-//! nix does not wrap, is the crate's only unsafe code.
+//! options, a connect that says how many SYNs it sent, and the descriptor
+//! limit, through nix. Reading `TCP_INFO`, which nix does not wrap, is the
+//! crate's only unsafe code.
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
 /// Asks for a receive buffer of `bytes` (as root, past `rmem_max`), so a
@@ -32,6 +36,9 @@ pub struct TcpInfo {
     pub total_retrans: u32,
     /// Smoothed round-trip time, in microseconds.
     pub rtt_us: u32,
+    /// Segments sent, retransmissions included (`tcpi_segs_out`): before
+    /// a connection is made, its SYNs.
+    pub segs_out: u32,
 }
 
 /// Reads `TCP_INFO`.
@@ -57,7 +64,85 @@ pub fn tcp_info(sock: &impl AsRawFd) -> io::Result<TcpInfo> {
     Ok(TcpInfo {
         total_retrans: info.tcpi_total_retrans,
         rtt_us: info.tcpi_rtt,
+        segs_out: info.tcpi_segs_out,
     })
+}
+
+/// A connection attempt that failed: why, and the SYNs it sent.
+#[derive(Debug)]
+pub struct NotConnected {
+    pub error: io::Error,
+    /// `tcpi_segs_out` of the socket that never connected: every segment it
+    /// sent was a SYN. None when the kernel refused at once (no route).
+    pub syns: u64,
+}
+
+/// Connects to `server` within `timeout`, as
+/// [`TcpStream::connect_timeout`] does, and when that fails says how many
+/// SYNs the attempt sent, as the kernel counted them.
+pub fn connect(server: SocketAddr, timeout: Duration) -> Result<TcpStream, NotConnected> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let family = if server.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    let fd = socket(family, SockType::Stream, flags, None).map_err(|e| NotConnected {
+        error: e.into(),
+        syns: 0,
+    })?;
+    let connected = match nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(server))
+    {
+        Ok(()) => Ok(()),
+        Err(Errno::EINPROGRESS) => writable_within(&fd, timeout).and_then(|()| pending_error(&fd)),
+        Err(e) => Err(e.into()),
+    };
+    match connected {
+        Ok(()) => {
+            let stream = TcpStream::from(fd);
+            stream
+                .set_nonblocking(false)
+                .map_err(|error| NotConnected {
+                    syns: tcp_info(&stream).map_or(1, |i| 1 + u64::from(i.total_retrans)),
+                    error,
+                })?;
+            Ok(stream)
+        }
+        Err(error) => Err(NotConnected {
+            syns: tcp_info(&fd).map_or(0, |i| u64::from(i.segs_out)),
+            error,
+        }),
+    }
+}
+
+/// Waits until a connecting socket is writable (connected, or failed).
+fn writable_within(fd: &OwnedFd, timeout: Duration) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection timed out",
+            ));
+        }
+        let wait = PollTimeout::try_from(left.as_millis().max(1)).unwrap_or(PollTimeout::MAX);
+        match poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)], wait) {
+            Ok(0) | Err(Errno::EINTR) => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The error a connect ended with (`SO_ERROR`), if any.
+fn pending_error(fd: &OwnedFd) -> io::Result<()> {
+    match getsockopt(fd, sockopt::SocketError)? {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
 }
 
 /// Sets the congestion control algorithm (`TCP_CONGESTION`), e.g. `cubic`.

@@ -79,18 +79,52 @@ impl TcpProbeConfig {
     }
 }
 
+/// Connection attempts so far, and the SYNs they sent, as the kernel
+/// counted them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tried {
+    attempts: u64,
+    syns: u64,
+}
+
+impl Tried {
+    /// Tries to connect to `server` within `timeout`, and counts it.
+    fn connect(&mut self, server: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        match sys::connect(server, timeout) {
+            Ok(stream) => {
+                self.connected(&stream);
+                Ok(stream)
+            }
+            Err(failed) => {
+                self.attempts += 1;
+                self.syns += failed.syns;
+                Err(failed.error)
+            }
+        }
+    }
+
+    /// Counts the attempt that made `stream`, before anything is sent on
+    /// it: its SYNs are the first and each retransmitted segment so far.
+    fn connected(&mut self, stream: &TcpStream) {
+        self.attempts += 1;
+        self.syns += 1 + sys::tcp_info(stream).map_or(0, |i| u64::from(i.total_retrans));
+    }
+
+    fn report(self, error: String, took: Duration) -> TcpReport {
+        TcpReport::not_connected(error, took, self.attempts, self.syns)
+    }
+}
+
 /// Connects to `server` and probes it. A connection that cannot be made
 /// within the timeout is a measurement too: a report with `completed`
-/// false, the error, and how long the attempt took.
+/// false, the error, how long the attempt took and the SYNs it sent.
 pub fn run(server: SocketAddr, config: &TcpProbeConfig) -> Result<TcpReport> {
     config.validate()?;
     let start = Instant::now();
-    match TcpStream::connect_timeout(&server, config.timeout) {
-        Ok(stream) => run_on(stream, config),
-        Err(e) => Ok(TcpReport::not_connected(
-            format!("connect to {server}: {e}"),
-            start.elapsed(),
-        )),
+    let mut tried = Tried::default();
+    match tried.connect(server, config.timeout) {
+        Ok(stream) => probe(stream, config, tried),
+        Err(e) => Ok(tried.report(format!("connect to {server}: {e}"), start.elapsed())),
     }
 }
 
@@ -104,12 +138,13 @@ pub fn run_when_reachable(
     config.validate()?;
     let start = Instant::now();
     let deadline = start + limit;
+    let mut tried = Tried::default();
     loop {
-        match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
-            Ok(stream) => return run_on(stream, config),
+        match tried.connect(server, Duration::from_millis(500)) {
+            Ok(stream) => return probe(stream, config, tried),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => {
-                return Ok(TcpReport::not_connected(
+                return Ok(tried.report(
                     format!("no connection to {server} within {limit:?}: {e}"),
                     start.elapsed(),
                 ))
@@ -118,8 +153,15 @@ pub fn run_when_reachable(
     }
 }
 
-/// Probes over a connected `stream`.
+/// Probes over `stream`, freshly connected (nothing sent on it yet).
 pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
+    let mut tried = Tried::default();
+    tried.connected(&stream);
+    probe(stream, config, tried)
+}
+
+/// Probes over `stream`, made by the attempts `tried`.
+fn probe(stream: TcpStream, config: &TcpProbeConfig, tried: Tried) -> Result<TcpReport> {
     config.validate()?;
     if let Some(cc) = &config.congestion {
         sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
@@ -151,7 +193,7 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
             bytes_sent: sent.bytes,
             bytes_received: check.bytes,
             intact,
-            in_order: check.in_order,
+            in_order: check.in_order(),
             completed,
             duration_s: duration.as_secs_f64(),
             goodput_mbps: check.bytes as f64 * 8.0 / duration.as_secs_f64().max(1e-9) / 1e6,
@@ -164,6 +206,8 @@ pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
             error,
             reconnects: 0,
             resent_bytes: 0,
+            connect_attempts: tried.attempts,
+            syns_sent: tried.syns,
         })
     })
 }
@@ -188,6 +232,7 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
     let mut last_error: Option<String> = None;
     let mut info = sys::TcpInfo::default();
     let mut congestion = String::new();
+    let mut tried = Tried::default();
     loop {
         let first_line = check.bytes / config.line as u64;
         if first_line >= total_lines && check.bytes >= config.bytes {
@@ -197,7 +242,7 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
             last_error.get_or_insert_with(|| "timed out".into());
             break;
         }
-        let stream = match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
+        let stream = match tried.connect(server, Duration::from_millis(500)) {
             Ok(s) => s,
             Err(e) => {
                 last_error = Some(format!("connect to {server}: {e}"));
@@ -260,7 +305,7 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
         bytes_sent: sent_max.min(config.bytes),
         bytes_received: check.bytes,
         intact: completed && check.digest == sent_digest && check.lines_ok,
-        in_order: check.in_order,
+        in_order: check.in_order(),
         completed,
         duration_s: duration.as_secs_f64(),
         goodput_mbps: check.bytes as f64 * 8.0 / duration.as_secs_f64().max(1e-9) / 1e6,
@@ -273,6 +318,8 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
         error: last_error,
         reconnects,
         resent_bytes: resent,
+        connect_attempts: tried.attempts,
+        syns_sent: tried.syns,
     })
 }
 
@@ -508,6 +555,12 @@ impl EchoCheck {
             }
             self.partial.clear();
         }
+    }
+
+    /// Whether the lines came back in order; None if no valid line came
+    /// back.
+    fn in_order(&self) -> Option<bool> {
+        (self.next_seq > 0).then_some(self.in_order)
     }
 
     /// Forgets a line whose echo was cut off with its connection.

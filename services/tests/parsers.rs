@@ -91,7 +91,7 @@ fn tcp_report() -> impl Strategy<Value = Report> {
                 bytes_sent: bytes,
                 bytes_received: if intact { bytes } else { bytes / 2 },
                 intact,
-                in_order: true,
+                in_order: (bytes / 2 > 0).then_some(true),
                 completed: error.is_none(),
                 duration_s,
                 goodput_mbps: at(duration_us / 3_000, 3),
@@ -102,6 +102,8 @@ fn tcp_report() -> impl Strategy<Value = Report> {
                 reads: 2,
                 congestion: "cubic".into(),
                 error,
+                connect_attempts: 1 + bytes % 3,
+                syns_sent: 1 + bytes % 5,
             })
         })
 }
@@ -250,7 +252,7 @@ fn report_floats_are_printed_rounded_not_with_float_noise() {
         bytes_sent: 10,
         bytes_received: 10,
         intact: true,
-        in_order: true,
+        in_order: Some(true),
         completed: true,
         duration_s: noisy,
         goodput_mbps: noisy,
@@ -263,6 +265,8 @@ fn report_floats_are_printed_rounded_not_with_float_noise() {
         error: None,
         reconnects: 0,
         resent_bytes: 0,
+        connect_attempts: 1,
+        syns_sent: 1,
     });
     for report in [udp, tcp] {
         let json = serde_json::to_string(&report).unwrap();
