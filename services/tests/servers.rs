@@ -489,3 +489,68 @@ fn a_tcp_probe_counts_its_connection_attempts_and_their_syns() {
     assert_eq!(tried(&r), (1.into(), 1.into()), "{r:?}");
     assert_eq!(serde_json::to_value(&r).unwrap()["in_order"], true);
 }
+
+/// An echo server on 127.0.0.1:0 whose first connection misbehaves after
+/// echoing `cut` bytes: `stall` true stops echoing (reads on, answers
+/// nothing, and holds the connection 5 s after the client's end); false
+/// closes it. Later connections, each on a thread of its own, are echoed
+/// whole. Serves `connections` connections.
+fn cutting_server(cut: usize, stall: bool, connections: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for i in 0..connections {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let mut echoed = 0;
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let n = if i == 0 { n.min(cut - echoed) } else { n };
+                    if conn.write_all(&buf[..n].to_ascii_uppercase()).is_err() {
+                        break;
+                    }
+                    echoed += n;
+                    if i == 0 && echoed == cut && !stall {
+                        return;
+                    }
+                }
+                if i == 0 && stall {
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A connection cut (or stalled) in the middle of a line: the probe opens
+/// another and sends again from the first line whose echo had not come
+/// back whole, and the echo, checked across both as one stream, is intact
+/// and in order.
+#[rstest::rstest]
+#[case::closed(false)]
+#[case::stalled(true)]
+fn a_reconnecting_probe_resumes_a_cut_stream_intact(#[case] stall: bool) {
+    let addr = cutting_server(1000, stall, 2);
+    let config = TcpProbeConfig {
+        bytes: 64 * 1000 + 10,
+        timeout: Duration::from_secs(20),
+        reconnect: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let r = tcp_probe::run_reconnecting(addr, &config).unwrap();
+    assert!(r.completed && r.intact, "{r:?}");
+    assert_eq!(r.in_order, Some(true), "{r:?}");
+    assert_eq!(r.bytes_received, config.bytes, "{r:?}");
+    assert_eq!(r.reconnects, 1, "{r:?}");
+    // The first connection's echo ended 40 bytes into line 15 (1000 =
+    // 15 * 64 + 40): lines 0..15 came back whole, the rest is sent again.
+    assert!(r.resent_bytes > 0, "{r:?}");
+    assert_eq!(r.bytes_sent, config.bytes, "{r:?}");
+}
