@@ -81,7 +81,7 @@ impl ClientArgs {
 
 /// The error `command`'s parser gives a bad value, for a value found bad
 /// only after parsing: `invalid value 'VALUE' for 'FLAG': WHY`, exit code 2.
-pub fn refuse(
+fn refuse(
     command: &mut clap::Command,
     flag: &str,
     value: &str,
