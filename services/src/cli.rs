@@ -1,23 +1,28 @@
 //! What the four binaries share: flags, address resolution, logging and the
 //! shutdown signal.
+//!
+//! Every flag that takes a value takes one starting with a hyphen too
+//! (`allow_hyphen_values`), so that `--port -1` is refused by the flag's own
+//! parser, naming the flag, rather than by clap as an unknown argument.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::{Error, Result, DEFAULT_PORT};
+use crate::{sys, Error, Result, DEFAULT_PORT};
 
 /// Flags of a server: where to bind.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Address to bind (the lecture binds every interface).
-    #[arg(long, default_value = "0.0.0.0")]
+    #[arg(long, default_value = "0.0.0.0", allow_hyphen_values = true)]
     pub bind: IpAddr,
     /// Port to listen on, 1..=65535.
-    #[arg(long, default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_PORT, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
     /// A slow reader: read at most this much per second, datagrams for UDP
     /// (e.g. 500/s), bytes for TCP (e.g. 1MB/s).
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_per_second)]
     pub receiver_rate: Option<f64>,
     /// The socket's receive buffer, e.g. 16KB (the kernel doubles it):
     /// small, so that a slow reader's buffer fills quickly.
@@ -41,10 +46,11 @@ impl ServerArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// Server name or address.
-    #[arg(long, default_value = "localhost")]
+    #[arg(long, default_value = "localhost", allow_hyphen_values = true)]
     pub server: String,
     /// Server port, 1..=65535.
-    #[arg(long, default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_PORT, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 }
 
@@ -53,6 +59,38 @@ impl ClientArgs {
     pub fn resolve(&self) -> Result<SocketAddr> {
         resolve(&self.server, self.port)
     }
+
+    /// [`resolve`](Self::resolve) for a binary: a name that does not
+    /// resolve is bad input, refused as `command`'s parser refuses a value
+    /// (`.exit()` prints it and exits with code 2), naming `--server`.
+    pub fn resolve_as_flag(
+        &self,
+        command: &mut clap::Command,
+    ) -> std::result::Result<SocketAddr, clap::Error> {
+        self.resolve().map_err(|e| {
+            let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
+            refuse(
+                command,
+                "--server <SERVER>",
+                &self.server,
+                format!("{e}{cause}"),
+            )
+        })
+    }
+}
+
+/// The error `command`'s parser gives a bad value, for a value found bad
+/// only after parsing: `invalid value 'VALUE' for 'FLAG': WHY`, exit code 2.
+fn refuse(
+    command: &mut clap::Command,
+    flag: &str,
+    value: &str,
+    why: impl std::fmt::Display,
+) -> clap::Error {
+    command.error(
+        clap::error::ErrorKind::ValueValidation,
+        format!("invalid value '{value}' for '{flag}': {why}"),
+    )
 }
 
 /// Resolves `host:port`, preferring an IPv4 address.
@@ -113,14 +151,19 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Parses a rate per second: `500/s` (things per second: datagrams) or
-/// `1MB/s` (bytes per second, with a size's units); a bare number is per
-/// second too.
-pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
+/// Parses how many things per second: `500/s` (datagrams) or `1MB/s`
+/// (bytes, with a size's units); a bare number is per second too. (The
+/// faults crate's `parse_rate` is a link's rate in bits per second.)
+pub fn parse_per_second(text: &str) -> std::result::Result<f64, String> {
     let body = text.trim().strip_suffix("/s").unwrap_or(text.trim());
     let rate = parse_size(body).map_err(|e| format!("'{text}' is not a rate per second ({e})"))?;
     Ok(rate as f64)
 }
+
+/// The old name of [`parse_per_second`], kept while the driver (`badnet
+/// run --receiver-rate`) still calls it by that name; remove it once the
+/// driver has moved.
+pub use parse_per_second as parse_rate;
 
 /// Parses a duration such as `500us`, `1ms`, `1.5s` or `2m`.
 ///
@@ -155,6 +198,47 @@ pub fn parse_positive_duration(text: &str) -> std::result::Result<Duration, Stri
         return Err(format!("'{}' must be above zero", text.trim()));
     }
     Ok(d)
+}
+
+/// [`parse_duration`], refusing anything below `min`.
+pub fn parse_duration_at_least(text: &str, min: Duration) -> std::result::Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < min {
+        return Err(format!(
+            "'{}' is below the least allowed, {min:?}",
+            text.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a congestion control algorithm (`TCP_CONGESTION`) by setting it
+/// on a fresh, unconnected TCP socket: a name the kernel has (or loads on
+/// demand) and lets this process use passes; any other is refused, listing
+/// what the kernel offers (`/proc/sys/net/ipv4/tcp_available_congestion_control`).
+pub fn parse_congestion(text: &str) -> std::result::Result<String, String> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("no TCP socket to try '{text}' on: {e}"))?;
+    sys::set_congestion(&socket, text).map_err(|e| {
+        const OFFERED: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+        let offered = std::fs::read_to_string(OFFERED).map_or_else(
+            |_| format!("see {OFFERED}"),
+            |list| {
+                format!(
+                    "this kernel offers {}",
+                    list.split_whitespace().collect::<Vec<_>>().join(", ")
+                )
+            },
+        );
+        format!("'{text}' cannot be used: {e}; {offered}")
+    })?;
+    Ok(text.to_owned())
 }
 
 /// Logs to standard error, filtered by `RUST_LOG` (default `warn`).

@@ -20,7 +20,8 @@
 //! - [`udp_probe`], [`tcp_probe`]: the measuring clients.
 //! - [`report`]: the JSON reports the probes print.
 //! - [`sys`]: receive buffers, `TCP_INFO`, `TCP_CONGESTION` and the
-//!   descriptor limit: the crate's only unsafe code.
+//!   descriptor limit. Its one function that reads `TCP_INFO` is the
+//!   crate's only unsafe code.
 //! - [`child`]: child processes killed on drop, bounded waits on output.
 //! - [`cli`]: flags, address resolution, logging and signals shared by the
 //!   binaries.
@@ -36,7 +37,6 @@ pub mod pace;
 pub mod probe;
 pub mod report;
 pub mod stats;
-#[allow(unsafe_code)]
 pub mod sys;
 pub mod tcp_probe;
 pub mod tcp_server;

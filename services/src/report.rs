@@ -1,6 +1,11 @@
 //! The reports the probe clients print, one JSON object each.
+//!
+//! Floats are printed rounded to what they measure, never with float noise
+//! (`0.12999999999999998`): times in ms to 3 decimals (a microsecond, as the
+//! text prints them), times in seconds to 6 (a microsecond), Mbit/s to 3,
+//! the loss rate to 6.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::stats::Percentiles;
 
@@ -30,6 +35,7 @@ pub struct UdpReport {
     /// Probes whose echo never came back: `sent - received`.
     pub lost: u64,
     /// `lost / sent`.
+    #[serde(serialize_with = "ratio")]
     pub loss_rate: f64,
     /// Echoes that arrived after one with a higher number (RFC 4737).
     pub reordered: u64,
@@ -53,14 +59,20 @@ pub struct UdpReport {
     /// Round-trip times of the first copy of each echo, in ms.
     pub rtt_ms: Option<Percentiles>,
     /// RFC 3550 interarrival jitter, in ms.
+    #[serde(serialize_with = "ms")]
     pub jitter_ms: f64,
     /// No echo came back cut or merged: `wrong_size` is 0.
     pub boundaries_preserved: bool,
     /// From the first send to the end of the wait for echoes, in seconds.
+    #[serde(serialize_with = "seconds")]
     pub duration_s: f64,
     /// Round-trip time of every first echo, in ms, in order of arrival
     /// (only with `--samples`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ms_each"
+    )]
     pub rtt_samples_ms: Vec<f64>,
 }
 
@@ -73,24 +85,28 @@ pub struct TcpReport {
     pub bytes_received: u64,
     /// The echo equals the uppercase of what was sent, byte for byte.
     pub intact: bool,
-    /// Every echoed probe line came back in the order it was sent.
-    pub in_order: bool,
+    /// Every echoed probe line came back in the order it was sent; null
+    /// when no valid line came back, so there was no order to check.
+    pub in_order: Option<bool>,
     /// The exchange finished (the server closed after echoing everything)
     /// before the timeout.
     pub completed: bool,
     /// From connect to the end of the echo, in seconds.
+    #[serde(serialize_with = "seconds")]
     pub duration_s: f64,
     /// Echoed bytes per second, in megabits.
+    #[serde(serialize_with = "mbps")]
     pub goodput_mbps: f64,
     /// Segments the client's TCP retransmitted (`tcpi_total_retrans`).
     pub retransmits: u64,
     /// The client's smoothed RTT at the end (`tcpi_rtt`), in ms.
+    #[serde(serialize_with = "ms")]
     pub srtt_ms: f64,
     /// `write` calls that sent the stream.
     pub writes: u64,
     /// Seconds the probe spent inside those calls: waiting for room, when
     /// flow control holds the sender to the reader's pace.
-    #[serde(default)]
+    #[serde(default, serialize_with = "seconds")]
     pub send_blocked_s: f64,
     /// `read` calls that returned data.
     pub reads: u64,
@@ -106,7 +122,66 @@ pub struct TcpReport {
     pub reconnects: u64,
     #[serde(default)]
     pub resent_bytes: u64,
+    /// Connections the probe tried to open (`connect` calls), the one that
+    /// succeeded included.
+    #[serde(default)]
+    pub connect_attempts: u64,
+    /// SYNs those attempts sent, retransmissions included, as the kernel
+    /// counted them (`TCP_INFO`): a SYN that was never answered shows here
+    /// and nowhere else.
+    #[serde(default)]
+    pub syns_sent: u64,
 }
+
+/// `value` to `decimals` decimals: round(value * 10^decimals) / 10^decimals
+/// is the double nearest that decimal, which prints as it. A value too
+/// large to scale is left as it is.
+fn rounded(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    let r = (value * scale).round() / scale;
+    if r.is_finite() {
+        r
+    } else {
+        value
+    }
+}
+
+/// A time in ms, to a microsecond.
+pub(crate) fn ms<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 3))
+}
+
+fn ms_each<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(|&v| rounded(v, 3)))
+}
+
+/// A time in seconds, to a microsecond.
+fn seconds<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 6))
+}
+
+/// Megabits per second, to a kilobit.
+fn mbps<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 3))
+}
+
+/// A fraction, to a millionth.
+fn ratio<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(rounded(*value, 6))
+}
+
+/// `n thing`, or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// How far a printed `loss_rate` may be from `lost / sent`: half of its
+/// last printed decimal, and a little for the division.
+const LOSS_RATE_SLACK: f64 = 0.5e-6 + 1e-12;
 
 /// Why a probe's output is not a report the driver can judge.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +277,7 @@ impl UdpReport {
         } else {
             self.lost as f64 / self.sent as f64
         };
-        let close = (self.loss_rate - rate).abs() <= 1e-9;
+        let close = (self.loss_rate - rate).abs() <= LOSS_RATE_SLACK;
         if !close {
             return Some(format!(
                 "loss_rate {} != lost / sent = {rate}",
@@ -282,13 +357,19 @@ impl UdpReport {
 
 impl TcpReport {
     /// The report of a probe that never connected: nothing sent or
-    /// received, `error` saying why, after `took`.
-    pub fn not_connected(error: String, took: std::time::Duration) -> Self {
+    /// received, `error` saying why, after `took` and `connect_attempts`
+    /// attempts that sent `syns_sent` SYNs.
+    pub fn not_connected(
+        error: String,
+        took: std::time::Duration,
+        connect_attempts: u64,
+        syns_sent: u64,
+    ) -> Self {
         Self {
             bytes_sent: 0,
             bytes_received: 0,
             intact: false,
-            in_order: true,
+            in_order: None,
             completed: false,
             duration_s: took.as_secs_f64(),
             goodput_mbps: 0.0,
@@ -301,6 +382,8 @@ impl TcpReport {
             error: Some(error),
             reconnects: 0,
             resent_bytes: 0,
+            connect_attempts,
+            syns_sent,
         }
     }
 
@@ -314,29 +397,43 @@ impl TcpReport {
         if self.completed == self.error.is_some() {
             return Some("completed must mean no error, and an error not completed".to_owned());
         }
+        if self.in_order.is_some() && self.bytes_received == 0 {
+            return Some("in_order of an echo of 0 bytes".to_owned());
+        }
         finite_non_negative("duration_s", self.duration_s)
             .or_else(|| finite_non_negative("goodput_mbps", self.goodput_mbps))
             .or_else(|| finite_non_negative("srtt_ms", self.srtt_ms))
     }
 
-    /// A few human lines.
+    /// A few human lines. "in order" only of an echo that came back; what
+    /// was tried (connection attempts, SYNs) when no byte was exchanged.
     pub fn summary(&self) -> String {
+        let order = self
+            .in_order
+            .map_or(String::new(), |o| format!("in order {o}, "));
         let mut s = format!(
-            "TCP: sent {} B, received {} B, intact {}, in order {}, completed {}\n\
-             {:.3} s, {:.2} Mbit/s, {} retransmits, srtt {:.3} ms, {} writes / {} reads ({})\n",
-            self.bytes_sent,
-            self.bytes_received,
-            self.intact,
-            self.in_order,
-            self.completed,
-            self.duration_s,
-            self.goodput_mbps,
-            self.retransmits,
-            self.srtt_ms,
-            self.writes,
-            self.reads,
-            self.congestion,
+            "TCP: sent {} B, received {} B, intact {}, {order}completed {}\n",
+            self.bytes_sent, self.bytes_received, self.intact, self.completed,
         );
+        if self.writes == 0 && self.reads == 0 {
+            s.push_str(&format!(
+                "{:.3} s, no byte exchanged: {} sent in {}\n",
+                self.duration_s,
+                plural(self.syns_sent, "SYN"),
+                plural(self.connect_attempts, "connection attempt"),
+            ));
+        } else {
+            s.push_str(&format!(
+                "{:.3} s, {:.2} Mbit/s, {} retransmits, srtt {:.3} ms, {} writes / {} reads ({})\n",
+                self.duration_s,
+                self.goodput_mbps,
+                self.retransmits,
+                self.srtt_ms,
+                self.writes,
+                self.reads,
+                self.congestion,
+            ));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("error: {e}\n"));
         }

@@ -121,12 +121,17 @@ impl Jitter {
     }
 }
 
-/// Minimum, median, 99th percentile and maximum of a sample, in ms.
+/// Minimum, median, 99th percentile and maximum of a sample, in ms (printed
+/// to a microsecond).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Percentiles {
+    #[serde(serialize_with = "crate::report::ms")]
     pub min: f64,
+    #[serde(serialize_with = "crate::report::ms")]
     pub p50: f64,
+    #[serde(serialize_with = "crate::report::ms")]
     pub p99: f64,
+    #[serde(serialize_with = "crate::report::ms")]
     pub max: f64,
 }
 

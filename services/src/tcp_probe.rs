@@ -17,6 +17,11 @@ use crate::{sys, Error, Result};
 
 /// The most bytes one run may stream (1 GiB).
 pub const MAX_BYTES: u64 = 1 << 30;
+/// The shortest stall that may call for a new connection
+/// ([`TcpProbeConfig::reconnect`]): an echo paused for less is the
+/// scheduler's doing, not a network that failed, and reconnecting on it
+/// would open a connection every few microseconds.
+pub const MIN_RECONNECT: Duration = Duration::from_millis(10);
 const POLL: Duration = Duration::from_millis(50);
 
 /// How to probe.
@@ -55,6 +60,15 @@ impl TcpProbeConfig {
     /// Checks every field against its range.
     pub fn validate(&self) -> Result<()> {
         check("bytes", self.bytes, 1, MAX_BYTES)?;
+        check("timeout_us", self.timeout.as_micros() as u64, 1, u64::MAX)?;
+        if let Some(stall) = self.reconnect {
+            check(
+                "reconnect_us",
+                stall.as_micros() as u64,
+                MIN_RECONNECT.as_micros() as u64,
+                u64::MAX,
+            )?;
+        }
         check("line", self.line as u64, MIN_SIZE as u64 + 1, 65_536)?;
         check(
             "write_size",
@@ -65,18 +79,52 @@ impl TcpProbeConfig {
     }
 }
 
+/// Connection attempts so far, and the SYNs they sent, as the kernel
+/// counted them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tried {
+    attempts: u64,
+    syns: u64,
+}
+
+impl Tried {
+    /// Tries to connect to `server` within `timeout`, and counts it.
+    fn connect(&mut self, server: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        match sys::connect(server, timeout) {
+            Ok(stream) => {
+                self.connected(&stream);
+                Ok(stream)
+            }
+            Err(failed) => {
+                self.attempts += 1;
+                self.syns += failed.syns;
+                Err(failed.error)
+            }
+        }
+    }
+
+    /// Counts the attempt that made `stream`, before anything is sent on
+    /// it: its SYNs are the first and each retransmitted segment so far.
+    fn connected(&mut self, stream: &TcpStream) {
+        self.attempts += 1;
+        self.syns += 1 + sys::tcp_info(stream).map_or(0, |i| u64::from(i.total_retrans));
+    }
+
+    fn report(self, error: String, took: Duration) -> TcpReport {
+        TcpReport::not_connected(error, took, self.attempts, self.syns)
+    }
+}
+
 /// Connects to `server` and probes it. A connection that cannot be made
 /// within the timeout is a measurement too: a report with `completed`
-/// false, the error, and how long the attempt took.
+/// false, the error, how long the attempt took and the SYNs it sent.
 pub fn run(server: SocketAddr, config: &TcpProbeConfig) -> Result<TcpReport> {
     config.validate()?;
     let start = Instant::now();
-    match TcpStream::connect_timeout(&server, config.timeout) {
-        Ok(stream) => run_on(stream, config),
-        Err(e) => Ok(TcpReport::not_connected(
-            format!("connect to {server}: {e}"),
-            start.elapsed(),
-        )),
+    let mut tried = Tried::default();
+    match tried.connect(server, config.timeout) {
+        Ok(stream) => probe(stream, config, tried),
+        Err(e) => Ok(tried.report(format!("connect to {server}: {e}"), start.elapsed())),
     }
 }
 
@@ -90,12 +138,13 @@ pub fn run_when_reachable(
     config.validate()?;
     let start = Instant::now();
     let deadline = start + limit;
+    let mut tried = Tried::default();
     loop {
-        match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
-            Ok(stream) => return run_on(stream, config),
+        match tried.connect(server, Duration::from_millis(500)) {
+            Ok(stream) => return probe(stream, config, tried),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => {
-                return Ok(TcpReport::not_connected(
+                return Ok(tried.report(
                     format!("no connection to {server} within {limit:?}: {e}"),
                     start.elapsed(),
                 ))
@@ -104,54 +153,58 @@ pub fn run_when_reachable(
     }
 }
 
-/// Probes over a connected `stream`.
+/// Probes over `stream`, freshly connected (nothing sent on it yet).
 pub fn run_on(stream: TcpStream, config: &TcpProbeConfig) -> Result<TcpReport> {
+    let mut tried = Tried::default();
+    tried.connected(&stream);
+    probe(stream, config, tried)
+}
+
+/// Probes over `stream`, made by the attempts `tried`.
+fn probe(stream: TcpStream, config: &TcpProbeConfig, tried: Tried) -> Result<TcpReport> {
     config.validate()?;
-    if let Some(cc) = &config.congestion {
-        sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
-    }
     let start = Instant::now();
     let deadline = start + config.timeout;
-    let writer = stream.try_clone().map_err(Error::socket("clone stream"))?;
-    writer
-        .set_write_timeout(Some(config.timeout))
-        .map_err(Error::socket("set write timeout"))?;
-    std::thread::scope(|scope| {
-        let send_thread = scope.spawn(move || send(writer, config, start, deadline));
-        let mut check = EchoCheck::default();
-        let (reads, read_error) = match receive(&stream, deadline, None, &mut check) {
-            Ok(reads) => (reads, None),
-            Err((reads, e)) => (reads, Some(e)),
-        };
-        let duration = start.elapsed();
-        let info = sys::tcp_info(&stream).unwrap_or_default();
-        let congestion = sys::congestion(&stream).unwrap_or_default();
-        // The reader is done: unblock a writer stuck on a stalled network.
-        let _ = stream.shutdown(Shutdown::Both);
-        let sent = send_thread.join().expect("probe writer panicked");
-        let error = sent.error.or(read_error).map(|e| e.to_string());
-        let completed = error.is_none();
-        let intact =
-            completed && check.bytes == sent.bytes && check.digest == sent.digest && check.lines_ok;
-        Ok(TcpReport {
-            bytes_sent: sent.bytes,
-            bytes_received: check.bytes,
-            intact,
-            in_order: check.in_order,
-            completed,
-            duration_s: duration.as_secs_f64(),
-            goodput_mbps: check.bytes as f64 * 8.0 / duration.as_secs_f64().max(1e-9) / 1e6,
-            retransmits: u64::from(info.total_retrans),
-            srtt_ms: f64::from(info.rtt_us) / 1e3,
-            writes: sent.writes,
-            send_blocked_s: sent.blocked.as_secs_f64(),
-            reads,
-            congestion,
-            error,
-            reconnects: 0,
-            resent_bytes: 0,
-        })
+    let mut check = EchoCheck::default();
+    let ex = exchange(
+        stream,
+        config,
+        (start, deadline),
+        None,
+        Resume::START,
+        &mut check,
+    )?;
+    let duration = ex.ended - start;
+    let error = ex.sent.error.or(ex.read_error).map(|e| e.to_string());
+    let completed = error.is_none();
+    let intact = completed
+        && check.bytes == ex.sent.bytes
+        && check.digest == ex.sent.digest
+        && check.lines_ok;
+    Ok(TcpReport {
+        bytes_sent: ex.sent.bytes,
+        bytes_received: check.bytes,
+        intact,
+        in_order: check.in_order(),
+        completed,
+        duration_s: duration.as_secs_f64(),
+        goodput_mbps: goodput_mbps(check.bytes, duration),
+        retransmits: u64::from(ex.info.total_retrans),
+        srtt_ms: f64::from(ex.info.rtt_us) / 1e3,
+        writes: ex.sent.writes,
+        send_blocked_s: ex.sent.blocked.as_secs_f64(),
+        reads: ex.reads,
+        congestion: ex.congestion,
+        error,
+        reconnects: 0,
+        resent_bytes: 0,
+        connect_attempts: tried.attempts,
+        syns_sent: tried.syns,
     })
+}
+
+fn goodput_mbps(bytes: u64, took: Duration) -> f64 {
+    bytes as f64 * 8.0 / took.as_secs_f64().max(1e-9) / 1e6
 }
 
 /// Probes `server` over as many connections as it takes: when one fails,
@@ -165,136 +218,272 @@ pub fn run_reconnecting(server: SocketAddr, config: &TcpProbeConfig) -> Result<T
     let stall = config.reconnect.unwrap_or(Duration::from_secs(1));
     let start = Instant::now();
     let deadline = start + config.timeout;
-    let total_lines = config.bytes.div_ceil(config.line as u64);
-    let mut check = EchoCheck::default();
-    // The digest of what was sent, up to the last line echoed whole.
-    let mut sent_digest = FNV_OFFSET;
-    let (mut reconnects, mut resent, mut writes, mut reads) = (0u64, 0u64, 0u64, 0u64);
-    let (mut blocked, mut sent_max) = (Duration::ZERO, 0u64);
-    let mut last_error: Option<String> = None;
-    let mut info = sys::TcpInfo::default();
-    let mut congestion = String::new();
-    loop {
-        let first_line = check.bytes / config.line as u64;
-        if first_line >= total_lines && check.bytes >= config.bytes {
-            break;
-        }
+    let mut carried = Carried::default();
+    let mut tried = Tried::default();
+    while !carried.whole(config) {
         if Instant::now() >= deadline {
-            last_error.get_or_insert_with(|| "timed out".into());
+            carried.error.get_or_insert_with(|| "timed out".into());
             break;
         }
-        let stream = match TcpStream::connect_timeout(&server, Duration::from_millis(500)) {
+        let stream = match tried.connect(server, Duration::from_millis(500)) {
             Ok(s) => s,
             Err(e) => {
-                last_error = Some(format!("connect to {server}: {e}"));
+                carried.error = Some(format!("connect to {server}: {e}"));
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        if first_line > 0 || writes > 0 {
-            reconnects += 1;
+        let from = carried.resume(config);
+        if from.first_line > 0 || carried.writes > 0 {
+            carried.reconnects += 1;
         }
-        if let Some(cc) = &config.congestion {
-            sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
-        }
-        let writer = stream.try_clone().map_err(Error::socket("clone stream"))?;
-        let _ = writer.set_write_timeout(Some(stall));
-        let offset = first_line * config.line as u64;
-        let attempt = std::thread::scope(|scope| {
-            let sender =
-                scope.spawn(|| send_from(writer, config, start, deadline, first_line, sent_digest));
-            let (got, error) = match receive(&stream, deadline, Some(stall), &mut check) {
-                Ok(reads) => (reads, None),
-                Err((reads, e)) => (reads, Some(e.to_string())),
-            };
-            info = sys::tcp_info(&stream).unwrap_or_default();
-            congestion = sys::congestion(&stream).unwrap_or_default();
-            let _ = stream.shutdown(Shutdown::Both);
-            let sent = sender.join().expect("probe writer panicked");
-            (got, error, sent)
-        });
-        let (got, error, sent) = attempt;
-        reads += got;
-        writes += sent.writes;
-        blocked += sent.blocked;
-        // Lines this connection sent that had been sent before.
-        resent += sent_max.saturating_sub(offset).min(sent.bytes);
-        sent_max = sent_max.max(offset + sent.bytes);
-        if check.bytes >= config.bytes && error.is_none() {
-            // The whole stream came back: its digest is the last line's.
-            if let Some(&(_, digest)) = sent.line_digests.last() {
-                sent_digest = digest;
-            }
-            last_error = None;
+        let ex = exchange(
+            stream,
+            config,
+            (start, deadline),
+            Some(stall),
+            from,
+            &mut carried.check,
+        )?;
+        if carried.add(config, from, ex) {
             break;
         }
-        check.drop_partial();
-        // The lines of this connection echoed whole: the sent digest goes
-        // on by exactly those.
-        if let Some(&(_, digest)) = sent
-            .line_digests
-            .iter()
-            .find(|(end, _)| *end == check.bytes)
-        {
-            sent_digest = digest;
-        }
-        last_error = error.or(sent.error.map(|e| e.to_string())).or(last_error);
     }
-    let duration = start.elapsed();
-    let completed = check.bytes >= config.bytes && last_error.is_none();
-    Ok(TcpReport {
-        bytes_sent: sent_max.min(config.bytes),
-        bytes_received: check.bytes,
-        intact: completed && check.digest == sent_digest && check.lines_ok,
-        in_order: check.in_order,
-        completed,
-        duration_s: duration.as_secs_f64(),
-        goodput_mbps: check.bytes as f64 * 8.0 / duration.as_secs_f64().max(1e-9) / 1e6,
-        retransmits: u64::from(info.total_retrans),
-        srtt_ms: f64::from(info.rtt_us) / 1e3,
-        writes,
-        send_blocked_s: blocked.as_secs_f64(),
-        reads,
-        congestion,
-        error: last_error,
-        reconnects,
-        resent_bytes: resent,
-    })
+    Ok(carried.report(config, start.elapsed(), tried))
 }
 
-/// What one connection of [`run_reconnecting`] sent.
-struct SentFrom {
+/// The one stream of [`run_reconnecting`], carried over its connections.
+struct Carried {
+    check: EchoCheck,
+    /// The digest of what was sent, up to the last line echoed whole.
+    sent_digest: u64,
+    /// The end of the furthest any connection sent.
+    sent_max: u64,
+    /// Bytes sent again: lines a connection sent that an earlier one had.
+    resent: u64,
+    reconnects: u64,
+    writes: u64,
+    reads: u64,
+    blocked: Duration,
+    /// What `TCP_INFO` said of the last connection, and its algorithm.
+    info: sys::TcpInfo,
+    congestion: String,
+    error: Option<String>,
+}
+
+impl Default for Carried {
+    fn default() -> Self {
+        Self {
+            check: EchoCheck::default(),
+            sent_digest: FNV_OFFSET,
+            sent_max: 0,
+            resent: 0,
+            reconnects: 0,
+            writes: 0,
+            reads: 0,
+            blocked: Duration::ZERO,
+            info: sys::TcpInfo::default(),
+            congestion: String::new(),
+            error: None,
+        }
+    }
+}
+
+impl Carried {
+    /// Every line's echo came back whole.
+    fn whole(&self, config: &TcpProbeConfig) -> bool {
+        let total_lines = config.bytes.div_ceil(config.line as u64);
+        self.check.bytes / config.line as u64 >= total_lines && self.check.bytes >= config.bytes
+    }
+
+    /// Where the next connection starts: at the first line whose echo has
+    /// not come back whole.
+    fn resume(&self, config: &TcpProbeConfig) -> Resume {
+        Resume {
+            first_line: self.check.bytes / config.line as u64,
+            digest: self.sent_digest,
+            by_line: true,
+        }
+    }
+
+    /// Adds what the connection that started at `from` carried; true when
+    /// it brought the whole stream back, with no error.
+    fn add(&mut self, config: &TcpProbeConfig, from: Resume, ex: Exchange) -> bool {
+        let offset = from.first_line * config.line as u64;
+        self.reads += ex.reads;
+        self.writes += ex.sent.writes;
+        self.blocked += ex.sent.blocked;
+        self.info = ex.info;
+        self.congestion = ex.congestion;
+        self.resent += self.sent_max.saturating_sub(offset).min(ex.sent.bytes);
+        self.sent_max = self.sent_max.max(offset + ex.sent.bytes);
+        let read_error = ex.read_error.map(|e| e.to_string());
+        if self.check.bytes >= config.bytes && read_error.is_none() {
+            // The whole stream came back: its digest is all that was sent.
+            self.sent_digest = ex.sent.digest;
+            self.error = None;
+            return true;
+        }
+        self.check.drop_partial();
+        // The lines of this connection echoed whole: the sent digest goes
+        // on by exactly those.
+        if let Some(&(_, digest)) = ex
+            .sent
+            .line_digests
+            .iter()
+            .find(|(end, _)| *end == self.check.bytes)
+        {
+            self.sent_digest = digest;
+        }
+        let send_error = ex.sent.error.map(|e| e.to_string());
+        self.error = read_error.or(send_error).or(self.error.take());
+        false
+    }
+
+    fn report(self, config: &TcpProbeConfig, duration: Duration, tried: Tried) -> TcpReport {
+        let check = self.check;
+        let completed = check.bytes >= config.bytes && self.error.is_none();
+        TcpReport {
+            bytes_sent: self.sent_max.min(config.bytes),
+            bytes_received: check.bytes,
+            intact: completed && check.digest == self.sent_digest && check.lines_ok,
+            in_order: check.in_order(),
+            completed,
+            duration_s: duration.as_secs_f64(),
+            goodput_mbps: goodput_mbps(check.bytes, duration),
+            retransmits: u64::from(self.info.total_retrans),
+            srtt_ms: f64::from(self.info.rtt_us) / 1e3,
+            writes: self.writes,
+            send_blocked_s: self.blocked.as_secs_f64(),
+            reads: self.reads,
+            congestion: self.congestion,
+            error: self.error,
+            reconnects: self.reconnects,
+            resent_bytes: self.resent,
+            connect_attempts: tried.attempts,
+            syns_sent: tried.syns,
+        }
+    }
+}
+
+/// Where a connection's stream starts: at line `first_line`, after
+/// `digest`, that of the uppercase of every byte before it.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    first_line: u64,
+    digest: u64,
+    /// Keep the digest at the end of each line sent, so that a later
+    /// connection can start again after any of them.
+    by_line: bool,
+}
+
+impl Resume {
+    /// The whole stream, on one connection.
+    const START: Resume = Resume {
+        first_line: 0,
+        digest: FNV_OFFSET,
+        by_line: false,
+    };
+}
+
+/// What one connection carried.
+struct Exchange {
+    sent: Sent,
+    /// `read` calls that returned data, and why reading stopped early.
+    reads: u64,
+    read_error: Option<io::Error>,
+    /// When reading ended.
+    ended: Instant,
+    info: sys::TcpInfo,
+    congestion: String,
+}
+
+/// Streams probe lines from `from` over `stream` on a thread of its own
+/// while this one reads the echo into `check`, until the echo ends, fails,
+/// passes the deadline of `clock` (start, deadline) or, with `stall`, makes
+/// no progress that long.
+fn exchange(
+    stream: TcpStream,
+    config: &TcpProbeConfig,
+    (start, deadline): (Instant, Instant),
+    stall: Option<Duration>,
+    from: Resume,
+    check: &mut EchoCheck,
+) -> Result<Exchange> {
+    if let Some(cc) = &config.congestion {
+        sys::set_congestion(&stream, cc).map_err(Error::socket("set TCP_CONGESTION"))?;
+    }
+    let writer = stream.try_clone().map_err(Error::socket("clone stream"))?;
+    writer
+        .set_write_timeout(Some(stall.unwrap_or(config.timeout)))
+        .map_err(Error::socket("set write timeout"))?;
+    Ok(std::thread::scope(|scope| {
+        let sender = scope.spawn(move || send(writer, config, start, deadline, from));
+        let (reads, read_error) = match receive(&stream, deadline, stall, check) {
+            Ok(reads) => (reads, None),
+            Err((reads, e)) => (reads, Some(e)),
+        };
+        let ended = Instant::now();
+        let info = sys::tcp_info(&stream).unwrap_or_default();
+        let congestion = sys::congestion(&stream).unwrap_or_default();
+        // The reader is done: unblock a writer stuck on a stalled network.
+        let _ = stream.shutdown(Shutdown::Both);
+        let sent = sender.join().expect("probe writer panicked");
+        Exchange {
+            sent,
+            reads,
+            read_error,
+            ended,
+            info,
+            congestion,
+        }
+    }))
+}
+
+/// What one connection's sender sent.
+struct Sent {
     bytes: u64,
     writes: u64,
+    /// Time spent inside write calls: waiting, when flow control holds
+    /// the sender.
     blocked: Duration,
-    /// After each line: (its end, the digest of the uppercase of the
-    /// stream up to it), the first entry the state before any line. The
-    /// digest continues the stream's from earlier connections.
+    /// The digest of the uppercase of the stream up to the end of what was
+    /// sent, continuing the one it started from.
+    digest: u64,
+    /// With [`Resume::by_line`]: after each line, (its end, the digest up
+    /// to it), the first entry the state before any line.
     line_digests: Vec<(u64, u64)>,
     error: Option<io::Error>,
 }
 
-fn send_from(
+/// Sends the probe lines from `from.first_line` to the end of the stream,
+/// whole lines per write (the last one cut at the stream's end), then
+/// closes the sending half.
+fn send(
     mut stream: TcpStream,
     config: &TcpProbeConfig,
     start: Instant,
     deadline: Instant,
-    first_line: u64,
-    prefix_digest: u64,
-) -> SentFrom {
+    from: Resume,
+) -> Sent {
     let line = config.line as u64;
-    let lines_per_write = (config.write_size / config.line).max(1) as u64;
-    let mut offset = first_line * line;
-    let mut digest = prefix_digest;
-    let mut sent = SentFrom {
+    let lines_per_write = (config.write_size / config.line).max(1);
+    let mut offset = from.first_line * line;
+    let mut sent = Sent {
         bytes: 0,
         writes: 0,
         blocked: Duration::ZERO,
-        line_digests: vec![(offset, digest)],
+        digest: from.digest,
+        line_digests: if from.by_line {
+            vec![(offset, from.digest)]
+        } else {
+            Vec::new()
+        },
         error: None,
     };
-    let mut seq = first_line;
-    let mut buf = Vec::with_capacity((lines_per_write * line) as usize);
+    let mut seq = from.first_line;
+    let mut buf = Vec::with_capacity(lines_per_write * config.line);
+    let mut ends = Vec::with_capacity(lines_per_write);
     while offset < config.bytes {
         if Instant::now() > deadline {
             sent.error = Some(io::Error::new(
@@ -304,9 +493,9 @@ fn send_from(
             return sent;
         }
         buf.clear();
-        let mut ends = Vec::new();
+        ends.clear();
         for _ in 0..lines_per_write {
-            let from = buf.len();
+            let begin = buf.len();
             probe::encode(
                 &mut buf,
                 seq % (probe::MAX_SEQ + 1),
@@ -317,7 +506,7 @@ fn send_from(
             seq += 1;
             let room = (config.bytes - offset) as usize;
             buf.truncate(room.min(buf.len()));
-            ends.push((from, buf.len()));
+            ends.push((begin, buf.len()));
             if buf.len() == room {
                 break;
             }
@@ -330,70 +519,17 @@ fn send_from(
             return sent;
         }
         sent.writes += 1;
-        for (from, to) in ends {
-            digest = fnv1a(digest, buf[from..to].iter().map(u8::to_ascii_uppercase));
-            offset += (to - from) as u64;
-            sent.line_digests.push((offset, digest));
-        }
-        sent.bytes += buf.len() as u64;
-    }
-    if let Err(e) = stream.shutdown(Shutdown::Write) {
-        sent.error = Some(e);
-    }
-    sent
-}
-
-struct Sent {
-    bytes: u64,
-    writes: u64,
-    digest: u64,
-    /// Time spent inside write calls: waiting, when flow control holds
-    /// the sender.
-    blocked: Duration,
-    error: Option<io::Error>,
-}
-
-fn send(mut stream: TcpStream, config: &TcpProbeConfig, start: Instant, deadline: Instant) -> Sent {
-    let lines_per_write = config.write_size / config.line;
-    let mut sent = Sent {
-        bytes: 0,
-        writes: 0,
-        digest: FNV_OFFSET,
-        blocked: Duration::ZERO,
-        error: None,
-    };
-    let mut buf = Vec::with_capacity(lines_per_write * config.line);
-    let mut seq = 0u64;
-    while sent.bytes < config.bytes {
-        if Instant::now() > deadline {
-            sent.error = Some(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "timed out while sending",
-            ));
-            return sent;
-        }
-        buf.clear();
-        for _ in 0..lines_per_write {
-            probe::encode(
-                &mut buf,
-                seq % (probe::MAX_SEQ + 1),
-                start.elapsed().as_micros() as u64,
-                config.line - 1,
+        for &(begin, end) in &ends {
+            sent.digest = fnv1a(
+                sent.digest,
+                buf[begin..end].iter().map(u8::to_ascii_uppercase),
             );
-            buf.push(b'\n');
-            seq += 1;
+            offset += (end - begin) as u64;
+            if from.by_line {
+                sent.line_digests.push((offset, sent.digest));
+            }
         }
-        buf.truncate((config.bytes - sent.bytes).min(buf.len() as u64) as usize);
-        let writing = Instant::now();
-        let written = stream.write_all(&buf);
-        sent.blocked += writing.elapsed();
-        if let Err(e) = written {
-            sent.error = Some(e);
-            return sent;
-        }
-        sent.writes += 1;
         sent.bytes += buf.len() as u64;
-        sent.digest = fnv1a(sent.digest, buf.iter().map(u8::to_ascii_uppercase));
     }
     if let Err(e) = stream.shutdown(Shutdown::Write) {
         sent.error = Some(e);
@@ -494,6 +630,12 @@ impl EchoCheck {
             }
             self.partial.clear();
         }
+    }
+
+    /// Whether the lines came back in order; None if no valid line came
+    /// back.
+    fn in_order(&self) -> Option<bool> {
+        (self.next_seq > 0).then_some(self.in_order)
     }
 
     /// Forgets a line whose echo was cut off with its connection.

@@ -17,15 +17,22 @@ fn config() -> ProptestConfig {
     }
 }
 
-/// A report whose numbers agree with each other, as a probe prints them.
+/// `units` thousandths (`decimals` 3) or millionths (6): a float as a
+/// report prints it, rounded.
+fn at(units: u64, decimals: i32) -> f64 {
+    units as f64 / 10f64.powi(decimals)
+}
+
+/// A report whose numbers agree with each other, as a probe prints them
+/// (its floats rounded as printed).
 fn udp_report() -> impl Strategy<Value = Report> {
     (
         0u64..1_000_000,
         0.0f64..=1.0,
         any::<bool>(),
-        prop::collection::vec(0.0f64..1e4, 4),
-        0.0f64..1e3,
-        0.0f64..1e5,
+        prop::collection::vec((0u64..10_000_000).prop_map(|us| at(us, 3)), 4),
+        (0u64..1_000_000).prop_map(|us| at(us, 3)),
+        (0u64..100_000_000_000).prop_map(|us| at(us, 6)),
     )
         .prop_map(
             |(sent, share, with_samples, mut q, jitter_ms, duration_s)| {
@@ -40,7 +47,7 @@ fn udp_report() -> impl Strategy<Value = Report> {
                     loss_rate: if sent == 0 {
                         0.0
                     } else {
-                        lost as f64 / sent as f64
+                        (lost as f64 / sent as f64 * 1e6).round() / 1e6
                     },
                     reordered: received / 3,
                     duplicates: received / 7,
@@ -74,26 +81,29 @@ fn tcp_report() -> impl Strategy<Value = Report> {
         0u64..u64::MAX / 2,
         any::<bool>(),
         proptest::option::of("\\PC{0,30}"),
-        0.0f64..1e4,
+        0u64..10_000_000_000,
     )
-        .prop_map(|(bytes, intact, error, duration_s)| {
+        .prop_map(|(bytes, intact, error, duration_us)| {
+            let duration_s = at(duration_us, 6);
             Report::Tcp(TcpReport {
                 reconnects: 0,
                 resent_bytes: 0,
                 bytes_sent: bytes,
                 bytes_received: if intact { bytes } else { bytes / 2 },
                 intact,
-                in_order: true,
+                in_order: (bytes / 2 > 0).then_some(true),
                 completed: error.is_none(),
                 duration_s,
-                goodput_mbps: duration_s / 3.0,
+                goodput_mbps: at(duration_us / 3_000, 3),
                 retransmits: bytes % 1000,
-                srtt_ms: duration_s / 10.0,
+                srtt_ms: at(duration_us / 10, 3),
                 writes: 1,
                 send_blocked_s: 0.0,
                 reads: 2,
                 congestion: "cubic".into(),
                 error,
+                connect_attempts: 1 + bytes % 3,
+                syns_sent: 1 + bytes % 5,
             })
         })
 }
@@ -195,4 +205,74 @@ fn the_report_corpus_parses_as_recorded() {
         checked += 1;
     }
     assert!(checked >= 15, "the corpus has only {checked} reports");
+}
+
+/// Every decimal number in `json` with more than `most` digits after the
+/// point (float noise such as `0.12999999999999998`).
+fn long_decimals(json: &str, most: usize) -> Vec<String> {
+    json.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
+        .filter(|n| n.split_once('.').is_some_and(|(_, f)| f.len() > most))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The JSON carries no float noise: times in ms to 3 decimals (a
+/// microsecond, as the text prints them), in seconds to 6 (a
+/// microsecond), Mbit/s to 3, the loss rate to 6.
+#[test]
+fn report_floats_are_printed_rounded_not_with_float_noise() {
+    let noisy = std::hint::black_box(0.3) - 0.17; // 0.12999999999999998
+    assert_ne!(noisy.to_string(), "0.13");
+    let udp = Report::Udp(UdpReport {
+        received_after_renumber: None,
+        sent: 3,
+        received: 2,
+        lost: 1,
+        loss_rate: 1.0 / 3.0,
+        reordered: 0,
+        duplicates: 0,
+        send_errors: 0,
+        corrupted: 0,
+        unsent: 0,
+        wrong_time: 0,
+        wrong_size: 0,
+        not_uppercased: 0,
+        rtt_ms: Some(Percentiles {
+            min: noisy,
+            p50: noisy,
+            p99: noisy,
+            max: noisy,
+        }),
+        jitter_ms: noisy,
+        boundaries_preserved: true,
+        duration_s: noisy,
+        rtt_samples_ms: vec![noisy, noisy],
+    });
+    let tcp = Report::Tcp(TcpReport {
+        bytes_sent: 10,
+        bytes_received: 10,
+        intact: true,
+        in_order: Some(true),
+        completed: true,
+        duration_s: noisy,
+        goodput_mbps: noisy,
+        retransmits: 0,
+        srtt_ms: noisy,
+        writes: 1,
+        send_blocked_s: noisy,
+        reads: 1,
+        congestion: "cubic".into(),
+        error: None,
+        reconnects: 0,
+        resent_bytes: 0,
+        connect_attempts: 1,
+        syns_sent: 1,
+    });
+    for report in [udp, tcp] {
+        let json = serde_json::to_string(&report).unwrap();
+        let long = long_decimals(&json, 6);
+        assert!(long.is_empty(), "float noise {long:?} in {json}");
+        assert!(json.contains("0.13"), "{json}");
+        Report::parse(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use services::tcp_probe::{self, TcpProbeConfig};
@@ -166,7 +167,7 @@ async fn tcp_server_echoes_a_stream_intact_and_in_order() {
         .await
         .unwrap()
         .unwrap();
-    assert!(r.intact && r.in_order && r.completed, "{r:?}");
+    assert!(r.intact && r.in_order == Some(true) && r.completed, "{r:?}");
     assert_eq!(r.bytes_received, 4 << 20);
 }
 
@@ -214,7 +215,7 @@ async fn tcp_server_serves_many_clients_at_once() {
         .collect();
     for c in clients {
         let r = c.await.unwrap().unwrap();
-        assert!(r.intact && r.in_order, "{r:?}");
+        assert!(r.intact && r.in_order == Some(true), "{r:?}");
     }
 }
 
@@ -385,4 +386,171 @@ fn waiting_for_a_server_that_never_comes_ends_by_its_limit() {
         "{r:?}"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+/// A TCP listener on 127.0.0.1 whose accept queue is full: one connection
+/// waits in it, never accepted, and the kernel drops every further SYN
+/// (the queue of a `listen(fd, 0)` holds one).
+fn full_listener() -> (std::os::fd::OwnedFd, TcpStream, SocketAddr) {
+    use nix::sys::socket::{
+        bind, getsockname, listen, socket, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    listen(&fd, Backlog::new(0).unwrap()).unwrap();
+    let addr: SockaddrIn = getsockname(fd.as_raw_fd()).unwrap();
+    let addr = SocketAddr::from(std::net::SocketAddrV4::from(addr));
+    let waiting = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    (fd, waiting, addr)
+}
+
+/// What a probe that never connected tried, as its JSON says it.
+fn tried(r: &services::report::TcpReport) -> (serde_json::Value, serde_json::Value) {
+    let json = serde_json::to_value(r).unwrap();
+    (json["connect_attempts"].clone(), json["syns_sent"].clone())
+}
+
+/// A probe whose SYNs go unanswered says how many it sent (`syns_sent`,
+/// from TCP_INFO of the unconnected socket: the first at once, the first
+/// retransmission after the initial RTO of 1 s, the next at 3 s, so a
+/// 1.5 s timeout sees exactly 2), and claims no order for an echo that
+/// never came (`in_order` null, and no "in order" in its text).
+#[test]
+fn a_tcp_probe_whose_syns_go_unanswered_says_how_many_it_sent() {
+    let (_listener, _waiting, addr) = full_listener();
+    let config = TcpProbeConfig {
+        timeout: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let r = tcp_probe::run(addr, &config).unwrap();
+    assert!(!r.completed && r.bytes_sent == 0, "{r:?}");
+    assert_eq!(tried(&r), (1.into(), 2.into()), "{r:?}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["in_order"].is_null(), "{json}");
+    let text = r.summary();
+    assert!(!text.contains("in order"), "{text}");
+    assert!(
+        text.contains("2 SYNs sent in 1 connection attempt"),
+        "{text}"
+    );
+}
+
+/// A refused connect sent one SYN (and got a reset); a probe that retries
+/// counts every attempt and every SYN; a probe that connects sent one.
+#[test]
+fn a_tcp_probe_counts_its_connection_attempts_and_their_syns() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let r = tcp_probe::run(addr, &TcpProbeConfig::default()).unwrap();
+    assert_eq!(tried(&r), (1.into(), 1.into()), "{r:?}");
+    let r =
+        tcp_probe::run_when_reachable(addr, &TcpProbeConfig::default(), Duration::from_millis(300))
+            .unwrap();
+    let (attempts, syns) = tried(&r);
+    assert!(attempts.as_u64().is_some_and(|n| n >= 2), "{r:?}");
+    assert_eq!(attempts, syns, "{r:?}");
+    let reconnecting = TcpProbeConfig {
+        timeout: Duration::from_millis(300),
+        reconnect: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let r = tcp_probe::run_reconnecting(addr, &reconnecting).unwrap();
+    let (attempts, syns) = tried(&r);
+    assert!(attempts.as_u64().is_some_and(|n| n >= 2), "{r:?}");
+    assert_eq!(attempts, syns, "{r:?}");
+    assert!(serde_json::to_value(&r).unwrap()["in_order"].is_null());
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match conn.read(&mut buf).unwrap() {
+                0 => break,
+                n => conn.write_all(&buf[..n].to_ascii_uppercase()).unwrap(),
+            }
+        }
+    });
+    let config = TcpProbeConfig {
+        bytes: 64 * 100,
+        ..Default::default()
+    };
+    let r = tcp_probe::run(addr, &config).unwrap();
+    server.join().unwrap();
+    assert!(r.completed && r.intact, "{r:?}");
+    assert_eq!(tried(&r), (1.into(), 1.into()), "{r:?}");
+    assert_eq!(serde_json::to_value(&r).unwrap()["in_order"], true);
+}
+
+/// An echo server on 127.0.0.1:0 whose first connection misbehaves after
+/// echoing `cut` bytes: `stall` true stops echoing (reads on, answers
+/// nothing, and holds the connection 5 s after the client's end); false
+/// closes it. Later connections, each on a thread of its own, are echoed
+/// whole. Serves `connections` connections.
+fn cutting_server(cut: usize, stall: bool, connections: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for i in 0..connections {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let mut echoed = 0;
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let n = if i == 0 { n.min(cut - echoed) } else { n };
+                    if conn.write_all(&buf[..n].to_ascii_uppercase()).is_err() {
+                        break;
+                    }
+                    echoed += n;
+                    if i == 0 && echoed == cut && !stall {
+                        return;
+                    }
+                }
+                if i == 0 && stall {
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A connection cut (or stalled) in the middle of a line: the probe opens
+/// another and sends again from the first line whose echo had not come
+/// back whole, and the echo, checked across both as one stream, is intact
+/// and in order.
+#[rstest::rstest]
+#[case::closed(false)]
+#[case::stalled(true)]
+fn a_reconnecting_probe_resumes_a_cut_stream_intact(#[case] stall: bool) {
+    let addr = cutting_server(1000, stall, 2);
+    let config = TcpProbeConfig {
+        bytes: 64 * 1000 + 10,
+        timeout: Duration::from_secs(20),
+        reconnect: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let r = tcp_probe::run_reconnecting(addr, &config).unwrap();
+    assert!(r.completed && r.intact, "{r:?}");
+    assert_eq!(r.in_order, Some(true), "{r:?}");
+    assert_eq!(r.bytes_received, config.bytes, "{r:?}");
+    assert_eq!(r.reconnects, 1, "{r:?}");
+    // The first connection's echo ended 40 bytes into line 15 (1000 =
+    // 15 * 64 + 40): lines 0..15 came back whole, the rest is sent again.
+    assert!(r.resent_bytes > 0, "{r:?}");
+    assert_eq!(r.bytes_sent, config.bytes, "{r:?}");
 }

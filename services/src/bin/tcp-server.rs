@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use services::cli::{self, parse_duration, ServerArgs};
+use services::cli::{self, parse_positive_duration, ServerArgs};
 use services::tcp_server::TcpServerConfig;
 
 /// TCP uppercase server: echoes each connection uppercased until it closes.
@@ -13,15 +13,18 @@ struct Args {
     #[command(flatten)]
     server: ServerArgs,
     /// Connections served at once; more wait in the backlog.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 1024, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
-    /// Close a connection idle for this long.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    /// Close a connection idle for this long (above zero).
+    #[arg(long, default_value = "60s", allow_hyphen_values = true,
+          value_parser = parse_positive_duration)]
     idle_timeout: Duration,
     /// Threads that serve connections. One (the default) hands no
     /// connection between threads, which serves short connections fastest
     /// on small machines; more spread long streams over cores.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
 }
 

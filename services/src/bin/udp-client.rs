@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use services::cli::{self, parse_duration, ClientArgs};
 use services::udp_probe::{UdpProbeConfig, MAX_COUNT};
 use services::{interactive, probe};
@@ -18,30 +18,31 @@ struct Args {
     #[arg(long)]
     probe: bool,
     /// Probes to send.
-    #[arg(long, default_value_t = 100, requires = "probe",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
+    #[arg(long, default_value_t = 100, requires = "probe", allow_hyphen_values = true,
+          value_parser = clap::builder::RangedI64ValueParser::<u64>::new().range(1..=MAX_COUNT as i64))]
     count: u64,
     /// Time between probes.
-    #[arg(long, default_value = "1ms", requires = "probe", value_parser = parse_duration)]
+    #[arg(long, default_value = "1ms", requires = "probe", allow_hyphen_values = true,
+          value_parser = parse_duration)]
     interval: Duration,
     /// Bytes per probe.
-    #[arg(long, default_value_t = 64, requires = "probe",
+    #[arg(long, default_value_t = 64, requires = "probe", allow_hyphen_values = true,
           value_parser = clap::value_parser!(u32).range(probe::MIN_SIZE as i64..=probe::MAX_UDP_SIZE as i64))]
     size: u32,
     /// Probe: how long to wait for echoes after the last probe. Without
     /// --probe: how long to wait for the answer (default: forever).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_duration)]
     timeout: Option<Duration>,
     /// Keep every RTT in the report.
     #[arg(long, requires = "probe")]
     samples: bool,
     /// Count apart the echoes of probes sent from this time on, when the
     /// client's address changes (`received_after_renumber`).
-    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    #[arg(long, requires = "probe", allow_hyphen_values = true, value_parser = parse_duration)]
     renumber_after: Option<Duration>,
     /// Before probing, wait up to this long for the server to answer (for a
     /// client that starts before its network is up).
-    #[arg(long, requires = "probe", value_parser = parse_duration)]
+    #[arg(long, requires = "probe", allow_hyphen_values = true, value_parser = parse_duration)]
     wait_for_server: Option<Duration>,
     /// Print the report as one JSON object.
     #[arg(long, requires = "probe")]
@@ -51,7 +52,10 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     cli::init_tracing();
-    let server = args.client.resolve()?;
+    let server = args
+        .client
+        .resolve_as_flag(&mut Args::command().bin_name(env!("CARGO_BIN_NAME")))
+        .unwrap_or_else(|e| e.exit());
     if !args.probe {
         let line = interactive::prompt_line(&mut std::io::stdin().lock(), &mut std::io::stdout())?;
         let reply = interactive::udp_exchange(server, line.as_bytes(), args.timeout)?;
