@@ -318,7 +318,9 @@ impl MeshOutcome {
                     Some(Report::Udp(r)) => {
                         format!("{:.0}%", 100.0 * r.received as f64 / r.sent.max(1) as f64)
                     }
-                    Some(Report::Tcp(r)) if r.completed && r.intact && r.in_order => "ok".into(),
+                    Some(Report::Tcp(r)) if r.completed && r.intact && r.in_order == Some(true) => {
+                        "ok".into()
+                    }
                     Some(Report::Tcp(r)) if r.error.is_some() => "cut".into(),
                     Some(Report::Tcp(_)) => "broken".into(),
                 };

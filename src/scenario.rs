@@ -67,10 +67,10 @@ impl std::fmt::Display for HostKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Partition {
     /// From the start of the probe.
-    #[serde(rename = "after_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(rename = "after_ms", serialize_with = "faults::plumbing::serialize_ms")]
     pub after: Duration,
     /// How long the link stays cut.
-    #[serde(rename = "for_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(rename = "for_ms", serialize_with = "faults::plumbing::serialize_ms")]
     pub duration: Duration,
 }
 
@@ -95,7 +95,10 @@ pub struct Scenario {
     /// UDP: probes to send.
     pub count: u64,
     /// UDP: time between probes.
-    #[serde(rename = "interval_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(
+        rename = "interval_ms",
+        serialize_with = "faults::plumbing::serialize_ms"
+    )]
     pub interval: Duration,
     /// UDP: bytes per probe.
     pub size: usize,
@@ -104,7 +107,10 @@ pub struct Scenario {
     /// TCP: bytes per write call.
     pub write_size: usize,
     /// UDP: wait for late echoes; TCP: give up after this long.
-    #[serde(rename = "timeout_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(
+        rename = "timeout_ms",
+        serialize_with = "faults::plumbing::serialize_ms"
+    )]
     pub timeout: Duration,
     /// Seed of the wire's draws.
     pub seed: Option<u64>,

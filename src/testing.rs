@@ -66,7 +66,7 @@ pub fn run(scenario: &Scenario) -> ProbeOutcome {
 
 /// Network namespaces of run `id` that still exist.
 pub fn namespaces_of(id: &str) -> Vec<String> {
-    faults::netns_names()
+    faults::plumbing::netns_names()
         .into_iter()
         .filter(|n| n.contains(id))
         .collect()

@@ -88,7 +88,7 @@ impl Serialize for Action {
 /// One change of the link, due `at` after the client starts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
-    #[serde(rename = "at_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(rename = "at_ms", serialize_with = "faults::plumbing::serialize_ms")]
     pub at: Duration,
     pub action: Action,
 }

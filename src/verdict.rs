@@ -284,7 +284,13 @@ pub fn tcp_reliable(r: &TcpReport) -> Vec<Check> {
             format!("{} of {} bytes", r.bytes_received, r.bytes_sent),
         ),
         Check::new("intact", r.intact, format!("intact = {}", r.intact)),
-        Check::new("in order", r.in_order, format!("in_order = {}", r.in_order)),
+        Check::new(
+            "in order",
+            r.in_order == Some(true),
+            r.in_order.map_or("no line came back to order".into(), |o| {
+                format!("in_order = {o}")
+            }),
+        ),
     ]
 }
 
@@ -331,7 +337,9 @@ mod tests {
             bytes_sent: 1000,
             bytes_received: received,
             intact,
-            in_order: intact,
+            in_order: (received > 0).then_some(intact),
+            connect_attempts: 1,
+            syns_sent: 1,
             completed: true,
             duration_s: 1.0,
             goodput_mbps: 0.008,

@@ -206,9 +206,9 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
     // run (the two hosts' holders, the server and the probe).
     let started = Instant::now();
     let run = loop {
-        let mine = faults::recorded_runs()
+        let mine = faults::plumbing::recorded_runs()
             .into_iter()
-            .find(|r| faults::owner_pid(r) == Some(child.id()));
+            .find(|r| faults::plumbing::owner_pid(r) == Some(child.id()));
         if let Some(run) = mine.filter(|r| labelled(r).len() == 4) {
             break run;
         }
@@ -369,9 +369,9 @@ fn your_own_image_from_scratch_runs_clean_impaired_and_is_cleaned_after_sigkill(
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(20);
     let run = loop {
-        let runs: Vec<String> = faults::recorded_runs()
+        let runs: Vec<String> = faults::plumbing::recorded_runs()
             .into_iter()
-            .filter(|id| faults::owner_pid(id) == Some(pid))
+            .filter(|id| faults::plumbing::owner_pid(id) == Some(pid))
             .collect();
         if let Some(id) = runs.first() {
             if labelled(id).len() >= 4 {

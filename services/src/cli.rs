@@ -153,17 +153,12 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
 
 /// Parses how many things per second: `500/s` (datagrams) or `1MB/s`
 /// (bytes, with a size's units); a bare number is per second too. (The
-/// faults crate's `parse_rate` is a link's rate in bits per second.)
+/// faults crate's `parse_bit_rate` is a link's rate in bits per second.)
 pub fn parse_per_second(text: &str) -> std::result::Result<f64, String> {
     let body = text.trim().strip_suffix("/s").unwrap_or(text.trim());
     let rate = parse_size(body).map_err(|e| format!("'{text}' is not a rate per second ({e})"))?;
     Ok(rate as f64)
 }
-
-/// The old name of [`parse_per_second`], kept while the driver (`badnet
-/// run --receiver-rate`) still calls it by that name; remove it once the
-/// driver has moved.
-pub use parse_per_second as parse_rate;
 
 /// Parses a duration such as `500us`, `1ms`, `1.5s` or `2m`.
 ///

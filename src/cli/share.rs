@@ -41,13 +41,13 @@ pub struct ShareArgs {
 
 /// A rate in tc's words, to bits per second.
 fn parse_bits(text: &str) -> Result<u64, String> {
-    faults::parse_rate(text)
+    faults::plumbing::parse_bit_rate(text)
         .ok_or_else(|| format!("'{text}' is not a rate (examples: 500kbit, 40mbit, 1gbit)"))
 }
 
 /// Runs `badnet share`.
 pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
-    if faults::parse_rate(&args.rate).is_none() {
+    if faults::plumbing::parse_bit_rate(&args.rate).is_none() {
         return Err(BadInput::new(
             "--rate",
             format!("'{}' is not a rate (examples: 500kbit, 20mbit)", args.rate),

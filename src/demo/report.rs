@@ -67,7 +67,7 @@ fn tcp_sentences(s: &mut String, report: &DemoReport) {
     let rungs = &report.rungs;
     let all_intact = rungs
         .iter()
-        .all(|r| r.tcp.intact && r.tcp.in_order && r.tcp.completed);
+        .all(|r| r.tcp.intact && r.tcp.in_order == Some(true) && r.tcp.completed);
     if all_intact {
         let _ = write!(s, "TCP, on the very same links, delivered every byte intact and in order on every network, ");
     } else {

@@ -74,7 +74,7 @@ pub fn rows(report: &DemoReport) -> Vec<[String; 14]> {
                 p50,
                 p99,
                 yes(r.tcp.intact).into(),
-                yes(r.tcp.in_order).into(),
+                r.tcp.in_order.map_or("-", yes).into(),
                 r.tcp.retransmits.to_string(),
                 duration(r.tcp.duration_s),
                 format!("{:.1}", r.tcp.goodput_mbps),

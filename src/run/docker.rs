@@ -22,7 +22,7 @@ pub const TAG: &str = env!("CARGO_PKG_VERSION");
 /// The label that marks a container as a run's.
 pub const LABEL: &str = "io.badnet.run";
 /// The label naming the process that removes a container
-/// ([`faults::owner_token`]): a lab's record goes before its holders do,
+/// ([`faults::plumbing::owner_token`]): a lab's record goes before its holders do,
 /// and a sweep in between must not take them for a dead run's.
 pub const OWNER_LABEL: &str = "io.badnet.owner";
 
@@ -97,7 +97,7 @@ pub fn sweep() -> anyhow::Result<Vec<String>> {
             continue;
         };
         let owner = fields.next().unwrap_or_default();
-        if !faults::is_alive(run) && !faults::owner_alive(owner) {
+        if !faults::plumbing::is_alive(run) && !faults::plumbing::owner_alive(owner) {
             let rm = Command::new("docker").args(["rm", "-f", id]).output()?;
             if rm.status.success() {
                 removed.push(id.to_owned());
@@ -131,7 +131,7 @@ impl Running {
     /// image's own entrypoint.
     pub fn start(run: &str, image: &str, network: &str, argv: &[String]) -> anyhow::Result<Self> {
         let label = format!("{LABEL}={run}");
-        let owner = format!("{OWNER_LABEL}={}", faults::owner_token());
+        let owner = format!("{OWNER_LABEL}={}", faults::plumbing::owner_token());
         let mut args = vec![
             "run",
             "-d",

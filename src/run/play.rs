@@ -152,7 +152,7 @@ fn play(
     ended: &mpsc::Receiver<()>,
 ) -> anyhow::Result<Timeline> {
     // Steps keep their schedule on a busy machine as the wire does.
-    faults::realtime_thread("the timeline");
+    faults::plumbing::realtime_thread("the timeline");
     // Err: the client gave up before its program ran.
     let mut over = began.recv().is_err();
     let start = Instant::now();

@@ -263,7 +263,7 @@ fn send_flood(
     duration: Duration,
     stop: &AtomicBool,
 ) -> u64 {
-    faults::realtime_thread("the flood");
+    faults::plumbing::realtime_thread("the flood");
     let period = Duration::from_secs_f64(DATAGRAM as f64 * 8.0 / bps);
     let datagram = [0u8; DATAGRAM];
     let mut sent = 0u64;

@@ -36,7 +36,10 @@ pub const UDP_GRACE: Duration = Duration::from_secs(1);
 pub struct Messages {
     /// Messages per second.
     pub rate: f64,
-    #[serde(rename = "duration_ms", serialize_with = "faults::serialize_ms")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "faults::plumbing::serialize_ms"
+    )]
     pub duration: Duration,
 }
 
@@ -220,7 +223,7 @@ fn udp(
     let first = now_ns(epoch);
     let (sent, arrivals) = std::thread::scope(|sc| {
         let receiver = sc.spawn(|| -> anyhow::Result<Arrivals> {
-            faults::realtime_thread("the messages' receiver");
+            faults::plumbing::realtime_thread("the messages' receiver");
             let mut got = Vec::new();
             let mut buf = [0u8; 2048];
             let end = m.duration + UDP_GRACE;
@@ -262,7 +265,7 @@ fn tcp(
     let first = now_ns(epoch);
     let (sent, arrivals) = std::thread::scope(|sc| {
         let receiver = sc.spawn(move || -> anyhow::Result<Arrivals> {
-            faults::realtime_thread("the messages' receiver");
+            faults::plumbing::realtime_thread("the messages' receiver");
             let mut got = Vec::new();
             let mut msg = [0u8; MESSAGE_BYTES];
             loop {

@@ -32,9 +32,9 @@ fn wait_within(mut child: Child, limit: Duration) -> std::process::Output {
 
 /// The runs recorded for process `pid`.
 fn runs_of(pid: u32) -> Vec<String> {
-    faults::recorded_runs()
+    faults::plumbing::recorded_runs()
         .into_iter()
-        .filter(|id| faults::owner_pid(id) == Some(pid))
+        .filter(|id| faults::plumbing::owner_pid(id) == Some(pid))
         .collect()
 }
 
@@ -127,7 +127,7 @@ fn sigkill_at_random_points_leaves_nothing_the_next_run_does_not_sweep() {
         "the run after the kills failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let recorded = faults::recorded_runs();
+    let recorded = faults::plumbing::recorded_runs();
     for (at, status, ids) in &killed {
         for id in ids {
             assert!(

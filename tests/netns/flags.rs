@@ -176,16 +176,16 @@ fn every_bad_flag_value_is_refused_with_exit_2_naming_the_flag_and_nothing_is_cr
     // commands own. A run of theirs would be recorded with their PID; a
     // namespace left without its record would be an orphan, which a live
     // suite's run never is.
-    let ours: Vec<String> = faults::recorded_runs()
+    let ours: Vec<String> = faults::plumbing::recorded_runs()
         .into_iter()
-        .filter(|id| faults::owner_pid(id).is_some_and(|p| pids.contains(&p)))
+        .filter(|id| faults::plumbing::owner_pid(id).is_some_and(|p| pids.contains(&p)))
         .collect();
     assert!(ours.is_empty(), "refused commands recorded runs {ours:?}");
-    let orphans: Vec<String> = faults::netns_names()
+    let orphans: Vec<String> = faults::plumbing::netns_names()
         .into_iter()
         .filter(|n| {
-            faults::run_id_of(n)
-                .is_some_and(|id| faults::owner_pid(id).is_none_or(|p| pids.contains(&p)))
+            faults::plumbing::run_id_of(n)
+                .is_some_and(|id| faults::plumbing::owner_pid(id).is_none_or(|p| pids.contains(&p)))
         })
         .collect();
     assert!(

@@ -163,13 +163,15 @@ fn netem_backend_works_where_the_kernel_has_it_and_fails_cleanly_where_not() {
             assert!(lab.counters().unwrap().forward.dropped >= 20);
         }
         Err(detail) => {
-            let before = faults::netns_names();
+            let before = faults::plumbing::netns_names();
             let err = Lab::new(Backend::Netem, None).unwrap_err();
             assert!(matches!(err, faults::Error::NoNetem { .. }), "{err}");
             assert!(err.to_string().contains("--backend wire"), "{err}");
-            let after = faults::netns_names();
+            let after = faults::plumbing::netns_names();
             let leftover = |n: &String| {
-                !before.contains(n) && faults::run_id_of(n).is_some_and(|id| !faults::is_alive(id))
+                !before.contains(n)
+                    && faults::plumbing::run_id_of(n)
+                        .is_some_and(|id| !faults::plumbing::is_alive(id))
             };
             assert!(!after.iter().any(leftover), "{detail}: left {after:?}");
         }
@@ -247,7 +249,7 @@ fn ctrl_c_removes_the_lab_of_a_running_badnet() {
             "{signal}: left {:?}",
             namespaces_of(&id)
         );
-        assert!(!faults::recorded_runs().contains(&id));
+        assert!(!faults::plumbing::recorded_runs().contains(&id));
     }
 }
 
@@ -256,7 +258,7 @@ fn sigkill_leaves_only_what_the_next_sweep_removes() {
     let (mut child, id) = start_badnet_lab();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     wait_exit(&mut child);
-    assert!(!faults::is_alive(&id));
+    assert!(!faults::plumbing::is_alive(&id));
     // Another test's lab may sweep first; either way, after `badnet
     // cleanup` nothing of the killed run is left.
     let out = badnet().arg("cleanup").output().unwrap();
@@ -270,7 +272,7 @@ fn sigkill_leaves_only_what_the_next_sweep_removes() {
         "left {:?}",
         namespaces_of(&id)
     );
-    assert!(!faults::recorded_runs().contains(&id));
+    assert!(!faults::plumbing::recorded_runs().contains(&id));
 }
 
 #[test]

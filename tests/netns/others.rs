@@ -269,9 +269,9 @@ fn a_sigkilled_run_of_iperf3_leaves_nothing_after_cleanup() {
     let (mut programs, mut runs) = (Vec::new(), Vec::new());
     while programs.len() < 2 && Instant::now() < deadline {
         programs = children(pid);
-        runs = faults::recorded_runs()
+        runs = faults::plumbing::recorded_runs()
             .into_iter()
-            .filter(|id| faults::owner_pid(id) == Some(pid))
+            .filter(|id| faults::plumbing::owner_pid(id) == Some(pid))
             .collect();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -305,5 +305,5 @@ fn a_sigkilled_run_of_iperf3_leaves_nothing_after_cleanup() {
         "{:?}",
         namespaces_of(&runs[0])
     );
-    assert!(!faults::recorded_runs().contains(&runs[0]));
+    assert!(!faults::plumbing::recorded_runs().contains(&runs[0]));
 }

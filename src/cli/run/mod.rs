@@ -120,7 +120,7 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
     /// A slow reader: the server reads at most this much per second,
     /// datagrams for UDP (e.g. 500/s), bytes for TCP (e.g. 1MB/s).
-    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_rate)]
+    #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_per_second)]
     pub receiver_rate: Option<f64>,
     /// The server socket's receive buffer, e.g. 16KB (the kernel doubles
     /// it): small, so that a slow reader's buffer fills quickly.
@@ -128,7 +128,7 @@ pub struct RunArgs {
     pub receiver_buffer: Option<u64>,
     /// Timestamped messages at this rate from A to B instead of the probe
     /// (e.g. 100/s), each one's one-way latency measured (with --duration).
-    #[arg(long, requires = "duration", conflicts_with = "server", allow_hyphen_values = true, value_parser = services::cli::parse_rate)]
+    #[arg(long, requires = "duration", conflicts_with = "server", allow_hyphen_values = true, value_parser = services::cli::parse_per_second)]
     pub messages: Option<f64>,
     /// How long the messages are sent, e.g. 10s (with --messages).
     #[arg(long, requires = "messages", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
