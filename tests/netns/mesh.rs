@@ -262,8 +262,11 @@ fn a_lab_of_64_hosts_is_built_listed_and_removed() {
 
 /// `down h2` takes h2's interface down (an intermittently connected
 /// peer): in that phase h2 sends nothing (its probes' sends fail), every
-/// packet the switch offers it is refused by its device (write errors, all
-/// of them), and after `up h2` every pair passes again without one.
+/// packet the switch offers it is refused by its device (write errors),
+/// and after `up h2` every pair passes again. A phase's counts are read
+/// while the ports run, so one packet per pair may straddle each
+/// boundary (counted in before it, written after): the checks allow that
+/// one, and no more.
 #[test]
 fn a_host_that_goes_down_sends_and_receives_nothing_until_it_comes_up() {
     let json = mesh(&[
@@ -284,9 +287,8 @@ fn a_host_that_goes_down_sends_and_receives_nothing_until_it_comes_up() {
     for to_h2 in ["h1->h2", "h3->h2"] {
         let c = &down[to_h2];
         assert!(count(&c["packets_in"]) > 0, "{to_h2}: {c}");
-        assert_eq!(
-            count(&c["write_errors"]),
-            count(&c["packets_in"]),
+        assert!(
+            count(&c["write_errors"]) + 1 >= count(&c["packets_in"]),
             "{to_h2}: {c}"
         );
     }
@@ -301,7 +303,7 @@ fn a_host_that_goes_down_sends_and_receives_nothing_until_it_comes_up() {
     assert!(count(&pair(&json, "h2", "h1")["send_errors"]) > 0, "{json}");
     for (key, c) in up.as_object().unwrap() {
         assert!(count(&c["passed"]) > 0, "{key} after up: {c}");
-        assert_eq!(count(&c["write_errors"]), 0, "{key} after up: {c}");
+        assert!(count(&c["write_errors"]) <= 1, "{key} after up: {c}");
     }
 }
 
