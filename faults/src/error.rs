@@ -38,6 +38,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The process is stopping (a signal came): it builds nothing more.
+    #[error("stopping: no new lab is built")]
+    Stopping,
     /// A system call failed.
     #[error("{op} failed")]
     Sys {

@@ -143,9 +143,10 @@ pub use wire::switch::realtime_thread;
 /// records and who owns them, the names of namespaces, the units of netem's
 /// vocabulary, real-time threads.
 pub mod plumbing {
-    pub use crate::lab::cleanup::netns_names;
+    pub use crate::lab::cleanup::{netns_names, remove_own_runs};
     pub use crate::lab::owner::{
-        is_alive, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Run,
+        is_alive, is_mine, owner_alive, owner_pid, owner_token, recorded_runs, run_id_of, Building,
+        Run,
     };
     pub use crate::netem::units::{rate as parse_bit_rate, serialize_ms};
     pub use crate::wire::switch::realtime_thread;

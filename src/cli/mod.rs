@@ -7,6 +7,7 @@ mod lab;
 mod mesh;
 mod run;
 mod share;
+mod signals;
 mod test;
 
 use std::path::PathBuf;
@@ -139,8 +140,17 @@ pub enum Command {
 /// failure to run, 2 bad input.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `badnet lab` waits for the signals itself, and reports as it removes.
+    if !matches!(cli.command, Command::Lab { .. }) {
+        if let Err(e) = signals::take() {
+            eprintln!("badnet: taking SIGINT and SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     services::cli::init_tracing();
-    match run(cli) {
+    let done = run(cli);
+    signals::settle();
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("badnet: {e:#}");

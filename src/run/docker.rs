@@ -10,6 +10,7 @@
 //! containers).
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 
@@ -107,6 +108,31 @@ pub fn sweep() -> anyhow::Result<Vec<String>> {
     Ok(removed)
 }
 
+/// Whether this process ever started a container.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Removes every container this process started (by its owner label):
+/// for a process about to exit on a signal. Asks Docker nothing if it
+/// never started one.
+pub fn remove_own() -> anyhow::Result<()> {
+    if !STARTED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={OWNER_LABEL}={}", faults::plumbing::owner_token()),
+    ])?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        docker(&args)?;
+    }
+    Ok(())
+}
+
 /// The PID of a running container's first process.
 pub fn pid(id: &str) -> anyhow::Result<u32> {
     let pid: u32 = docker(&["inspect", "-f", "{{.State.Pid}}", id])?
@@ -130,6 +156,8 @@ impl Running {
     /// ARGV[0] IMAGE ARGV[1..]`: `argv` runs as given, whatever the
     /// image's own entrypoint.
     pub fn start(run: &str, image: &str, network: &str, argv: &[String]) -> anyhow::Result<Self> {
+        let _building = faults::plumbing::Building::start()?;
+        STARTED.store(true, Ordering::SeqCst);
         let label = format!("{LABEL}={run}");
         let owner = format!("{OWNER_LABEL}={}", faults::plumbing::owner_token());
         let mut args = vec![

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::lab::host::Host;
-use crate::lab::owner::Run;
+use crate::lab::owner::{Building, Run};
 use crate::{Error, Result};
 
 /// Which link to build.
@@ -98,6 +98,7 @@ fn probe_netem() -> std::result::Result<(), String> {
 /// Runs `f` in a namespace made for it under a run of its own, then
 /// removes both; a failure to remove is reported when `f` succeeded.
 pub(crate) fn in_throwaway_host<T>(role: &str, f: impl FnOnce(&Host) -> Result<T>) -> Result<T> {
+    let _building = Building::start()?;
     let run = Run::start()?;
     let result = Host::create(&run.name(role)).and_then(|host| {
         let tried = f(&host);

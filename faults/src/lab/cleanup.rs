@@ -12,16 +12,40 @@ use crate::Result;
 /// Equivalent to `ip netns pids NAME | xargs kill -9; ip netns del NAME`
 /// for each dead `bn<id>-*` namespace. Requires CAP_SYS_ADMIN.
 pub fn sweep() -> Result<Vec<String>> {
+    remove_runs(|id| !owner::is_alive(id))
+}
+
+/// Removes every run of this process, as [`sweep`] removes a dead run's:
+/// its namespaces, the processes in them, its record. First stops this
+/// process from building anything more, and waits (at most 10 s) for what
+/// it is building now: for a process about to exit on a signal. Returns the
+/// names removed.
+///
+/// Equivalent to `ip netns pids NAME | xargs kill -9; ip netns del NAME`
+/// for each `bn<id>-*` namespace of a run recorded as this process's.
+/// Requires CAP_SYS_ADMIN.
+pub fn remove_own_runs() -> Result<Vec<String>> {
+    if !owner::stop_building(std::time::Duration::from_secs(10)) {
+        tracing::warn!("a lab was still being built after 10 s: removing what is there");
+    }
+    remove_runs(owner::is_mine)
+}
+
+/// Removes the namespaces (their processes killed first) and the records
+/// of the runs whose id `doomed` picks.
+fn remove_runs(doomed: impl Fn(&str) -> bool) -> Result<Vec<String>> {
     let dead: Vec<String> = netns_names()
         .into_iter()
-        .filter(|name| run_id_of(name).is_some_and(|id| !owner::is_alive(id)))
+        .filter(|name| run_id_of(name).is_some_and(&doomed))
         .collect();
-    for pid in pids_in_named(&dead).into_iter().flatten() {
+    let pids: Vec<i32> = pids_in_named(&dead).into_iter().flatten().collect();
+    for &pid in &pids {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+    wait_gone(&pids, std::time::Duration::from_secs(2));
     let lines: Vec<String> = dead.iter().map(|n| format!("netns del {n}")).collect();
     // `ip -batch` stops at its first failure: another sweep (a run
     // starting beside this one) may have removed a namespace first, which
@@ -39,13 +63,28 @@ pub fn sweep() -> Result<Vec<String>> {
         }
     }
     for id in owner::recorded_runs() {
-        if !owner::is_alive(&id) {
+        if doomed(&id) {
             owner::forget(&id);
         }
     }
     match first_error {
         Some(e) => Err(e),
         None => Ok(dead),
+    }
+}
+
+/// Waits (at most `limit`) until each of `pids`, killed, has ended: it is
+/// gone, or a zombie that holds nothing.
+fn wait_gone(pids: &[i32], limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let ended = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+    };
+    while !pids.iter().all(ended) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

@@ -35,7 +35,7 @@ use crate::lab::direction::Direction;
 use crate::lab::fault::Fault;
 use crate::lab::host::Host;
 use crate::lab::link::Link;
-use crate::lab::owner::Run;
+use crate::lab::owner::{Building, Run};
 use crate::lab::topology::{address, Pairs, Topology, ADDRESSES};
 use crate::netem::counters::CounterSnapshot;
 use crate::netem::impairment::Impairment;
@@ -164,6 +164,7 @@ impl Builder {
         if backend == Backend::Veth && state.impaired() {
             return Err(veth_refuses());
         }
+        let _building = Building::start()?;
         if let Err(e) = crate::lab::cleanup::sweep() {
             tracing::warn!("sweeping dead runs: {e}");
         }

@@ -8,6 +8,8 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::netem::rng::Rng;
 use crate::{Error, Result};
@@ -69,6 +71,56 @@ impl Run {
     pub fn finish(self) {
         let _ = fs::remove_file(&self.record);
     }
+}
+
+/// Labs (and other resources of a run) being built now in this process.
+static BUILDING: AtomicUsize = AtomicUsize::new(0);
+/// Set once this process is stopping: nothing more is built.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// While it lives, this process is building something of a run (a lab,
+/// a container), and a [`stop_building`] waits for it to be built, so that
+/// what it removes next is all there is.
+#[must_use = "the build is over when this is dropped"]
+#[derive(Debug)]
+pub struct Building(());
+
+impl Building {
+    /// Starts building, unless this process is stopping.
+    pub fn start() -> Result<Self> {
+        BUILDING.fetch_add(1, Ordering::SeqCst);
+        if STOPPING.load(Ordering::SeqCst) {
+            BUILDING.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Stopping);
+        }
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        BUILDING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Stops this process from building anything more, and waits (at most
+/// `limit`) for what is being built now to be built: for a process about
+/// to remove its runs and exit. Whether nothing was left building.
+pub fn stop_building(limit: Duration) -> bool {
+    STOPPING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + limit;
+    while BUILDING.load(Ordering::SeqCst) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Whether run `id` is recorded as this process's.
+pub fn is_mine(id: &str) -> bool {
+    owner_pid(id) == Some(std::process::id())
 }
 
 /// The run id inside a resource name, if it is one of ours.

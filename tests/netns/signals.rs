@@ -1,0 +1,152 @@
+//! Stopped by SIGINT or SIGTERM, a command removes everything it built
+//! (namespaces, run records, every process in its hosts) and exits 130 or
+//! 143.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rstest::rstest;
+
+use crate::common::{badnet, namespaces_of, on_backend, require_root};
+
+/// The runs recorded as `child`'s that have namespaces, once there are
+/// some (at most 20 s).
+fn runs_of(child: &mut Child) -> Vec<String> {
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs: Vec<String> = faults::plumbing::recorded_runs()
+            .into_iter()
+            .filter(|id| {
+                faults::plumbing::owner_pid(id) == Some(pid) && !namespaces_of(id).is_empty()
+            })
+            .collect();
+        if !runs.is_empty() {
+            return runs;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "badnet exited before it built anything"
+        );
+        assert!(Instant::now() < deadline, "badnet built nothing in 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// PIDs of the processes whose command line is `argv`.
+fn processes(argv: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .collect()
+}
+
+/// Starts `badnet ARGS`, sends `signal` once it has built its hosts and
+/// run `after`, and (at most 20 s) until `ready`, and checks that it exits 128 + the signal within 10 s,
+/// leaving no namespace and no record of its runs.
+fn stopped(args: &[&str], signal: Signal, after: Duration, ready: impl Fn() -> bool) {
+    require_root();
+    let mut child = badnet()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = runs_of(&mut child);
+    std::thread::sleep(after);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "not ready in 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("badnet still ran 10 s after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + signal as i32),
+        "{signal}: {status:?}\n{stderr}"
+    );
+    for id in runs {
+        assert_eq!(namespaces_of(&id), Vec::<String>::new(), "run {id}");
+        assert!(
+            !faults::plumbing::recorded_runs().contains(&id),
+            "the record of run {id} is left"
+        );
+    }
+}
+
+#[rstest]
+#[case::sigint(Signal::SIGINT)]
+#[case::sigterm(Signal::SIGTERM)]
+fn a_probe_run_stopped_by_a_signal_leaves_nothing(#[case] signal: Signal) {
+    let mut args = vec!["run", "udp", "--count", "5000", "--interval", "1ms"];
+    args.extend(on_backend());
+    stopped(&args, signal, Duration::from_secs(1), || true);
+}
+
+/// The client's shell forks a `sleep` that no one waits for: it is in the
+/// client's host, and goes with it.
+#[rstest]
+#[case::sigint(Signal::SIGINT, "37.25")]
+#[case::sigterm(Signal::SIGTERM, "37.5")]
+fn a_client_stopped_by_a_signal_leaves_no_process(#[case] signal: Signal, #[case] marker: &str) {
+    let client = format!("sh -c 'sleep {marker} & sleep 39'");
+    let mut args = vec![
+        "run",
+        "--server",
+        "sleep 61",
+        "--client",
+        &client,
+        "--timeout",
+        "50s",
+    ];
+    args.extend(on_backend());
+    stopped(&args, signal, Duration::ZERO, || {
+        !processes(&["sleep", marker]).is_empty()
+    });
+    assert_eq!(
+        processes(&["sleep", marker]),
+        Vec::<i32>::new(),
+        "sleep {marker} is left"
+    );
+}
+
+/// `badnet test` builds its runs below the command line, as `run` does.
+#[test]
+fn a_scenario_run_stopped_by_a_signal_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("badnet-signals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("slow.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"slow\"\nserver = \"sleep 62\"\nclient = \"sh -c 'sleep 37.75 & sleep 39'\"\ntimeout = \"50s\"\n",
+    )
+    .unwrap();
+    stopped(
+        &["test", file.to_str().unwrap()],
+        Signal::SIGTERM,
+        Duration::ZERO,
+        || !processes(&["sleep", "37.75"]).is_empty(),
+    );
+    assert_eq!(processes(&["sleep", "37.75"]), Vec::<i32>::new());
+    std::fs::remove_dir_all(dir).unwrap();
+}
