@@ -182,14 +182,6 @@ impl Running {
     pub fn running(&self) -> bool {
         docker(&["inspect", "-f", "{{.State.Running}}", &self.id]).is_ok_and(|s| s == "true")
     }
-
-    /// Its standard output and error so far.
-    pub fn logs(&self) -> (Vec<u8>, Vec<u8>) {
-        match Command::new("docker").args(["logs", &self.id]).output() {
-            Ok(o) => (o.stdout, o.stderr),
-            Err(_) => (Vec::new(), Vec::new()),
-        }
-    }
 }
 
 impl Drop for Running {

@@ -12,17 +12,19 @@
 //!   messages, their one-way latency), [`share`] (flows through one
 //!   bottleneck).
 //! - [`process`]: programs in hosts (ready when, what a client did, in
-//!   containers joined to a holder); [`docker`]: the Docker plumbing of
-//!   container hosts.
+//!   containers joined to a holder); [`output`]: the bounded head and tail
+//!   of what a program wrote; [`docker`]: the Docker plumbing of container
+//!   hosts.
 //!
 //! A new workload is a variant of [`Workload`] and of [`Outcome`], a module
 //! that runs it on [`Hosts`] (or on their lab, where container hosts
 //! change nothing), and an arm in [`Request::check`], [`execute`] and
-//! [`Outcome::json`]. The workloads import `hosts`, `play`, `process` and
-//! `docker`, never each other.
+//! [`Outcome::json`]. The workloads import `hosts`, `play`, `process`,
+//! `output` and `docker`, never each other.
 
 pub mod docker;
 pub mod hosts;
+pub mod output;
 pub mod play;
 pub mod probe;
 pub mod process;
@@ -193,7 +195,14 @@ impl Outcome {
             Some(0) => None,
             code => Some(format!(
                 "the client {}",
-                code.map_or("was killed".into(), |c| format!("exited with {c}"))
+                match (code, o.client.killed_at_limit) {
+                    (Some(c), _) => format!("exited with {c}"),
+                    (None, true) => format!(
+                        "was killed at its limit, {:.1} s, with every process in its host",
+                        o.client.duration_s
+                    ),
+                    (None, false) => "was killed".into(),
+                }
             )),
         }
     }

@@ -2,6 +2,7 @@
 //! client did, and both run in containers that join a holder's namespace
 //! (`--network container:HOLDER`).
 
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,13 @@ use faults::Host;
 use serde::Serialize;
 
 use super::docker::{self, Running};
+use super::output::{Kept, Streams};
 use super::play::Started;
 
 /// How to tell that the server is ready.
 #[derive(Debug, Clone)]
 pub enum Ready {
-    /// A line of its standard output matches.
+    /// A line of its standard output or error matches.
     Line(regex::Regex),
     /// Something listens on this TCP port, or is bound to this UDP port,
     /// in host B.
@@ -26,11 +28,63 @@ pub enum Ready {
 /// What the client did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientResult {
-    /// None when it was killed (past its limit, or by a signal).
+    /// None when it was killed (at its limit, or by a signal).
     pub exit_code: Option<i32>,
+    /// Whether it (or anything it started that kept its output open) still
+    /// ran at its limit, and was killed with every process in its host.
+    pub killed_at_limit: bool,
+    /// The head and tail of its standard output and error (see
+    /// [`super::output`]), and how many bytes of each were left out.
     pub stdout: String,
     pub stderr: String,
+    pub stdout_left_out: u64,
+    pub stderr_left_out: u64,
     pub duration_s: f64,
+}
+
+impl ClientResult {
+    /// A client that exited (`Some`) or was killed at its limit (`None`),
+    /// after `duration`, having written `out` and `err`.
+    pub fn new(status: Option<ExitStatus>, [out, err]: [Kept; 2], duration: Duration) -> Self {
+        Self {
+            exit_code: status.and_then(|s| s.code()),
+            killed_at_limit: status.is_none(),
+            stdout: out.text(),
+            stderr: err.text(),
+            stdout_left_out: out.left_out(),
+            stderr_left_out: err.left_out(),
+            duration_s: duration.as_secs_f64(),
+        }
+    }
+}
+
+/// How a program ended, in words.
+pub fn ended(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("ended ({status})"),
+    }
+}
+
+/// What a container wrote so far (`docker logs`), bounded as a program's
+/// output is.
+fn container_logs(id: &str) -> [Kept; 2] {
+    let child = std::process::Command::new("docker")
+        .args(["logs", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return Default::default();
+    };
+    let (mut streams, _) = Streams::read(child.stdout.take(), child.stderr.take(), None);
+    streams.wait_closed(Instant::now() + Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    streams.take()
 }
 
 /// Waits until `server`, a container in `host`, is ready as `ready` says.
@@ -44,23 +98,22 @@ pub fn wait_ready_container(
     loop {
         let ok = match ready {
             Ready::Now => return Ok(()),
-            Ready::Line(re) => {
-                let (out, _) = server.logs();
-                String::from_utf8_lossy(&out)
-                    .lines()
-                    .any(|l| re.is_match(l))
-            }
+            Ready::Line(re) => container_logs(&server.id)
+                .iter()
+                .any(|k| k.text().lines().any(|l| re.is_match(l))),
             Ready::Port(port) => listening(host, *port)?,
         };
         if ok {
             return Ok(());
         }
         if !server.running() {
-            let (out, err) = server.logs();
+            let code = docker::docker(&["inspect", "-f", "{{.State.ExitCode}}", &server.id])
+                .unwrap_or_else(|_| "unknown".into());
+            let [out, err] = container_logs(&server.id);
             anyhow::bail!(
-                "exited before it was ready: {}{}",
-                String::from_utf8_lossy(&out).trim(),
-                String::from_utf8_lossy(&err).trim()
+                "exited with code {code} before it was ready; its last lines:\n{}\n{}",
+                out.last_lines(5),
+                err.last_lines(5)
             );
         }
         if Instant::now() >= deadline {
@@ -98,21 +151,18 @@ pub fn run_client_container(
     std::thread::spawn(move || {
         let _ = tx.send(docker::docker(&["wait", &id]));
     });
-    let code = match rx.recv_timeout(limit) {
-        Ok(code) => code?.parse::<i32>().ok(),
+    let (code, killed) = match rx.recv_timeout(limit) {
+        Ok(code) => (code?.parse::<i32>().ok(), false),
         Err(_) => {
             let _ = docker::docker(&["kill", &client.id]);
-            None
+            (None, true)
         }
     };
     let duration = start.elapsed();
-    let (stdout, stderr) = client.logs();
-    Ok(ClientResult {
-        exit_code: code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        duration_s: duration.as_secs_f64(),
-    })
+    let mut result = ClientResult::new(None, container_logs(&client.id), duration);
+    result.exit_code = code;
+    result.killed_at_limit = killed;
+    Ok(result)
 }
 
 /// Whether a TCP socket listens, or a UDP socket is bound, on `port` in

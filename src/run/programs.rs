@@ -2,9 +2,7 @@
 //! in host A, run as argv (never through a shell), with what the client
 //! printed and how it exited beside the link's counters.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,8 +12,9 @@ use services::child::KillOnDrop;
 
 use super::docker::{self, Running};
 use super::hosts::Hosts;
+use super::output::{Readiness, Streams};
 use super::play::{with_timeline, Started, Timeline};
-use super::process::{listening, run_client_container, wait_ready_container};
+use super::process::{ended, listening, run_client_container, wait_ready_container};
 pub use super::process::{ClientResult, Ready};
 use crate::error::BadInput;
 use crate::timeline::Step;
@@ -256,64 +255,111 @@ fn spawn(host: &Host, argv: &[String], flag: &str) -> anyhow::Result<KillOnDrop>
     })
 }
 
+/// Waits until `server` is ready as `ready` says, at most `limit`; reads
+/// (and keeps the head and tail of) everything it writes meanwhile and
+/// after, so that no pipe of its fills. A server that exits first is said
+/// to have, with its last lines.
 fn wait_ready(
     server: &mut KillOnDrop,
     host: &Host,
     ready: &Ready,
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    match ready {
-        Ready::Now => Ok(()),
-        Ready::Line(re) => {
-            let out = server.stdout.take().context("server stdout")?;
-            let (tx, rx) = mpsc::channel();
-            let matcher = re.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if matcher.is_match(&line) {
-                        let _ = tx.send(());
-                        return;
-                    }
-                }
-            });
-            rx.recv_timeout(limit).map_err(|_| {
-                anyhow::anyhow!(
-                    "never printed a line matching --ready {:?} within {limit:?}",
-                    re.as_str()
-                )
-            })
-        }
+    let line = match ready {
+        Ready::Line(re) => Some(re.clone()),
+        _ => None,
+    };
+    let (mut streams, matched) = Streams::read(server.stdout.take(), server.stderr.take(), line);
+    let mut status = None;
+    let mut gone = || {
+        status = status.or_else(|| server.try_wait().ok().flatten());
+        status.is_some()
+    };
+    let readiness = match ready {
+        Ready::Now => Readiness::Ready,
+        Ready::Line(_) => streams.wait_ready(&matched, limit, gone),
         Ready::Port(port) => {
-            while Instant::now() < deadline {
+            let deadline = Instant::now() + limit;
+            loop {
                 if listening(host, *port)? {
-                    return Ok(());
+                    break Readiness::Ready;
                 }
-                if let Some(status) = server.try_wait()? {
-                    anyhow::bail!("exited ({status}) before listening on port {port}");
+                if gone() {
+                    streams.wait_closed(Instant::now() + Duration::from_millis(500));
+                    break Readiness::Exited;
+                }
+                if Instant::now() >= deadline {
+                    break Readiness::TimedOut;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            anyhow::bail!("nothing listened on port {port} within {limit:?} (--ready-port)")
         }
+    };
+    let waited_for = match ready {
+        Ready::Line(re) => format!("printed a line matching --ready {:?}", re.as_str()),
+        Ready::Port(port) => format!("listened on port {port} (--ready-port)"),
+        Ready::Now => String::new(),
+    };
+    match readiness {
+        Readiness::Ready => Ok(()),
+        Readiness::Exited => anyhow::bail!(
+            "{} before it {waited_for}{}",
+            status.map_or("exited".into(), ended),
+            streams.last_lines(5)
+        ),
+        Readiness::TimedOut => match ready {
+            Ready::Port(port) => {
+                anyhow::bail!("nothing listened on port {port} within {limit:?} (--ready-port)")
+            }
+            _ => anyhow::bail!("never {waited_for} within {limit:?}"),
+        },
     }
 }
 
+/// Runs the client in `host` until it, and whatever it started that keeps
+/// its output open, has ended, at most `limit`: past it, every process in
+/// the host is killed (a client that detaches is still found there).
 fn run_client(
     host: &Host,
     argv: &[String],
     limit: Duration,
     started: &Started,
 ) -> anyhow::Result<ClientResult> {
-    let child = spawn(host, argv, "--client")?;
+    let mut child = spawn(host, argv, "--client")?;
     started.now();
-    let run = child.output_within(limit)?;
-    Ok(ClientResult {
-        exit_code: run.status.and_then(|s| s.code()),
-        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
-        duration_s: run.duration.as_secs_f64(),
-    })
+    let start = Instant::now();
+    let deadline = start + limit;
+    let (mut streams, _) = Streams::read(child.stdout.take(), child.stderr.take(), None);
+    let mut exited = None;
+    let status = loop {
+        if exited.is_none() {
+            exited = child.try_wait()?;
+        }
+        if exited.is_some() && streams.wait_closed(Instant::now()) {
+            break exited;
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let duration = start.elapsed();
+    if status.is_none() {
+        child.terminate();
+        // What it forked may fork again while it is killed: a few rounds.
+        for _ in 0..5 {
+            for pid in host.pids() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            if streams.wait_closed(Instant::now() + Duration::from_millis(200)) {
+                break;
+            }
+        }
+    }
+    Ok(ClientResult::new(status, streams.take(), duration))
 }
 
 #[cfg(test)]

@@ -106,3 +106,103 @@ fn a_program_that_does_not_exist_is_bad_input_and_a_server_never_ready_fails() {
         "{stderr}"
     );
 }
+
+/// `--timeout` bounds the whole client: one that detaches (`setsid` forks
+/// and exits at once, its child keeping the output open) is killed at its
+/// limit with every process in its host, and said to have been.
+#[test]
+fn a_client_that_detaches_is_killed_at_its_limit_with_everything_it_left() {
+    let started = std::time::Instant::now();
+    let (code, json, stderr) = run_json(&[
+        "--server",
+        "sleep 60",
+        "--client",
+        "setsid sleep 20.25",
+        "--timeout",
+        "2s",
+    ]);
+    let took = started.elapsed().as_secs_f64();
+    assert!(took < 8.0, "took {took:.1} s\n{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        json["client"]["exit_code"],
+        serde_json::Value::Null,
+        "{json}"
+    );
+    assert_eq!(json["client"]["killed_at_limit"], true, "{json}");
+    let duration = num(&json["client"]["duration_s"]);
+    assert!((2.0..3.0).contains(&duration), "{json}");
+    assert!(stderr.contains("killed at its limit"), "{stderr}");
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "^sleep 20.25$"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "left: {:?}", left.stdout);
+}
+
+/// A client that floods its output keeps only a head and a tail of it
+/// (64 KiB each), and says how much it left out.
+#[test]
+fn a_client_that_floods_its_output_is_kept_bounded() {
+    let (code, json, stderr) = run_json(&[
+        "--server",
+        "sleep 60",
+        "--client",
+        "yes badnet-flood",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let stdout = json["client"]["stdout"].as_str().unwrap();
+    let left_out = count(&json["client"]["stdout_left_out"]);
+    assert!(left_out > 1_000_000, "{left_out}");
+    assert!(stdout.len() < 2 * 64 * 1024 + 200, "{}", stdout.len());
+    assert!(stdout.starts_with("badnet-flood\n"));
+    assert!(
+        stdout.contains(&format!("[badnet: {left_out} bytes left out")),
+        "{}",
+        &stdout[64 * 1024 - 100..64 * 1024 + 200]
+    );
+    assert_eq!(json["client"]["stderr_left_out"], 0, "{json}");
+}
+
+/// `--ready` reads standard error too.
+#[test]
+fn a_server_ready_on_its_standard_error_is_ready() {
+    let (code, json, stderr) = run_json(&[
+        "--server",
+        "sh -c 'echo starting; echo ready >&2; sleep 30'",
+        "--ready",
+        "^ready$",
+        "--ready-timeout",
+        "5s",
+        "--client",
+        "true",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["client"]["exit_code"], 0, "{json}");
+}
+
+/// A server that exits before it is ready is said to have exited, with
+/// its code and its last lines, at once: not "never printed" at the limit.
+#[test]
+fn a_server_that_exits_before_it_is_ready_is_said_to_have_exited() {
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run_json(&[
+        "--server",
+        "sh -c 'echo cannot bind >&2; exit 3'",
+        "--ready",
+        "ready",
+        "--ready-timeout",
+        "20s",
+        "--client",
+        "true",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(started.elapsed().as_secs_f64() < 10.0, "{stderr}");
+    assert!(
+        stderr.contains("exited with code 3") && stderr.contains("cannot bind"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("never printed"), "{stderr}");
+}

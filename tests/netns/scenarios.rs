@@ -157,3 +157,24 @@ fn a_bad_file_is_refused_before_anything_runs() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A scenario's `timeout` bounds its client whatever it detaches: the
+/// scenario fails at the limit, saying the client was killed there.
+#[test]
+fn a_client_that_detaches_fails_its_scenario_at_the_limit() {
+    let dir = temp("setsid");
+    let file = dir.join("detach.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"detaches\"\nserver = \"sleep 60\"\nclient = \"setsid sleep 31.8\"\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = badnet_test(&[&file]);
+    let took = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(took < 10.0, "took {took:.1} s: {stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("killed at its limit"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -54,9 +54,11 @@ fn programs_summary(o: &ProgramsOutcome, s: &Scenario, client: &str) -> String {
         s.impairment,
         s.direction,
         o.backend,
-        o.client
-            .exit_code
-            .map_or("killed".into(), |c| c.to_string()),
+        match (o.client.exit_code, o.client.killed_at_limit) {
+            (Some(c), _) => c.to_string(),
+            (None, true) => "killed at its limit".into(),
+            (None, false) => "killed".into(),
+        },
         o.client.duration_s
     );
     text.push_str(&o.client.stdout);
