@@ -95,6 +95,53 @@ pub fn split(line: &str, flag: &str) -> Result<Vec<String>, BadInput> {
     Ok(words)
 }
 
+/// `line` with each `placeholder` replaced by `value` written so that
+/// [`split`] gives `value` back whole, whatever it holds (spaces, quotes,
+/// backslashes) and wherever it stands: outside quotes each special
+/// character is escaped, inside double quotes `"` and `\` are, inside single
+/// quotes a `'` is closed, given in double quotes, and reopened.
+pub fn substitute(line: &str, placeholder: &str, value: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quote: Option<char> = None;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with(placeholder) {
+            out.push_str(&escaped(value, quote));
+            rest = &rest[placeholder.len()..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        out.push(c);
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                if let Some(n) = rest.chars().next() {
+                    out.push(n);
+                    rest = &rest[n.len_utf8()..];
+                }
+            }
+            (None, '\'' | '"') => quote = Some(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `value` as [`split`] reads it back inside `quote` (or none).
+fn escaped(value: &str, quote: Option<char>) -> String {
+    let escape = |special: &dyn Fn(char) -> bool| {
+        value
+            .chars()
+            .flat_map(|c| special(c).then_some('\\').into_iter().chain([c]))
+            .collect()
+    };
+    match quote {
+        None => escape(&|c| c.is_whitespace() || matches!(c, '\'' | '"' | '\\')),
+        Some('"') => escape(&|c| matches!(c, '"' | '\\')),
+        Some(_) => value.replace('\'', r#"'"'"'"#),
+    }
+}
+
 /// `words` with `{server}` and `{client}` replaced by the hosts' addresses.
 fn fill(words: &[String], lab: &Lab) -> Vec<String> {
     words
@@ -373,5 +420,24 @@ mod tests {
         assert!(split("a 'b", "--client").is_err());
         assert!(split("   ", "--server").is_err());
         assert!(split("a \\", "--server").is_err());
+    }
+
+    #[test]
+    fn a_value_substituted_anywhere_splits_back_whole() {
+        for dir in ["/plain", "/dir with space", r#"/it's "odd" \ here"#] {
+            let line = r#"prog {dir}/srv.sh '{dir}/a b' "{dir}/c" x{dir}"#;
+            let words = split(&substitute(line, "{dir}", dir), "--server").unwrap();
+            assert_eq!(
+                words,
+                [
+                    "prog".to_owned(),
+                    format!("{dir}/srv.sh"),
+                    format!("{dir}/a b"),
+                    format!("{dir}/c"),
+                    format!("x{dir}"),
+                ],
+                "{dir:?}"
+            );
+        }
     }
 }

@@ -178,3 +178,83 @@ fn a_client_that_detaches_fails_its_scenario_at_the_limit() {
     assert!(stdout.contains("killed at its limit"), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `{dir}` is the file's folder, absolute, also for a file named without
+/// one (`cd tests/scenarios && badnet test programs.toml`).
+#[test]
+fn a_file_named_without_its_folder_knows_its_folder() {
+    require_root();
+    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = badnet()
+        .args(["test", "programs.toml"])
+        .current_dir(scenarios_dir())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `{dir}` stays one word in a folder whose name has a space.
+#[test]
+fn a_file_in_a_folder_with_a_space_runs_its_programs_from_there() {
+    let dir = temp("spaced").join("dir with space");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("client.sh"), "echo from the folder\n").unwrap();
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"spaced\"\nserver = \"sleep 60\"\nclient = \"sh {dir}/client.sh\"\n[scenario.expect.fields]\n\"client.stdout\" = \"from the folder\\n\"\n",
+    )
+    .unwrap();
+    let out = badnet_test(&[&file]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+/// A `--junit` file that could not be written is refused, naming the flag,
+/// before any scenario runs.
+#[test]
+fn an_unwritable_junit_file_is_refused_before_anything_runs() {
+    let dir = temp("junit");
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"would run\"\nserver = \"sleep 60\"\nclient = \"true\"\n",
+    )
+    .unwrap();
+    for junit in [
+        "/nonexistent/dir/x.xml",
+        "/dev/null/x.xml",
+        dir.to_str().unwrap(),
+    ] {
+        let out = badnet_test(&[&file, Path::new("--junit"), Path::new(junit)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{junit}: {stderr}");
+        assert!(
+            stderr.contains("--junit") && stderr.contains(junit),
+            "{stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("would run"),
+            "a scenario ran"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -146,8 +146,7 @@ pub fn load(path: &Path) -> Result<Vec<Declared>, BadInput> {
             e.message().trim().to_owned(),
         )
     })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = folder_of(path);
     let flags = run_flags();
     let expectations: ExpectationsToml = toml::from_str(&text).map_err(|e| {
         let at = e.span().map_or(1, |s| src.line(s.start));
@@ -171,6 +170,19 @@ pub fn load(path: &Path) -> Result<Vec<Declared>, BadInput> {
         ));
     }
     Ok(out)
+}
+
+/// The folder of the file at `path`, absolute, so that a command's `{dir}`
+/// means the same from wherever it runs (the parent of `s.toml` is "": the
+/// current folder).
+fn folder_of(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// A scenario's table: its name, and the `badnet run` words its keys stand
@@ -280,7 +292,14 @@ fn words(
                     return Err(src.bad(at, k, format!("must be true or false, not {other}")))
                 }
                 (false, toml::Value::String(s)) => {
-                    argv.extend([flag.clone(), s.replace("{dir}", &dir.display().to_string())])
+                    let dir = dir.display().to_string();
+                    // A program's line is split into words later: the
+                    // folder must stay one word, spaces and quotes and all.
+                    let s = match k {
+                        "server" | "client" => crate::run::programs::substitute(s, "{dir}", &dir),
+                        _ => s.replace("{dir}", &dir),
+                    };
+                    argv.extend([flag.clone(), s])
                 }
                 (false, toml::Value::Integer(i)) => argv.extend([flag.clone(), i.to_string()]),
                 (false, toml::Value::Float(f)) => argv.extend([flag.clone(), f.to_string()]),
@@ -307,9 +326,7 @@ fn parse(
     origin: &[(String, usize)],
 ) -> Result<RunArgs, BadInput> {
     let blame = |message: String| {
-        let (key, at) = origin
-            .iter()
-            .find(|(flag, _)| message.to_lowercase().contains(&flag.to_lowercase()))
+        let (key, at) = blamed(&message, origin)
             .map_or(("(scenario)".to_owned(), start), |(f, at)| {
                 (f.trim_start_matches('-').replace('-', "_"), *at)
             });
@@ -323,6 +340,25 @@ fn parse(
     let args = RunArgs::from_arg_matches(&matches).map_err(|e| blame(e.to_string()))?;
     args.check().map_err(|e| blame(format!("{e:#}")))?;
     Ok(args)
+}
+
+/// The flag (and where its key is) that `message` names: a flag named
+/// whole, not inside a longer one (`--client` is not in `--client-image`);
+/// the longest if several are.
+fn blamed<'a>(message: &str, origin: &'a [(String, usize)]) -> Option<&'a (String, usize)> {
+    let message = message.to_lowercase();
+    let part_of_a_name =
+        |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    origin
+        .iter()
+        .filter(|(flag, _)| {
+            let flag = flag.to_lowercase();
+            message.match_indices(&flag).any(|(i, _)| {
+                !part_of_a_name(message[..i].chars().next_back())
+                    && !part_of_a_name(message[i + flag.len()..].chars().next())
+            })
+        })
+        .max_by_key(|(flag, _)| flag.len())
 }
 
 fn expectations_of(src: &Source, e: Spanned<ExpectToml>) -> Result<Expect, BadInput> {
@@ -479,6 +515,56 @@ duplicates = 0
     }
 
     #[test]
+    fn a_refusal_blames_the_flag_it_names_whole() {
+        let origin = [("--client".to_owned(), 5), ("--client-image".to_owned(), 8)];
+        for (message, flag) in [
+            (
+                "invalid --client-image: the image \"x\" is not here",
+                "--client-image",
+            ),
+            ("invalid --client: names no program", "--client"),
+            ("--client's image --client-image", "--client-image"),
+        ] {
+            assert_eq!(
+                blamed(message, &origin).map(|(f, _)| f.as_str()),
+                Some(flag),
+                "{message}"
+            );
+        }
+        assert_eq!(blamed("invalid --client-images", &origin), None);
+    }
+
+    #[test]
+    fn the_folder_of_a_file_named_alone_is_the_current_one() {
+        let here = std::fs::canonicalize(".").unwrap();
+        assert_eq!(folder_of(Path::new("s.toml")), here);
+        assert_eq!(folder_of(Path::new("./s.toml")), here);
+        assert!(folder_of(Path::new("../s.toml")).is_absolute());
+    }
+
+    #[test]
+    fn dir_is_the_files_folder_absolute_and_one_word_in_a_command() {
+        let base = std::env::temp_dir().join(format!("badnet dir {}", std::process::id()));
+        let dir = base.join("it's here");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("s.toml"),
+            "[[scenario]]\nname = \"x\"\nserver = \"sh {dir}/srv.sh\"\nclient = \"sh -c 'cat {dir}/x'\"\n",
+        )
+        .unwrap();
+        let s = load(&dir.join("s.toml")).unwrap();
+        let abs = std::fs::canonicalize(&dir).unwrap().display().to_string();
+        let server = crate::run::programs::split(&s[0].args.server.clone().unwrap(), "--server");
+        assert_eq!(server.unwrap(), ["sh".to_owned(), format!("{abs}/srv.sh")]);
+        let client = crate::run::programs::split(&s[0].args.client.clone().unwrap(), "--client");
+        assert_eq!(
+            client.unwrap(),
+            ["sh".to_owned(), "-c".to_owned(), format!("cat {abs}/x")]
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_bad_values_and_missing_fields_name_the_file_line_and_key() {
         for (text, line, key) in [
             ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\nlose = \"5%\"\n", 4, "lose"),
@@ -490,6 +576,7 @@ duplicates = 0
             ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n[scenario.expect.fields]\nlost = { min = 5, max = 1 }\n", 5, "expect.fields.lost"),
             ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\n[scenario.expect.fields]\nlost = { proportion_of = \"sent\" }\n", 5, "expect.fields.lost"),
             ("[[scenario]]\nname = \"x\"\ntransport = \"carrier-pigeon\"\n", 3, "transport"),
+            ("[[scenario]]\nname = \"x\"\nserver = \"sleep 1\"\nready = \"x\"\nclient = \"true\"\nready_timeout = \"0s\"\n", 6, "ready_timeout"),
             ("[[scenarios]]\nname = \"x\"\n", 1, ""),
             ("[[scenario]]\nname = \"x\"\ntransport = \"udp\"\ncount = \n", 4, ""),
         ] {

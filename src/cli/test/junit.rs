@@ -4,7 +4,42 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::judge::Judged;
+use crate::error::BadInput;
 use crate::markup::escape as xml;
+
+/// Refuses a `--junit` path that could not be written once the scenarios
+/// have run: a folder, or a file whose folder is missing or not writable.
+/// Leaves nothing behind.
+pub fn check_writable(path: &Path) -> Result<(), BadInput> {
+    let bad = |m: String| BadInput::new("--junit", format!("{}: {m}", path.display()));
+    if path.is_dir() {
+        return Err(bad("is a folder; give a file to write".into()));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(bad(format!("{} is not a folder", folder.display())));
+    }
+    let opened = if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        // A file of this process's own, made there and removed at once.
+        let probe = folder.join(format!(".badnet-junit-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map(|_| {
+                let _ = std::fs::remove_file(&probe);
+            })
+    };
+    opened.map_err(|e| bad(format!("cannot be written: {e}")))
+}
 
 /// JUnit XML of `verdicts`: one testsuite per file, one testcase per
 /// scenario, a failure element with the reasons, the command that

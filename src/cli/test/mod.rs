@@ -22,6 +22,9 @@ pub fn run(files: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<()> {
     for file in files {
         scenarios.extend(file::load(file)?);
     }
+    if let Some(path) = junit {
+        junit::check_writable(path)?;
+    }
     let progress = crate::progress::Progress::new(scenarios.len());
     let mut verdicts: Vec<Judged> = Vec::new();
     for s in &scenarios {
