@@ -60,14 +60,21 @@ fn stopped(args: &[&str], signal: Signal, after: Duration, ready: impl Fn() -> b
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let runs = runs_of(&mut child);
+    let mut runs = runs_of(&mut child);
     std::thread::sleep(after);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready() {
         assert!(Instant::now() < deadline, "not ready in 20 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    // Every run it has now (the demo's come and go).
+    let pid = child.id();
+    for id in faults::plumbing::recorded_runs() {
+        if faults::plumbing::owner_pid(&id) == Some(pid) && !runs.contains(&id) {
+            runs.push(id);
+        }
+    }
+    kill(Pid::from_raw(pid as i32), signal).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -128,6 +135,27 @@ fn a_client_stopped_by_a_signal_leaves_no_process(#[case] signal: Signal, #[case
         Vec::<i32>::new(),
         "sleep {marker} is left"
     );
+}
+
+/// The other commands that build: flows through a bottleneck, a mesh of
+/// hosts, and the demo's many labs at once (stopped while some are still
+/// being built).
+#[rstest]
+#[case::share(&["share", "--duration", "20s"], Signal::SIGINT)]
+#[case::mesh(&["mesh", "--hosts", "4", "--count", "2000"], Signal::SIGTERM)]
+#[case::demo(&["demo", "--quick"], Signal::SIGINT)]
+fn other_commands_stopped_by_a_signal_leave_nothing(
+    #[case] command: &[&str],
+    #[case] signal: Signal,
+) {
+    let out = std::env::temp_dir().join(format!("badnet-signals-demo-{}", std::process::id()));
+    let mut args = command.to_vec();
+    if command[0] == "demo" {
+        args.extend(["--out", out.to_str().unwrap()]);
+    }
+    args.extend(on_backend());
+    stopped(&args, signal, Duration::from_millis(1500), || true);
+    let _ = std::fs::remove_dir_all(out);
 }
 
 /// `badnet test` builds its runs below the command line, as `run` does.
