@@ -1,8 +1,9 @@
 //! SIGINT and SIGTERM, for every command but `badnet lab` (which waits for
 //! them itself): blocked in every thread from the start, and taken by one
-//! thread of their own, which removes everything this process's runs
-//! created (their namespaces and every process in them, their records,
-//! their containers) and exits 128 + the signal's number: 130 or 143.
+//! thread of their own, which passes them on to the badnet processes it
+//! started, removes everything this process's runs created (their
+//! namespaces and every process in them, their records, their containers)
+//! and exits 128 + the signal's number: 130 or 143.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -43,6 +44,7 @@ pub fn settle() {
 fn stop(signal: Signal) -> ! {
     STOPPING.store(true, Ordering::SeqCst);
     eprintln!("badnet: {signal}: removing what this run built");
+    forward(signal);
     match faults::plumbing::remove_own_runs() {
         Ok(removed) => tracing::debug!("removed {removed:?}"),
         Err(e) => eprintln!("badnet: removing the run: {e}; `badnet cleanup` removes the rest"),
@@ -53,4 +55,46 @@ fn stop(signal: Signal) -> ! {
         );
     }
     std::process::exit(128 + signal as i32)
+}
+
+/// Sends `signal` to the badnet processes this one started (`badnet
+/// bench` runs the demo and runs as commands of their own), each of which
+/// removes what it built, and waits for them (at most 15 s).
+fn forward(signal: Signal) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::unistd::Pid;
+    let Ok(me) = std::env::current_exe() else {
+        return;
+    };
+    let parent = std::process::id().to_string();
+    let children: Vec<Pid> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The parent is the second field after the command's name.
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1));
+            ppid == Some(parent.as_str())
+                && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == me)
+        })
+        .map(Pid::from_raw)
+        .collect();
+    for &child in &children {
+        let _ = nix::sys::signal::kill(child, signal);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for child in children {
+        while std::time::Instant::now() < deadline {
+            match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+    }
 }
