@@ -1,32 +1,45 @@
 //! SIGINT and SIGTERM, for every command but `badnet lab` (which waits for
-//! them itself): blocked in every thread from the start, and taken by one
-//! thread of their own, which passes them on to the badnet processes it
-//! started, removes everything this process's runs created (their
-//! namespaces and every process in them, their records, their containers)
-//! and exits 128 + the signal's number: 130 or 143.
+//! them itself): caught from the start (by tokio's handler, which only
+//! wakes a thread of their own) and taken by that thread, which passes them
+//! on to the badnet processes this one started, removes everything this
+//! process's runs created (their namespaces and every process in them,
+//! their records, their containers) and exits 128 + the signal's number:
+//! 130 or 143. Caught, not blocked: a program started in a host begins with
+//! neither blocked nor caught (exec resets a caught signal), so a server
+//! still finishes and writes out on SIGINT.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{signal, SignalKind};
 
 /// Set once a signal came: the thread that took it exits the process.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// Blocks SIGINT and SIGTERM in this thread, and so in every thread it
-/// starts from now on (call it before any), and starts the thread that
-/// takes them. Programs spawned later start with no signal blocked (the
-/// standard library clears the mask in the child).
+/// Catches SIGINT and SIGTERM from now on, and starts the thread that
+/// takes them.
 pub fn take() -> anyhow::Result<()> {
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.thread_block()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    // Caught from here on, before anything is built.
+    let (mut interrupt, mut terminate) = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Ok(signal) = signals.wait() {
-                stop(signal);
-            }
+            let signal = runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => Signal::SIGINT,
+                    _ = terminate.recv() => Signal::SIGTERM,
+                }
+            });
+            stop(signal);
         })?;
     Ok(())
 }

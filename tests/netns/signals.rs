@@ -178,3 +178,18 @@ fn a_scenario_run_stopped_by_a_signal_leaves_nothing() {
     assert_eq!(processes(&["sleep", "37.75"]), Vec::<i32>::new());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// badnet catches SIGINT and SIGTERM; the programs it starts begin with
+/// neither blocked (a server finishes and writes out on SIGINT).
+#[test]
+fn programs_start_with_no_signal_blocked() {
+    let (code, json, stderr) = crate::common::run_json(&[
+        "--server",
+        "sleep 60",
+        "--client",
+        "grep SigBlk /proc/self/status",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = json["client"]["stdout"].as_str().unwrap();
+    assert_eq!(line.trim(), "SigBlk:\t0000000000000000", "{json}");
+}
