@@ -49,8 +49,9 @@ pub enum Link {
 
 /// Three or more hosts on a bridge of their own namespace (the switch
 /// host): each host's device is a veth whose other end is a port of the
-/// bridge. Shaped, each host's egress gets an HTB root (unclassified
-/// packets pass it directly) and, for each destination impaired, a class
+/// bridge. Shaped, each host's egress gets an HTB root when it is built
+/// (unclassified packets pass it directly) and, for each destination
+/// impaired, a class
 /// with a netem leaf and a filter on the destination's address: netem
 /// shapes egress only, so a pair's impairment is on its sender.
 #[derive(Debug)]
@@ -61,11 +62,20 @@ pub struct Bridge {
     leaves: Mutex<Vec<BTreeSet<usize>>>,
 }
 
-/// A class (and its leaf's handle, and its filter's priority) per
-/// destination: the destination's index plus one.
+/// A class (and its filter's priority) per destination: the destination's
+/// index plus one.
 fn class_of(to: usize) -> u32 {
     to as u32 + 1
 }
+
+/// The handle of a destination's netem leaf: above the root's (`1:`).
+fn leaf_of(to: usize) -> u32 {
+    to as u32 + 2
+}
+
+/// The most hosts a bridge takes: classes, leaves and filter priorities
+/// are 16-bit numbers.
+pub const BRIDGE_HOSTS: usize = 65_533;
 
 impl Link {
     /// Joins `a` and `b` with a veth pair named `dev_a`/`dev_b`, addresses
@@ -218,6 +228,14 @@ impl Link {
                 sys::if_set_up(sock.as_fd(), dev, true)
             })?
             .map_err(Error::sys(format!("setting {dev} up in {}", host.name())))?;
+            // Shaped, every sender gets its root before any packet flows:
+            // a root put in later would discard what the one before it
+            // held, uncounted.
+            if shaped {
+                host.tc(&[
+                    "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb",
+                ])?;
+            }
         }
         Ok(Link::Bridge(Bridge {
             devs: devs.to_vec(),
@@ -434,24 +452,29 @@ impl Bridge {
         let mut leaves = self.leaves.lock().expect("bridge lock");
         let mine = &mut leaves[from];
         let mut lines = Vec::new();
-        if mine.is_empty() {
-            lines.push(format!("qdisc replace dev {dev} root handle 1: htb"));
-        }
         for to in changed {
             let k = class_of(to);
-            if mine.insert(to) {
+            // The class, then its netem, then the filter that steers
+            // packets to it: a packet steered before its netem is there
+            // would wait in the class's default queue, which the netem
+            // then replaces, uncounted.
+            let steer = mine.insert(to);
+            if steer {
                 lines.push(format!(
                     "class replace dev {dev} parent 1: classid 1:{k:x} htb rate 1000gbit quantum 60000"
                 ));
+            }
+            lines.push(format!(
+                "qdisc replace dev {dev} parent 1:{k:x} handle {:x}: netem {}",
+                leaf_of(to),
+                new.of(to).tc_args().join(" ")
+            ));
+            if steer {
                 lines.push(format!(
                     "filter replace dev {dev} parent 1: protocol ip prio {k} u32 match ip dst {}/32 flowid 1:{k:x}",
                     addrs[to]
                 ));
             }
-            lines.push(format!(
-                "qdisc replace dev {dev} parent 1:{k:x} handle {k:x}: netem {}",
-                new.of(to).tc_args().join(" ")
-            ));
         }
         cmd::run_batch("tc", &["-n", host.name()], &lines).map_err(no_netem)?;
         Ok(Instant::now())
