@@ -3,6 +3,7 @@
 
 mod args;
 mod doctor;
+mod fault;
 mod lab;
 mod mesh;
 mod run;
@@ -128,10 +129,27 @@ pub enum Command {
         /// once); without it, until Ctrl-C or SIGTERM.
         #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
         duration: Option<std::time::Duration>,
-        /// JSON lines: the hosts once built (run_id, hosts, build_s), the
-        /// links' counts and remove_s once removed.
+        /// A program to run in a host while the lab is held: HOST=COMMAND,
+        /// split as a shell would (never run through one); {NAME} is that
+        /// host's address, {self} this host's, {peers} the others',
+        /// {hosts} all. Repeat it.
+        #[arg(long, allow_hyphen_values = true, value_name = "HOST=COMMAND")]
+        run: Vec<String>,
+        /// JSON lines: the hosts once built (run_id, hosts, build_s), each
+        /// change made by badnet fault (step, at_ms), the links' counts,
+        /// the programs and remove_s once removed.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a lab that `badnet lab` holds, from another shell: a step of
+    /// the timeline's vocabulary (partition n1 | n2,n3, heal, isolate n3,
+    /// oneway n1->n2, impair PAIRS NETEM, clear, down n2, up n2, renumber
+    /// n2). Prints when it took effect.
+    Fault {
+        /// The lab's run id (badnet lab prints it).
+        run_id: String,
+        /// The step.
+        step: String,
     },
 }
 
@@ -212,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             impair,
             direction,
             duration,
+            run,
             json,
         } => lab::run(&lab::LabRequest {
             hosts,
@@ -220,8 +239,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             impair,
             direction,
             duration,
+            run,
             json,
         }),
+        Command::Fault { run_id, step } => fault::run(&run_id, &step),
     }
 }
 

@@ -11,6 +11,8 @@
 //!   lecture's probes), [`programs`] (yours), [`timeliness`] (timestamped
 //!   messages, their one-way latency), [`share`] (flows through one
 //!   bottleneck).
+//! - [`template`]: commands that name hosts (`{n1}`, `{self}`,
+//!   `{peers}`).
 //! - [`process`]: programs in hosts (ready when, what a client did, in
 //!   containers joined to a holder); [`docker`]: the Docker plumbing of
 //!   container hosts.
@@ -28,6 +30,7 @@ pub mod probe;
 pub mod process;
 pub mod programs;
 pub mod share;
+pub mod template;
 pub mod timeliness;
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use faults::bounds::ProportionCheck;
 use rstest::rstest;
 use serde_json::Value;
 
-use crate::common::{backend, badnet, count, require_root};
+use crate::common::{backend, badnet, count, num, require_root};
 
 /// `badnet mesh --json ARGS` on this run's backend; its JSON.
 fn mesh(args: &[&str]) -> Value {
@@ -345,4 +345,79 @@ fn a_renumbered_peer_is_answered_at_its_new_address_and_lost_at_its_old() {
             "h3->{to} from its new address: {p}"
         );
     }
+}
+
+/// A lab held by `badnet lab` is changed from another shell: `badnet fault
+/// RUN_ID STEP` applies the step and says when it took effect; a step
+/// naming no host of the lab, or a lab that is not there, exits 2. What
+/// one host sends another is dropped while they are partitioned (the lab's
+/// own counts at its end say so) and passes after `heal`. A fault that
+/// never reached the lab, or was applied to the wrong pair, fails.
+#[test]
+fn a_held_lab_is_changed_from_another_shell() {
+    use std::io::{BufRead, BufReader};
+    use std::net::UdpSocket;
+    use std::process::Stdio;
+    require_root();
+    let mut lab = badnet()
+        .args(["lab", "--hosts", "n1,n2,n3", "--duration", "4s", "--json"])
+        .args(["--backend", backend().name()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(lab.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let built: Value = serde_json::from_str(&line).unwrap();
+    let id = built["run_id"].as_str().unwrap().to_owned();
+    let fault = |step: &str| badnet().args(["fault", &id, step]).output().unwrap();
+    // The lab answers once its control socket is there.
+    let mut partition = fault("partition n1 | n2,n3");
+    for _ in 0..50 {
+        if partition.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        partition = fault("partition n1 | n2,n3");
+    }
+    assert!(
+        partition.status.success(),
+        "{}",
+        String::from_utf8_lossy(&partition.stderr)
+    );
+    assert!(String::from_utf8_lossy(&partition.stdout).contains("took effect"));
+    let n1 = faults::Host::wrap(
+        "n1",
+        &std::path::Path::new("/run/netns").join(format!("bn{id}-n1")),
+    )
+    .unwrap();
+    let socket = n1.run(|| UdpSocket::bind("198.18.0.1:0")).unwrap().unwrap();
+    socket.send_to(b"cut", "198.18.0.2:9").unwrap();
+    let unknown = fault("isolate n9");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("n9"));
+    let nowhere = badnet().args(["fault", "ffffff", "heal"]).output().unwrap();
+    assert_eq!(nowhere.status.code(), Some(2));
+    assert!(fault("heal").status.success());
+    socket.send_to(b"healed", "198.18.0.2:9").unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(lab.wait().unwrap().success());
+    let steps: Vec<&Value> = lines.iter().filter(|l| l["step"].is_string()).collect();
+    assert_eq!(steps.len(), 2, "{lines:?}");
+    assert_eq!(steps[0]["step"], "partition n1 | n2,n3");
+    assert!(
+        num(&steps[1]["at_ms"]) > num(&steps[0]["at_ms"]),
+        "{lines:?}"
+    );
+    let ended = lines.last().unwrap();
+    let c = &ended["links"]["n1->n2"];
+    assert_eq!(
+        (count(&c["packets_in"]), count(&c["dropped"])),
+        (2, 1),
+        "{ended}"
+    );
+    assert_eq!(count(&ended["links"]["n1->n3"]["packets_in"]), 0, "{ended}");
 }
