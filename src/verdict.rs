@@ -327,6 +327,7 @@ mod tests {
             boundaries_preserved: true,
             duration_s: 1.0,
             rtt_samples_ms: Vec::new(),
+            local_port: None,
         }
     }
 
@@ -340,6 +341,7 @@ mod tests {
             in_order: (received > 0).then_some(intact),
             connect_attempts: 1,
             syns_sent: 1,
+            local_port: None,
             completed: true,
             duration_s: 1.0,
             goodput_mbps: 0.008,

@@ -17,7 +17,7 @@ use services::child::KillOnDrop;
 
 use super::args::HostsArg;
 use crate::error::BadInput;
-use crate::mesh::HostInfo;
+use crate::run::many::HostInfo;
 
 /// What `badnet lab` builds and how long it keeps it.
 #[derive(Debug, Clone)]

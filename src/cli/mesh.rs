@@ -7,8 +7,10 @@ use faults::{Impairment, Pairs};
 
 use super::args::{HostsArg, LinkArgs};
 use crate::error::BadInput;
-use crate::mesh::{parse_pair_impairment, Mesh};
-use crate::scenario::Transport;
+use crate::run::many::parse_pair_impairment;
+use crate::run::mesh::Mesh;
+use crate::run::{Outcome, Request, Workload};
+use crate::scenario::{Scenario, Transport};
 
 /// `badnet mesh` flags.
 #[derive(Debug, Clone, Args)]
@@ -50,34 +52,41 @@ pub struct MeshArgs {
 }
 
 impl MeshArgs {
-    /// The mesh these flags describe.
-    pub fn mesh(&self) -> Result<Mesh, BadInput> {
-        let mut m = Mesh::new(2);
-        m.hosts = self.hosts.names();
-        m.transport = if self.tcp {
+    /// The request these flags describe, checked: bad input is refused
+    /// here, before anything is created.
+    pub fn request(&self) -> Result<Request, BadInput> {
+        let mut s = Scenario::new(if self.tcp {
             Transport::Tcp
         } else {
             Transport::Udp
-        };
-        m.count = self.count;
-        m.interval = self.interval;
-        m.bytes = self.bytes;
-        m.impairment = self
+        });
+        s.count = self.count;
+        s.interval = self.interval;
+        s.bytes = self.bytes;
+        s.impairment = self
             .netem
             .parse()
             .map_err(|e: faults::Error| BadInput::new("--netem", e.to_string()))?;
-        m.pairs = self.impair.clone();
-        m.steps = super::args::steps(&self.at)?;
-        m.backend = self.link.backend;
-        m.seed = self.link.seed;
-        m.topology()?;
-        Ok(m)
+        s.timeline = super::args::steps(&self.at)?;
+        s.backend = self.link.backend;
+        s.seed = self.link.seed;
+        let r = Request {
+            scenario: s,
+            workload: Workload::Mesh(Mesh {
+                hosts: self.hosts.names(),
+                pairs: self.impair.clone(),
+            }),
+        };
+        r.check()?;
+        Ok(r)
     }
 }
 
 /// `badnet mesh`.
 pub fn run(args: &MeshArgs) -> anyhow::Result<()> {
-    let outcome = crate::mesh::run(&args.mesh()?)?;
+    let Outcome::Mesh(outcome) = crate::run::execute(&args.request()?)? else {
+        unreachable!("a mesh request has a mesh outcome")
+    };
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {

@@ -13,6 +13,9 @@
 //!   bottleneck).
 //! - [`template`]: commands that name hosts (`{n1}`, `{self}`,
 //!   `{peers}`).
+//! - Workloads of many hosts, each on a lab of its own ([`many`]: what they
+//!   share): [`mesh`] (every host probes every other), [`clients`] (N
+//!   clients, one server).
 //! - [`process`]: programs in hosts (ready when, what a client did, in
 //!   containers joined to a holder); [`docker`]: the Docker plumbing of
 //!   container hosts.
@@ -23,8 +26,11 @@
 //! [`Outcome::json`]. The workloads import `hosts`, `play`, `process` and
 //! `docker`, never each other.
 
+pub mod clients;
 pub mod docker;
 pub mod hosts;
+pub mod many;
+pub mod mesh;
 pub mod play;
 pub mod probe;
 pub mod process;
@@ -58,6 +64,10 @@ pub enum Workload {
     Timeliness(Messages),
     /// Several flows through one bottleneck.
     Share(Share),
+    /// Every host of an N-host lab probes every other.
+    Mesh(mesh::Mesh),
+    /// N client hosts probe one server host at once.
+    Clients(clients::Clients),
 }
 
 /// Everything one run needs: the network (hosts, backend, seed,
@@ -75,6 +85,8 @@ pub enum Outcome {
     Programs(ProgramsOutcome),
     Timeliness(TimelinessOutcome),
     Share(ShareReport),
+    Mesh(mesh::MeshOutcome),
+    Clients(clients::ClientsOutcome),
 }
 
 impl Request {
@@ -99,6 +111,8 @@ impl Request {
             Workload::Timeliness(m) => s.check_steps(m.limit(s)).map_err(at),
             Workload::Programs(p) => programs::check(p),
             Workload::Share(_) => Ok(()),
+            Workload::Mesh(m) => m.check(s).map(drop),
+            Workload::Clients(c) => c.check(s).map(drop),
         }
     }
 
@@ -126,6 +140,12 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
     }
     r.check()?;
     let s = &r.scenario;
+    // The workloads of many hosts build labs of their own.
+    match &r.workload {
+        Workload::Mesh(m) => return mesh::run(m, s).map(Outcome::Mesh),
+        Workload::Clients(c) => return clients::run(c, s).map(Outcome::Clients),
+        _ => {}
+    }
     let hosts = Hosts::build(r.network())?;
     let lab = &hosts.lab;
     let outcome = match &r.workload {
@@ -135,6 +155,7 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
         Workload::Programs(p) => programs::on_hosts(p, &hosts, s.direction).map(Outcome::Programs),
         Workload::Timeliness(m) => timeliness::on_lab(lab, s, *m).map(Outcome::Timeliness),
         Workload::Share(share) => share::on_lab(lab, share).map(Outcome::Share),
+        Workload::Mesh(_) | Workload::Clients(_) => unreachable!("built their own labs"),
     };
     hosts.remove()?;
     outcome
@@ -180,6 +201,8 @@ impl Outcome {
             Outcome::Programs(o) => to_json(o),
             Outcome::Timeliness(o) => to_json(o),
             Outcome::Share(r) => return to_json(r),
+            Outcome::Mesh(o) => return to_json(o),
+            Outcome::Clients(o) => to_json(o),
         };
         v["impairment"] = impairment;
         v

@@ -421,3 +421,84 @@ fn a_held_lab_is_changed_from_another_shell() {
     );
     assert_eq!(count(&ended["links"]["n1->n3"]["packets_in"]), 0, "{ended}");
 }
+
+/// `badnet run --json ARGS` on this run's backend; its JSON.
+fn run_clients(args: &[&str]) -> Value {
+    require_root();
+    let out = badnet()
+        .args(["run", "--json", "--backend", backend().name()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "badnet run {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Many clients, one server, UDP: each client's loss follows its own link.
+/// With `c3->server loss 30%`, c3's probes are lost in the Clopper-Pearson
+/// interval of 0.30 for its 2000 (1e-6: about ±0.045), and the other three
+/// lose none; the clients are told apart by address and source port. Loss
+/// on the wrong client's link, or on every link, fails.
+#[test]
+fn udp_loss_is_per_client_and_follows_its_own_link() {
+    let json = run_clients(&[
+        "udp",
+        "--clients",
+        "4",
+        "--impair",
+        "c3->server loss 30%",
+        "--count",
+        "2000",
+        "--interval",
+        "500us",
+    ]);
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 4, "{json}");
+    let mut seen = std::collections::BTreeSet::new();
+    for c in clients {
+        let (host, lost, sent) = (
+            c["host"].as_str().unwrap(),
+            count(&c["lost"]),
+            count(&c["sent"]),
+        );
+        assert!(
+            seen.insert((c["address"].to_string(), count(&c["source_port"]))),
+            "{json}"
+        );
+        if host == "c3" {
+            let check = ProportionCheck::new(lost, sent, 0.30);
+            assert!(check.pass, "c3 at 30%: {check}");
+        } else {
+            assert_eq!(lost, 0, "{host} is on a clean link: {c}");
+        }
+    }
+    assert_eq!(json["server"]["address"], "198.18.0.1", "{json}");
+}
+
+/// Many clients, one server, TCP, on a lossy network: the server serves
+/// the four at once (a socket per client) and every stream comes back
+/// whole and in order, each from its own address and port.
+#[test]
+fn tcp_server_serves_many_clients_each_stream_intact_and_in_order() {
+    let json = run_clients(&["tcp", "--clients", "4", "--loss", "2%", "--bytes", "262144"]);
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 4, "{json}");
+    for c in clients {
+        assert_eq!(c["completed"], true, "{c}");
+        assert_eq!(c["intact"], true, "{c}");
+        assert_eq!(c["in_order"], true, "{c}");
+        assert_eq!(count(&c["bytes_received"]), 262144, "{c}");
+        assert!(count(&c["source_port"]) > 0, "{c}");
+    }
+    let lossy: u64 = json["links"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|l| count(&l["dropped"]))
+        .sum();
+    assert!(lossy > 0, "the network lost nothing: {json}");
+}

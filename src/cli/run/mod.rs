@@ -137,6 +137,14 @@ pub struct RunArgs {
     /// messages: every latency (`latencies_ms`).
     #[arg(long)]
     pub samples: bool,
+    /// N client hosts (c1 ... cN) probe one server host (server) at
+    /// once: each client's host, address, source port and report.
+    #[arg(long, conflicts_with_all = ["server", "messages", "renumber_after", "partition_after", "hosts"], allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=crate::run::clients::MAX_CLIENTS as u64))]
+    pub clients: Option<u64>,
+    /// With --clients, an impairment on some pairs: PAIRS NETEM, e.g.
+    /// 'c3->server loss 30%' (the impairment flags are every pair's).
+    #[arg(long, requires = "clients", allow_hyphen_values = true, value_parser = crate::run::many::parse_pair_impairment)]
+    pub impair: Vec<(faults::Pairs, faults::Impairment)>,
     /// One JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,

@@ -14,7 +14,10 @@ pub fn summary(outcome: &Outcome, s: &Scenario, client: &str) -> String {
         Outcome::Probe(o) => probe_summary(o),
         Outcome::Programs(o) => programs_summary(o, s, client),
         Outcome::Timeliness(o) => timeliness_summary(o, s),
-        Outcome::Share(_) => unreachable!("badnet run has no share workload"),
+        Outcome::Clients(o) => o.summary(),
+        Outcome::Share(_) | Outcome::Mesh(_) => {
+            unreachable!("badnet run has no share or mesh workload")
+        }
     }
 }
 

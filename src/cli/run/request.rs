@@ -111,6 +111,12 @@ impl RunArgs {
                 }
                 Workload::Timeliness(m)
             }
+            _ if self.clients.is_some() || !self.impair.is_empty() => {
+                Workload::Clients(crate::run::clients::Clients {
+                    n: self.clients.unwrap_or(1) as usize,
+                    pairs: self.impair.clone(),
+                })
+            }
             _ => Workload::Probe { capture: None },
         };
         let r = Request { scenario, workload };
