@@ -44,7 +44,9 @@ pub fn fill(
                     "self" => address(me),
                     "hosts" => Some(join(None)),
                     "peers" => Some(join(Some(me))),
-                    name if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+                    name if !key.is_empty()
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                    {
                         Some(address(name).ok_or_else(|| {
                             format!(
                                 "{{{name}}} in '{word}': no host of the lab is named {name} (hosts: {})",
