@@ -14,6 +14,8 @@
 //!   the probes, your programs, timeliness, flows sharing a bottleneck)
 //!   carried out on network-namespace or container hosts by
 //!   [`run::execute`], its [`run::Outcome`] and that outcome's JSON.
+//! - [`export`]: a scenario as another engine's objects (`badnet export
+//!   chaos-mesh`): Chaos Mesh's NetworkChaos and Workflow, the probe's Job.
 //! - [`mesh`]: every host of an N-host lab probes every other (`badnet
 //!   mesh`).
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
@@ -39,6 +41,7 @@ pub mod cli;
 pub mod demo;
 pub mod duration;
 pub mod error;
+pub mod export;
 pub mod machine;
 pub mod markup;
 pub mod mesh;

@@ -3,6 +3,7 @@
 
 mod args;
 mod doctor;
+pub mod export;
 mod lab;
 mod mesh;
 mod run;
@@ -68,6 +69,10 @@ pub enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// A scenario file for another engine: `badnet export chaos-mesh
+    /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
+    #[command(subcommand)]
+    Export(export::Export),
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -156,6 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor { json } => doctor::run(json),
         Command::Test { files, junit } => test::run(&files, junit.as_deref()),
         Command::Share(args) => share::run(&args),
+        Command::Export(e) => export::run(&e),
         Command::Demo {
             out,
             link,

@@ -6,7 +6,7 @@
 //! - `judge`: a scenario's run against its expectations.
 //! - `junit`: the JUnit XML of the judged scenarios.
 
-mod file;
+pub(crate) mod file;
 mod judge;
 mod junit;
 
