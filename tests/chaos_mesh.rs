@@ -821,3 +821,26 @@ fn the_checker_refuses_what_chaos_mesh_refuses() {
     }
     assert!(problems(&with_duration).join(";").contains("no duration"));
 }
+
+#[test]
+fn bad_flags_are_refused_with_exit_2_naming_the_flag() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/udp.toml");
+    for (flag, value) in [
+        ("--label", "bad key!"),
+        ("--label", "/host"),
+        ("--namespace", "Shop"),
+        ("--namespace", "-x"),
+        ("--probe-delay", "0s"),
+        ("--probe-delay", "soon"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_badnet"))
+            .args(["export", "chaos-mesh", flag, value])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -31,14 +31,14 @@ pub struct ChaosMeshArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The namespace of the objects and of the pods they select.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub namespace: Option<String>,
     /// The label whose value names a pod's host.
-    #[arg(long, default_value = chaos_mesh::DEFAULT_LABEL)]
+    #[arg(long, default_value = chaos_mesh::DEFAULT_LABEL, allow_hyphen_values = true)]
     pub label: String,
     /// How long the probe's pod waits before the probe starts (the faults
     /// are injected half-way through).
-    #[arg(long, default_value = "20s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "20s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub probe_delay: Duration,
 }
 
