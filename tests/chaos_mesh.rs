@@ -844,3 +844,70 @@ fn bad_flags_are_refused_with_exit_2_naming_the_flag() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// The fenced blocks of a Markdown file: (language, text).
+fn blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(lang)) => open = Some((lang.trim().to_owned(), String::new())),
+            (Some(_), Some(_)) => out.push(open.take().unwrap()),
+            (Some((_, text)), None) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_books_worked_example_is_what_the_command_writes_and_it_is_valid() {
+    let chapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/cluster.md");
+    let blocks = blocks(&std::fs::read_to_string(chapter).unwrap());
+    let at = blocks.iter().position(|(l, _)| l == "toml").unwrap();
+    let scenario = &blocks[at].1;
+    let shown = &blocks[at..].iter().find(|(l, _)| l == "yaml").unwrap().1;
+    let dir = std::env::temp_dir().join(format!("badnet-book-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("replicas.toml");
+    std::fs::write(&file, scenario).unwrap();
+    // Its programs are the lecture's, found on PATH as after make install.
+    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_badnet"))
+        .args(["export", "chaos-mesh", "--namespace", "shop"])
+        .arg(&file)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        &written, shown,
+        "the chapter's YAML is not what the command writes"
+    );
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&written)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .collect();
+    for d in &docs {
+        let errs = problems(d);
+        assert!(errs.is_empty(), "{errs:#?}");
+    }
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use faults::{Direction, Fault, Pairs};
 
 use super::test::file::{self, Declared};
@@ -15,18 +15,21 @@ use crate::export::{Plan, Probe, Refused};
 use crate::scenario::PORT;
 use crate::timeline::Action;
 
-/// Which engine.
-#[derive(Debug, Subcommand)]
-pub enum Export {
+/// The engine whose objects an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
     /// Kubernetes YAML for Chaos Mesh: a NetworkChaos per fault, a
     /// Workflow for a timeline, and for badnet's probes their server and a
     /// Job; each host is the pods labelled `KEY: HOST`.
-    ChaosMesh(ChaosMeshArgs),
+    ChaosMesh,
 }
 
-/// `badnet export chaos-mesh` flags.
+/// `badnet export` flags.
 #[derive(Debug, Args)]
-pub struct ChaosMeshArgs {
+pub struct ExportArgs {
+    /// The engine (chaos-mesh).
+    #[arg(value_enum)]
+    pub engine: Engine,
     /// Scenario files (as `badnet test` takes them).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -36,6 +39,10 @@ pub struct ChaosMeshArgs {
     /// The label whose value names a pod's host.
     #[arg(long, default_value = chaos_mesh::DEFAULT_LABEL, allow_hyphen_values = true)]
     pub label: String,
+    /// Only the scenario of this name (a file's scenarios would otherwise
+    /// all be applied at once, on the same pods).
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
     /// How long the probe's pod waits before the probe starts (the faults
     /// are injected half-way through).
     #[arg(long, default_value = "20s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
@@ -43,9 +50,9 @@ pub struct ChaosMeshArgs {
 }
 
 /// `badnet export`.
-pub fn run(e: &Export) -> anyhow::Result<()> {
-    match e {
-        Export::ChaosMesh(args) => {
+pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    match args.engine {
+        Engine::ChaosMesh => {
             print!("{}", chaos_mesh_yaml(args)?);
             Ok(())
         }
@@ -54,12 +61,29 @@ pub fn run(e: &Export) -> anyhow::Result<()> {
 
 /// The YAML of every scenario of every file: all of them, or the first
 /// refusal.
-pub fn chaos_mesh_yaml(args: &ChaosMeshArgs) -> Result<String, BadInput> {
+pub fn chaos_mesh_yaml(args: &ExportArgs) -> Result<String, BadInput> {
     let o = options(args)?;
     let mut out = String::new();
     let mut names: Vec<String> = Vec::new();
+    let mut all = Vec::new();
     for path in &args.files {
-        for d in file::load(path)? {
+        all.extend(file::load(path)?);
+    }
+    if let Some(name) = &args.scenario {
+        let given: Vec<String> = all.iter().map(|d| d.name.clone()).collect();
+        all.retain(|d| d.name == *name);
+        if all.is_empty() {
+            return Err(BadInput::new(
+                "--scenario",
+                format!(
+                    "no scenario is named {name:?}; the files hold: {}",
+                    given.join("; ")
+                ),
+            ));
+        }
+    }
+    {
+        for d in all {
             let at = |key: &str| format!("{}:{}: {key}", d.file.display(), d.line);
             let mut plan = plan(&d)
                 .map_err(|r| BadInput::new(at(&r.key), format!("{}: {}", d.name, r.why)))?;
@@ -79,7 +103,7 @@ pub fn chaos_mesh_yaml(args: &ChaosMeshArgs) -> Result<String, BadInput> {
     Ok(out)
 }
 
-fn options(args: &ChaosMeshArgs) -> Result<Options, BadInput> {
+fn options(args: &ExportArgs) -> Result<Options, BadInput> {
     if !label_key(&args.label) {
         return Err(BadInput::new(
             "--label",

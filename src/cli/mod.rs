@@ -79,8 +79,7 @@ pub enum Command {
     },
     /// A scenario file for another engine: `badnet export chaos-mesh
     /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
-    #[command(subcommand)]
-    Export(export::Export),
+    Export(export::ExportArgs),
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -179,7 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             scenario.as_deref(),
         ),
         Command::Share(args) => share::run(&args),
-        Command::Export(e) => export::run(&e),
+        Command::Export(args) => export::run(&args),
         Command::Demo {
             out,
             link,
