@@ -294,9 +294,9 @@ fn rate(bits: u64) -> String {
     })
 }
 
-/// A Go duration (`deadline`): whole milliseconds.
+/// A Go duration (`deadline`), never zero.
 fn deadline(d: Duration) -> String {
-    time(Duration::from_millis(d.as_millis().max(1) as u64))
+    time(d.max(Duration::from_nanos(1)))
 }
 
 /// The Workflow of the phases: a Serial of one template per phase.

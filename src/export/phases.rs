@@ -123,7 +123,10 @@ pub fn phases(plan: &Plan) -> Result<Vec<Phase>, Refused> {
         cuts.dedup();
         let chaos = in_force(&names, &imp, &cuts);
         let last = out.last_mut().expect("one phase at least");
-        if last.chaos != chaos {
+        if last.start == at {
+            // Steps at 0s: the first phase is what they make.
+            last.chaos = chaos;
+        } else if last.chaos != chaos {
             last.end = Some(at);
             out.push(Phase {
                 start: at,
@@ -243,6 +246,16 @@ mod tests {
         assert_eq!(p[1].end, Some(Duration::from_secs(2)));
         assert_eq!(p[1].chaos[0].to, ["n2", "n3"]);
         assert!(p[2].chaos.is_empty() && p[2].end.is_none());
+    }
+
+    #[test]
+    fn steps_at_the_start_make_the_first_phase() {
+        let p = phases(&plan("", &[], &[(0, "isolate n1"), (1000, "heal")])).unwrap();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].start, Duration::ZERO);
+        assert_eq!(p[0].end, Some(Duration::from_secs(1)));
+        assert_eq!(p[0].chaos.len(), 1);
+        assert!(p[1].chaos.is_empty());
     }
 
     #[test]
