@@ -911,3 +911,30 @@ fn the_books_worked_example_is_what_the_command_writes_and_it_is_valid() {
         assert!(errs.is_empty(), "{errs:#?}");
     }
 }
+
+#[test]
+fn scenarios_whose_names_begin_alike_get_objects_named_apart() {
+    let one = "[[scenario]]\nname = \"UDP through a lossy link, with a very long name: the first\"\ntransport = \"udp\"\nloss = \"5%\"\n";
+    let two = one.replace("the first", "the second");
+    let out = export_file(&format!("{one}\n{two}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_norway::Deserializer::from_str(std::str::from_utf8(&out.stdout).unwrap())
+            .map(|doc| Value::deserialize(doc).unwrap())
+            .collect();
+    let mut names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 8, "{names:?}");
+    for d in &docs {
+        assert!(problems(d).is_empty(), "{:?}", problems(d));
+    }
+}

@@ -82,23 +82,22 @@ pub fn chaos_mesh_yaml(args: &ExportArgs) -> Result<String, BadInput> {
             ));
         }
     }
-    {
-        for d in all {
-            let at = |key: &str| format!("{}:{}: {key}", d.file.display(), d.line);
-            let mut plan = plan(&d)
-                .map_err(|r| BadInput::new(at(&r.key), format!("{}: {}", d.name, r.why)))?;
-            let slug = chaos_mesh::slug(&plan.name);
-            let twins = names.iter().filter(|n| **n == slug).count();
-            names.push(slug);
-            if twins > 0 {
-                plan.name = format!("{} {}", plan.name, twins + 1);
-            }
-            let objects = chaos_mesh::objects(&plan, &o).map_err(|r| {
-                BadInput::new(at(&key_of(&d, &r.key)), format!("{}: {}", d.name, r.why))
-            })?;
-            out.push_str(&format!("# {}:{}: {}\n", d.file.display(), d.line, d.name));
-            out.push_str(&chaos_mesh::yaml(&objects));
+    for d in all {
+        let at = |key: &str| format!("{}:{}: {key}", d.file.display(), d.line);
+        let plan =
+            plan(&d).map_err(|r| BadInput::new(at(&r.key), format!("{}: {}", d.name, r.why)))?;
+        // Scenarios whose names begin alike get objects named apart.
+        let mut base = chaos_mesh::base_name(&plan.name);
+        let twins = names.iter().filter(|n| **n == base).count();
+        names.push(base.clone());
+        if twins > 0 {
+            base = format!("{base}-{}", twins + 1);
         }
+        let objects = chaos_mesh::objects_named(&plan, &base, &o).map_err(|r| {
+            BadInput::new(at(&key_of(&d, &r.key)), format!("{}: {}", d.name, r.why))
+        })?;
+        out.push_str(&format!("# {}:{}: {}\n", d.file.display(), d.line, d.name));
+        out.push_str(&chaos_mesh::yaml(&objects));
     }
     Ok(out)
 }

@@ -42,6 +42,18 @@ pub struct Options {
 /// The objects of `plan`, in the order to apply them: the probe's server
 /// and Job (if any), then the faults.
 pub fn objects(plan: &Plan, o: &Options) -> Result<Vec<Value>, Refused> {
+    objects_named(plan, &base_name(&plan.name), o)
+}
+
+/// The name every object of a scenario's starts with: `badnet-` and the
+/// scenario's name in at most 40 lower-case letters, digits and '-'.
+pub fn base_name(scenario: &str) -> String {
+    format!("badnet-{}", slug(scenario))
+}
+
+/// [`objects`], named from `base` (a DNS-1123 label of at most 50
+/// characters).
+pub fn objects_named(plan: &Plan, base: &str, o: &Options) -> Result<Vec<Value>, Refused> {
     for host in &plan.hosts {
         if !label_value(host) {
             return Err(Refused::new(
@@ -62,12 +74,11 @@ pub fn objects(plan: &Plan, o: &Options) -> Result<Vec<Value>, Refused> {
         }
     }
     let mut phases = phases(plan)?;
-    let base = format!("badnet-{}", slug(&plan.name));
     let mut out = Vec::new();
     // With a probe, every fault waits in a Workflow until the probe's pod
     // exists; it is applied half-way through the pod's wait.
     let lead = plan.probe.as_ref().map(|p| {
-        out.extend(probe_objects(plan, p, &base, o));
+        out.extend(probe_objects(plan, p, base, o));
         let half = o.probe_delay / 2;
         (half, o.probe_delay - half)
     });
@@ -96,7 +107,7 @@ pub fn objects(plan: &Plan, o: &Options) -> Result<Vec<Value>, Refused> {
         phases.pop();
     }
     if !phases.is_empty() {
-        out.push(workflow(&base, &plan.name, &phases, lead, o));
+        out.push(workflow(base, &plan.name, &phases, lead, o));
     }
     Ok(out)
 }
@@ -443,7 +454,7 @@ fn label_value(v: &str) -> bool {
 
 /// `name` as part of an object's name (a DNS-1123 label): lower case,
 /// runs of anything else one '-', at most 40 characters.
-pub fn slug(name: &str) -> String {
+fn slug(name: &str) -> String {
     let mut s = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
