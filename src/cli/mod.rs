@@ -3,6 +3,7 @@
 
 mod args;
 mod doctor;
+pub mod export;
 mod fault;
 mod lab;
 mod mesh;
@@ -68,7 +69,18 @@ pub enum Command {
         /// Also write JUnit XML here, for CI.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Judge a report obtained elsewhere instead of running: the
+        /// probe's JSON (e.g. `kubectl logs` of `badnet export`'s Job) or
+        /// a saved `badnet run --json`, against the one scenario chosen.
+        #[arg(long, value_name = "REPORT.json")]
+        judge: Option<PathBuf>,
+        /// Only the scenario of this name.
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
     },
+    /// A scenario file for another engine: `badnet export chaos-mesh
+    /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
+    Export(export::ExportArgs),
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -172,8 +184,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Mesh(args) => mesh::run(&args),
         Command::Doctor { json } => doctor::run(json),
-        Command::Test { files, junit } => test::run(&files, junit.as_deref()),
+        Command::Test {
+            files,
+            junit,
+            judge,
+            scenario,
+        } => test::run(
+            &files,
+            junit.as_deref(),
+            judge.as_deref(),
+            scenario.as_deref(),
+        ),
         Command::Share(args) => share::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Demo {
             out,
             link,
