@@ -279,6 +279,7 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
         crate::demo::CHART_FILES
             .iter()
             .map(|c| c.file)
+            .chain(report.mesh.as_ref().map(|_| crate::demo::MESH_FILE))
             .collect::<Vec<_>>()
             .join(", "),
         if cfg.hosts == HostKind::Netns {
