@@ -143,6 +143,12 @@ pub fn plan(d: &Declared) -> Result<Plan, Refused> {
             "the timestamped messages are sent by badnet itself, not by a program of the services image",
         ));
     }
+    if args.clients.is_some() {
+        return Err(Refused::new(
+            "clients",
+            "the export writes one probe Job between two hosts; many clients of one server are not exported yet",
+        ));
+    }
     if args.link.seed.is_some() {
         return Err(Refused::new(
             "seed",
