@@ -8,22 +8,11 @@ use faults::bounds::ProportionCheck;
 use rstest::rstest;
 use serde_json::Value;
 
-use crate::common::{backend, badnet, count, num, require_root};
+use crate::common::{backend, badnet, count, json_ok, num, require_root, run_ok};
 
 /// `badnet mesh --json ARGS` on this run's backend; its JSON.
 fn mesh(args: &[&str]) -> Value {
-    require_root();
-    let out = badnet()
-        .args(["mesh", "--json", "--backend", backend().name()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "badnet mesh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_ok("mesh", args)
 }
 
 /// The probe from `from` to `to`.
@@ -422,22 +411,6 @@ fn a_held_lab_is_changed_from_another_shell() {
     assert_eq!(count(&ended["links"]["n1->n3"]["packets_in"]), 0, "{ended}");
 }
 
-/// `badnet run --json ARGS` on this run's backend; its JSON.
-fn run_clients(args: &[&str]) -> Value {
-    require_root();
-    let out = badnet()
-        .args(["run", "--json", "--backend", backend().name()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "badnet run {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Many clients, one server, UDP: each client's loss follows its own link.
 /// With `c3->server loss 30%`, c3's probes are lost in the Clopper-Pearson
 /// interval of 0.30 for its 2000 (1e-6: about ±0.045), and the other three
@@ -445,7 +418,7 @@ fn run_clients(args: &[&str]) -> Value {
 /// on the wrong client's link, or on every link, fails.
 #[test]
 fn udp_loss_is_per_client_and_follows_its_own_link() {
-    let json = run_clients(&[
+    let json = run_ok(&[
         "udp",
         "--clients",
         "4",
@@ -484,7 +457,7 @@ fn udp_loss_is_per_client_and_follows_its_own_link() {
 /// whole and in order, each from its own address and port.
 #[test]
 fn tcp_server_serves_many_clients_each_stream_intact_and_in_order() {
-    let json = run_clients(&["tcp", "--clients", "4", "--loss", "2%", "--bytes", "262144"]);
+    let json = run_ok(&["tcp", "--clients", "4", "--loss", "2%", "--bytes", "262144"]);
     let clients = json["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 4, "{json}");
     for c in clients {
