@@ -61,3 +61,37 @@ pub fn steps(at: &[String]) -> Result<Vec<crate::timeline::Step>, crate::error::
         .collect::<Result<_, _>>()
         .map_err(|e| crate::error::BadInput::new("--at", e))
 }
+
+/// A folder to write into (`demo --out`, `bench --out`): one that is
+/// there, or one that can be made (its nearest existing ancestor is a
+/// folder), so that a bad path is refused before any work.
+pub fn out_dir(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    if text.trim().is_empty() {
+        return Err("empty: give a folder".into());
+    }
+    let mut at = path.as_path();
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => return Ok(path),
+            Ok(_) => return Err(format!("'{}' is not a folder", at.display())),
+            Err(_) => match at.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                // A relative path with nothing of it there: made in the
+                // working folder.
+                _ => return Ok(path),
+            },
+        }
+    }
+}
+
+/// A folder that is there (`manpage --dir`), checked when the command
+/// runs (a page shown in the book may name a folder of another machine).
+pub fn existing_dir(path: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        _ if path.as_os_str().is_empty() => Err("empty: give a folder".into()),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("'{}' is not a folder", path.display())),
+        Err(e) => Err(format!("'{}': {e}", path.display())),
+    }
+}

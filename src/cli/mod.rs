@@ -41,7 +41,7 @@ pub enum Command {
     /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
     Demo {
         /// Where to write report.json, report.md, the plots and the pcaps.
-        #[arg(long, default_value = "badnet-report")]
+        #[arg(long, default_value = "badnet-report", value_parser = args::out_dir)]
         out: PathBuf,
         #[command(flatten)]
         link: LinkArgs,
@@ -80,7 +80,7 @@ pub enum Command {
     /// against the lecture's, runs alone and side by side.
     Bench {
         /// Where to write `SECTION.json` and `summary.md`.
-        #[arg(long, default_value = "target/bench")]
+        #[arg(long, default_value = "target/bench", value_parser = args::out_dir)]
         out: PathBuf,
         /// Shorter spans, fewer samples.
         #[arg(long)]
@@ -101,7 +101,7 @@ pub enum Command {
     /// Print badnet's manual page (roff), generated from these flags; with
     /// --dir, write one page per command there (badnet.1, badnet-run.1, ...).
     Manpage {
-        /// Where to write the pages.
+        /// Where to write the pages (a folder that is there).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -199,6 +199,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Manpage { dir } => {
+            if let Some(dir) = &dir {
+                args::existing_dir(dir).map_err(|e| crate::error::BadInput::new("--dir", e))?;
+            }
             let cmd = <Cli as clap::CommandFactory>::command();
             match dir {
                 Some(dir) => clap_mangen::generate_to(cmd, dir)?,

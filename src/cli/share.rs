@@ -54,6 +54,13 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if args.link.backend == faults::Backend::Veth {
+        return Err(BadInput::new(
+            "--backend",
+            "veth is a plain pair and carries no impairment, so no bottleneck: use netem, wire or auto",
+        )
+        .into());
+    }
     if args.tcp == 0 && args.udp.is_none() {
         return Err(
             BadInput::new("--tcp", "no flows: give --tcp N (N above 0) or --udp RATE").into(),

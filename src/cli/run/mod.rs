@@ -12,6 +12,7 @@ use crate::scenario::{HostKind, Scenario, Transport};
 
 mod print;
 mod request;
+mod values;
 
 /// `badnet run` flags: an impairment, a backend and a workload.
 #[derive(Debug, Clone, Args)]
@@ -51,25 +52,25 @@ pub struct RunArgs {
     #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
     /// Loss per direction, e.g. 10%.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::loss)]
     pub loss: Option<String>,
     /// Delay per direction, e.g. 50ms (with its unit).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::delay)]
     pub delay: Option<String>,
     /// Jitter around the delay, e.g. 10ms (needs --delay).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::jitter)]
     pub jitter: Option<String>,
     /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::reorder)]
     pub reorder: Option<String>,
     /// Packets duplicated, e.g. 5%.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::duplicate)]
     pub duplicate: Option<String>,
     /// Packets with one bit flipped, e.g. 2%.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::corrupt)]
     pub corrupt: Option<String>,
     /// Rate limit, e.g. 10mbit.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::rate)]
     pub rate: Option<String>,
     /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
     #[arg(long, allow_hyphen_values = true)]
