@@ -13,6 +13,25 @@ pub struct LinkArgs {
     pub seed: Option<u64>,
 }
 
+impl LinkArgs {
+    /// The seed given, or one drawn now: a run records the seed it used,
+    /// so that `--seed` can replay it.
+    pub fn seed_or_drawn(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            let mut buf = [0u8; 8];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+                .map(|()| u64::from_le_bytes(buf))
+                .unwrap_or_else(|_| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64)
+                        ^ u64::from(std::process::id())
+                })
+        })
+    }
+}
+
 /// `--hosts`: how many hosts (named h1 ... hN), or their names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostsArg {

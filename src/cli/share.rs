@@ -71,7 +71,7 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
     }
     let mut scenario = Scenario::new(Transport::Tcp);
     scenario.backend = args.link.backend;
-    scenario.seed = args.link.seed;
+    scenario.seed = Some(args.link.seed_or_drawn());
     scenario.hosts = args.hosts;
     let request = Request::share(
         scenario,
@@ -104,19 +104,23 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", outcome.json(&request.scenario, ""));
     } else {
-        print!("{}", summary(report));
+        print!(
+            "{}",
+            summary(report, request.scenario.seed.unwrap_or_default())
+        );
     }
     Ok(())
 }
 
-fn summary(r: &ShareReport) -> String {
+fn summary(r: &ShareReport, seed: u64) -> String {
     let mut s = format!(
-        "{} flows through {} (queue {} packets) for {:.1} s, backend {}\n",
+        "{} flows through {} (queue {} packets) for {:.1} s, backend {}, seed {}\n",
         r.flows.len(),
         r.rate,
         r.limit,
         r.duration_s,
-        r.backend
+        r.backend,
+        seed
     );
     for (i, f) in r.flows.iter().enumerate() {
         s.push_str(&format!(

@@ -162,7 +162,8 @@ impl Outcome {
     /// What `badnet run --json` (and `share --json`) prints: the
     /// workload's own fields, and but for `share` the impairment of `s`:
     /// as `given` on the command line, as `tc` arguments, and its
-    /// direction.
+    /// direction; and `seed`, the seed of the link's draws (the probe's
+    /// lab's, else that of `s`, which the command line always sets).
     pub fn json(&self, s: &Scenario, given: &str) -> serde_json::Value {
         let mut impairment = serde_json::json!({
             "given": given,
@@ -176,9 +177,14 @@ impl Outcome {
             }
             Outcome::Programs(o) => to_json(o),
             Outcome::Timeliness(o) => to_json(o),
-            Outcome::Share(r) => return to_json(r),
+            Outcome::Share(r) => to_json(r),
         };
-        v["impairment"] = impairment;
+        if v.get("seed").is_none() {
+            v["seed"] = serde_json::json!(s.seed);
+        }
+        if !matches!(self, Outcome::Share(_)) {
+            v["impairment"] = impairment;
+        }
         v
     }
 
@@ -215,6 +221,8 @@ fn probe_json(o: &ProbeOutcome) -> serde_json::Value {
         "link": o.link,
         "server_udp": o.server_udp,
         "receive_buffer_drops": o.server_udp.rcvbuf_errors,
+        "unread_at_end": o.unread_at_end,
+        "seed": o.seed,
         "renumbered": o.scenario.renumber_after.map(|_| faults::ADDR_A_RENUMBERED.to_string()),
         "timeline": o.timeline.timeline,
         "phases": o.timeline.phases,

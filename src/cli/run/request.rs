@@ -69,7 +69,7 @@ impl RunArgs {
         if let Some(t) = self.timeout {
             s.timeout = t;
         }
-        s.seed = self.link.seed;
+        s.seed = Some(self.link.seed_or_drawn());
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
