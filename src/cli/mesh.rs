@@ -79,7 +79,7 @@ impl MeshArgs {
 pub fn run(args: &MeshArgs) -> anyhow::Result<()> {
     let outcome = crate::mesh::run(&args.mesh()?)?;
     if args.json {
-        println!("{}", serde_json::to_string(&outcome)?);
+        println!("{}", crate::run::rounded(serde_json::to_value(&outcome)?));
     } else {
         print!("{}", outcome.summary());
     }

@@ -185,7 +185,7 @@ impl Outcome {
         if !matches!(self, Outcome::Share(_)) {
             v["impairment"] = impairment;
         }
-        v
+        rounded(v)
     }
 
     /// Why your client's run counts as failed: it exited with a code
@@ -202,6 +202,39 @@ impl Outcome {
                 code.map_or("was killed".into(), |c| format!("exited with {c}"))
             )),
         }
+    }
+}
+
+/// `v` with every float rounded as the text prints it, by its key: times
+/// in ms (`_ms`, `_us`) and rates in Mbit/s (`_mbps`) to 3 decimals,
+/// seconds (`_s`) and everything else (fractions, percentages, indices) to
+/// 6; so that no `0.12999999999999998` reaches a reader. An array's
+/// numbers go by the array's key.
+pub fn rounded(mut v: serde_json::Value) -> serde_json::Value {
+    round_in(&mut v, "");
+    v
+}
+
+fn round_in(v: &mut serde_json::Value, key: &str) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let decimals = if key.ends_with("_ms") || key.ends_with("_us") || key.ends_with("_mbps")
+            {
+                3
+            } else {
+                6
+            };
+            let x = n.as_f64().unwrap_or_default();
+            let scale = 10f64.powi(decimals);
+            let r = (x * scale).round() / scale;
+            if let Some(n) = serde_json::Number::from_f64(if r.is_finite() { r } else { x }) {
+                *v = Value::Number(n);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| round_in(item, key)),
+        Value::Object(map) => map.iter_mut().for_each(|(k, item)| round_in(item, k)),
+        _ => {}
     }
 }
 
@@ -231,4 +264,25 @@ fn probe_json(o: &ProbeOutcome) -> serde_json::Value {
         map.extend(more);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn json_floats_are_rounded_as_the_text_prints_them() {
+        let v = super::rounded(json!({
+            "delay_ms": 0.12999999999999998,
+            "duration_s": 1.000_000_4,
+            "loss_rate": 0.1 + 0.2,
+            "rtt_samples_ms": [0.123_456_7, 2.0],
+            "count": 3,
+            "nested": {"goodput_mbps": 4.180_000_000_000_001},
+        }));
+        assert_eq!(
+            v.to_string(),
+            r#"{"count":3,"delay_ms":0.13,"duration_s":1.0,"loss_rate":0.3,"nested":{"goodput_mbps":4.18},"rtt_samples_ms":[0.123,2.0]}"#
+        );
+    }
 }

@@ -342,3 +342,39 @@ fn udp_run_records_its_seed_and_the_seed_replays_it() {
         "{text}"
     );
 }
+
+/// The driver's JSON holds no float noise (`0.12999999999999998`): every
+/// float, the driver's own (the impairment's `delay_ms`, the timeline's
+/// phases) as the probe's, has at most the decimals the text prints (6).
+#[test]
+fn udp_run_json_floats_are_rounded() {
+    let v = run_ok(&[
+        "udp",
+        "--delay",
+        "130us",
+        "--count",
+        "50",
+        "--samples",
+        "--at",
+        "10ms",
+        "delay 130us",
+    ]);
+    let mut noisy = Vec::new();
+    floats(&v, &mut noisy);
+    assert!(noisy.is_empty(), "unrounded floats {noisy:?} in {v}");
+}
+
+/// The floats in `v` printed with more than 6 decimals.
+fn floats(v: &serde_json::Value, noisy: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let text = n.to_string();
+            if text.split_once('.').is_some_and(|(_, d)| d.len() > 6) {
+                noisy.push(text);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| floats(i, noisy)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| floats(i, noisy)),
+        _ => {}
+    }
+}
