@@ -6,7 +6,7 @@ use faults::Backend;
 #[derive(Debug, Clone, clap::Args)]
 pub struct LinkArgs {
     /// Which link joins the hosts.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Seed of the wire's random draws (the same seed, the same draws).
     #[arg(long, allow_hyphen_values = true)]

@@ -14,7 +14,7 @@ use crate::scenario::Transport;
 #[derive(Debug, Clone, Args)]
 pub struct MeshArgs {
     /// How many hosts (h1 ... hN), or their names: h1,h2,h3.
-    #[arg(long, default_value = "5")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5")]
     pub hosts: HostsArg,
     /// TCP streams instead of UDP probes: each intact and in order, or its
     /// error.

@@ -32,7 +32,7 @@ pub struct ShareArgs {
     #[command(flatten)]
     pub link: LinkArgs,
     /// netns, or containers (holder containers of the services image).
-    #[arg(long, value_enum, default_value = "netns")]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value = "netns")]
     pub hosts: crate::scenario::HostKind,
     /// One JSON object instead of a summary.
     #[arg(long)]
