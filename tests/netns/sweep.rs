@@ -124,7 +124,7 @@ fn case(path: &[String], sub: &Command, arg: &Arg, value: &str, scenario: &str) 
     let mut groups = base(path.last().unwrap(), scenario);
     groups.retain(|(id, _)| id != arg.get_id().as_str());
     let mut swept = vec![long.clone()];
-    swept.extend(std::iter::repeat_n(value.to_owned(), n));
+    swept.extend(std::iter::repeat(value.to_owned()).take(n));
     let argv = |groups: &[(String, Vec<String>)]| {
         let mut v = vec!["badnet".to_owned()];
         v.extend(path.iter().cloned());
