@@ -189,6 +189,9 @@ const TABLE: &[(&[&str], &str, &[&str])] = &[
     ),
     (&["share"], "--backend", &["veth"]),
     (&["demo"], "--backend", &["veth"]),
+    // Your programs' flags beside a probe's transport were ignored.
+    (&["run", "udp"], "--client", &["true"]),
+    (&["run", "tcp"], "--ready-timeout", &["5s"]),
     // Output paths.
     (&["demo"], "--out", &["/dev/null/x", ""]),
     (&["bench"], "--out", &["/dev/null/x", ""]),
