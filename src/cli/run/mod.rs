@@ -66,16 +66,18 @@ pub struct RunArgs {
     /// How long the server may take to be ready (--ready, --ready-port).
     #[arg(long, requires = "server", conflicts_with = "transport", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
-    /// Loss per direction, e.g. 10%.
+    /// Loss per direction, e.g. 10%, or '10% 25%' with its correlation.
     #[arg(long, allow_hyphen_values = true, value_parser = values::loss)]
     pub loss: Option<String>,
     /// Delay per direction, e.g. 50ms (with its unit).
     #[arg(long, allow_hyphen_values = true, value_parser = values::delay)]
     pub delay: Option<String>,
-    /// Jitter around the delay, e.g. 10ms (needs --delay).
+    /// Jitter around the delay, e.g. 10ms, or '10ms 25%' with its
+    /// correlation (needs --delay).
     #[arg(long, allow_hyphen_values = true, value_parser = values::jitter)]
     pub jitter: Option<String>,
-    /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
+    /// Packets sent ahead of the delay, e.g. 25%, '25% 50%' with its
+    /// correlation, '25% gap 5' (needs --delay).
     #[arg(long, allow_hyphen_values = true, value_parser = values::reorder)]
     pub reorder: Option<String>,
     /// Packets duplicated, e.g. 5%.

@@ -113,6 +113,7 @@ mod tests {
         assert_eq!(loss("5%  25%"), Ok("5% 25%".into()));
         assert_eq!(jitter("10ms 25%"), Ok("10ms 25%".into()));
         assert_eq!(reorder("25% 50% gap 5"), Ok("25% 50% gap 5".into()));
+        assert_eq!(reorder("25% gap 5"), Ok("25% gap 5".into()));
         assert_eq!(rate("10mbit"), Ok("10mbit".into()));
         for (parse, bad) in [
             (delay as fn(&str) -> Result<String, String>, "1ms loss 100%"),
