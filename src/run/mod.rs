@@ -207,9 +207,10 @@ impl Outcome {
 
 /// `v` with every float rounded as the text prints it, by its key: times
 /// in ms (`_ms`, `_us`) and rates in Mbit/s (`_mbps`) to 3 decimals,
-/// seconds (`_s`) and everything else (fractions, percentages, indices) to
-/// 6; so that no `0.12999999999999998` reaches a reader. An array's
-/// numbers go by the array's key.
+/// seconds (`_s`) to 6; anything else (fractions, percentages, indices,
+/// probabilities that may be tiny) to 12 significant digits. So no
+/// `0.12999999999999998` reaches a reader. An array's numbers go by the
+/// array's key.
 pub fn rounded(mut v: serde_json::Value) -> serde_json::Value {
     round_in(&mut v, "");
     v
@@ -219,15 +220,21 @@ fn round_in(v: &mut serde_json::Value, key: &str) {
     use serde_json::Value;
     match v {
         Value::Number(n) if n.is_f64() => {
-            let decimals = if key.ends_with("_ms") || key.ends_with("_us") || key.ends_with("_mbps")
-            {
-                3
-            } else {
-                6
-            };
             let x = n.as_f64().unwrap_or_default();
-            let scale = 10f64.powi(decimals);
-            let r = (x * scale).round() / scale;
+            let decimals = if ["_ms", "_us", "_mbps"].iter().any(|s| key.ends_with(s)) {
+                Some(3)
+            } else if key.ends_with("_s") {
+                Some(6)
+            } else {
+                None
+            };
+            let r = match decimals {
+                Some(d) => {
+                    let scale = 10f64.powi(d);
+                    (x * scale).round() / scale
+                }
+                None => format!("{x:.11e}").parse().unwrap_or(x),
+            };
             if let Some(n) = serde_json::Number::from_f64(if r.is_finite() { r } else { x }) {
                 *v = Value::Number(n);
             }
@@ -276,13 +283,14 @@ mod tests {
             "delay_ms": 0.12999999999999998,
             "duration_s": 1.000_000_4,
             "loss_rate": 0.1 + 0.2,
+            "alpha": 1.234_567e-7,
             "rtt_samples_ms": [0.123_456_7, 2.0],
             "count": 3,
             "nested": {"goodput_mbps": 4.180_000_000_000_001},
         }));
         assert_eq!(
             v.to_string(),
-            r#"{"count":3,"delay_ms":0.13,"duration_s":1.0,"loss_rate":0.3,"nested":{"goodput_mbps":4.18},"rtt_samples_ms":[0.123,2.0]}"#
+            r#"{"alpha":1.234567e-7,"count":3,"delay_ms":0.13,"duration_s":1.0,"loss_rate":0.3,"nested":{"goodput_mbps":4.18},"rtt_samples_ms":[0.123,2.0]}"#
         );
     }
 }

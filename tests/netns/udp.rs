@@ -345,7 +345,8 @@ fn udp_run_records_its_seed_and_the_seed_replays_it() {
 
 /// The driver's JSON holds no float noise (`0.12999999999999998`): every
 /// float, the driver's own (the impairment's `delay_ms`, the timeline's
-/// phases) as the probe's, has at most the decimals the text prints (6).
+/// phases) as the probe's, has at most 12 significant digits (times in
+/// ms to a microsecond, seconds to a microsecond, other values to 12).
 #[test]
 fn udp_run_json_floats_are_rounded() {
     let v = run_ok(&[
@@ -364,12 +365,18 @@ fn udp_run_json_floats_are_rounded() {
     assert!(noisy.is_empty(), "unrounded floats {noisy:?} in {v}");
 }
 
-/// The floats in `v` printed with more than 6 decimals.
+/// The floats in `v` printed with more than 12 significant digits.
 fn floats(v: &serde_json::Value, noisy: &mut Vec<String>) {
     match v {
         serde_json::Value::Number(n) if n.is_f64() => {
             let text = n.to_string();
-            if text.split_once('.').is_some_and(|(_, d)| d.len() > 6) {
+            let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+            let digits = mantissa
+                .chars()
+                .filter(char::is_ascii_digit)
+                .skip_while(|&c| c == '0')
+                .count();
+            if digits > 12 {
                 noisy.push(text);
             }
         }
