@@ -40,7 +40,7 @@ const BAD: &[&str] = &[
 /// How long an accepted command line may run before it is killed.
 const BOUND: Duration = Duration::from_millis(1500);
 /// Command lines run at once.
-const AT_ONCE: usize = 8;
+const AT_ONCE: usize = 16;
 
 /// What each command needs besides the swept flag, to run briefly: groups
 /// of arguments, each named by its flag (or positional's id), dropped when
@@ -238,6 +238,7 @@ fn every_flag_of_every_command_refuses_bad_values_with_exit_2_naming_it_before_b
         }
     }
     let ran = to_run.len();
+    let parsed_in = started.elapsed();
     let mut pids = Vec::new();
     let mut running: Vec<Running> = Vec::new();
     let mut accepted = Vec::new();
@@ -309,9 +310,10 @@ fn every_flag_of_every_command_refuses_bad_values_with_exit_2_naming_it_before_b
         .filter(|id| faults::plumbing::owner_pid(id).is_some_and(|p| pids.contains(&p)))
         .collect();
     eprintln!(
-        "swept {} flags x {} values: {tried} cases, {in_clap} refused by clap, {ran} run ({} accepted), in {:.1} s",
+        "swept {} flags x {} values: {tried} cases, {in_clap} refused by clap (in {:.1} s), {ran} run ({} accepted), in {:.1} s",
         all.len(),
         BAD.len(),
+        parsed_in.as_secs_f64(),
         accepted.len(),
         started.elapsed().as_secs_f64()
     );
