@@ -273,9 +273,17 @@ pub fn tcp_reliable(r: &TcpReport) -> Vec<Check> {
             "completed",
             r.completed,
             format!(
-                "completed = {} ({})",
+                "completed = {} ({}){}",
                 r.completed,
-                r.error.as_deref().unwrap_or("no error")
+                r.error.as_deref().unwrap_or("no error"),
+                if r.bytes_received == 0 {
+                    format!(
+                        "; {} SYNs sent in {} connection attempts",
+                        r.syns_sent, r.connect_attempts
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ),
         Check::new(

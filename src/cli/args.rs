@@ -6,11 +6,30 @@ use faults::Backend;
 #[derive(Debug, Clone, clap::Args)]
 pub struct LinkArgs {
     /// Which link joins the hosts.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Seed of the wire's random draws (the same seed, the same draws).
     #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
+}
+
+impl LinkArgs {
+    /// The seed given, or one drawn now: a run records the seed it used,
+    /// so that `--seed` can replay it.
+    pub fn seed_or_drawn(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            let mut buf = [0u8; 8];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+                .map(|()| u64::from_le_bytes(buf))
+                .unwrap_or_else(|_| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64)
+                        ^ u64::from(std::process::id())
+                })
+        })
+    }
 }
 
 /// `--hosts`: how many hosts (named h1 ... hN), or their names.
@@ -60,4 +79,38 @@ pub fn steps(at: &[String]) -> Result<Vec<crate::timeline::Step>, crate::error::
         })
         .collect::<Result<_, _>>()
         .map_err(|e| crate::error::BadInput::new("--at", e))
+}
+
+/// A folder to write into (`demo --out`, `bench --out`): one that is
+/// there, or one that can be made (its nearest existing ancestor is a
+/// folder), so that a bad path is refused before any work.
+pub fn out_dir(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    if text.trim().is_empty() {
+        return Err("empty: give a folder".into());
+    }
+    let mut at = path.as_path();
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => return Ok(path),
+            Ok(_) => return Err(format!("'{}' is not a folder", at.display())),
+            Err(_) => match at.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                // A relative path with nothing of it there: made in the
+                // working folder.
+                _ => return Ok(path),
+            },
+        }
+    }
+}
+
+/// A folder that is there (`manpage --dir`), checked when the command
+/// runs (a page shown in the book may name a folder of another machine).
+pub fn existing_dir(path: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        _ if path.as_os_str().is_empty() => Err("empty: give a folder".into()),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("'{}' is not a folder", path.display())),
+        Err(e) => Err(format!("'{}': {e}", path.display())),
+    }
 }

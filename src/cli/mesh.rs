@@ -16,7 +16,7 @@ use crate::scenario::{Scenario, Transport};
 #[derive(Debug, Clone, Args)]
 pub struct MeshArgs {
     /// How many hosts (h1 ... hN), or their names: h1,h2,h3.
-    #[arg(long, default_value = "5")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5")]
     pub hosts: HostsArg,
     /// TCP streams instead of UDP probes: each intact and in order, or its
     /// error.
@@ -88,7 +88,7 @@ pub fn run(args: &MeshArgs) -> anyhow::Result<()> {
         unreachable!("a mesh request has a mesh outcome")
     };
     if args.json {
-        println!("{}", serde_json::to_string(&outcome)?);
+        println!("{}", crate::run::rounded(serde_json::to_value(&outcome)?));
     } else {
         print!("{}", outcome.summary());
     }

@@ -43,12 +43,12 @@ pub enum Command {
     /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
     Demo {
         /// Where to write report.json, report.md, the plots and the pcaps.
-        #[arg(long, default_value = "badnet-report")]
+        #[arg(long, allow_hyphen_values = true, default_value = "badnet-report", value_parser = args::out_dir)]
         out: PathBuf,
         #[command(flatten)]
         link: LinkArgs,
         /// What the hosts are: network namespaces, or containers (`make images` first).
-        #[arg(long, value_enum, default_value_t = HostKind::Netns)]
+        #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = HostKind::Netns)]
         hosts: HostKind,
         /// Fewer probes and bytes.
         #[arg(long)]
@@ -67,7 +67,7 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Also write JUnit XML here, for CI.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         junit: Option<PathBuf>,
         /// Judge a report obtained elsewhere instead of running: the
         /// probe's JSON (e.g. `kubectl logs` of `badnet export`'s Job) or
@@ -93,13 +93,13 @@ pub enum Command {
     /// against the lecture's, runs alone and side by side.
     Bench {
         /// Where to write `SECTION.json` and `summary.md`.
-        #[arg(long, default_value = "target/bench")]
+        #[arg(long, allow_hyphen_values = true, default_value = "target/bench", value_parser = args::out_dir)]
         out: PathBuf,
         /// Shorter spans, fewer samples.
         #[arg(long)]
         quick: bool,
         /// Only these sections (comma-separated; all by default).
-        #[arg(long, value_enum, value_delimiter = ',')]
+        #[arg(long, allow_hyphen_values = true, value_enum, value_delimiter = ',')]
         only: Vec<Section>,
         /// Concurrent TCP clients to hold.
         #[arg(long, default_value_t = 10_000, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -114,8 +114,8 @@ pub enum Command {
     /// Print badnet's manual page (roff), generated from these flags; with
     /// --dir, write one page per command there (badnet.1, badnet-run.1, ...).
     Manpage {
-        /// Where to write the pages.
-        #[arg(long)]
+        /// Where to write the pages (a folder that is there).
+        #[arg(long, allow_hyphen_values = true)]
         dir: Option<PathBuf>,
     },
     /// Build hosts on one switch (two by default: A and B), impair their
@@ -124,7 +124,7 @@ pub enum Command {
     Lab {
         /// How many hosts (2: A and B; more: h1 ... hN), or their names:
         /// n1,n2,n3.
-        #[arg(long, default_value = "2")]
+        #[arg(long, allow_hyphen_values = true, default_value = "2")]
         hosts: args::HostsArg,
         #[command(flatten)]
         link: LinkArgs,
@@ -135,7 +135,7 @@ pub enum Command {
         impair: Vec<(Option<faults::Pairs>, faults::Impairment)>,
         /// With two hosts, which way an --impair without pairs applies:
         /// forward is A to B.
-        #[arg(long, value_enum, default_value_t = Direction::Both)]
+        #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Direction::Both)]
         direction: Direction,
         /// Keep the lab this long, then remove it (0s: build and remove at
         /// once); without it, until Ctrl-C or SIGTERM.
@@ -240,6 +240,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Manpage { dir } => {
+            if let Some(dir) = &dir {
+                args::existing_dir(dir).map_err(|e| crate::error::BadInput::new("--dir", e))?;
+            }
             let cmd = <Cli as clap::CommandFactory>::command();
             match dir {
                 Some(dir) => clap_mangen::generate_to(cmd, dir)?,

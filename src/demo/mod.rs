@@ -156,6 +156,13 @@ fn one_at_a_time<T: Send>(jobs: Vec<Job<'_, T>>, progress: &Progress) -> anyhow:
 /// light impairments. `--serial` runs everything one at a time, to compare.
 pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
+    if cfg.backend == Backend::Veth {
+        return Err(crate::error::BadInput::new(
+            "--backend",
+            "the demo impairs its links, and veth is a plain pair that carries no impairment: use netem, wire or auto",
+        )
+        .into());
+    }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let losses = sweep_losses(cfg.quick);
     let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 6);

@@ -150,7 +150,7 @@ pub const MESH_FILE: &str = "mesh.svg";
 pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::Result<()> {
     std::fs::write(
         out.join("report.json"),
-        serde_json::to_string_pretty(report)?,
+        serde_json::to_string_pretty(&crate::run::rounded(serde_json::to_value(report)?))?,
     )?;
     let mut md = format!(
         "# badnet demo\n\nBackend {} ({}), hosts {:?}, {}; {:.0} s.\n\n{}\n{}\n\n",

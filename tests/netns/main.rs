@@ -17,6 +17,7 @@ mod programs;
 mod renumber;
 mod scenarios;
 mod share;
+mod sweep;
 mod tcp;
 mod timeline;
 mod timeliness;

@@ -12,6 +12,7 @@ use crate::scenario::{HostKind, Scenario, Transport};
 
 mod print;
 mod request;
+mod values;
 
 /// `badnet run` flags: an impairment, a backend and a workload.
 #[derive(Debug, Clone, Args)]
@@ -31,45 +32,62 @@ pub struct RunArgs {
     pub server: Option<String>,
     /// Your own client, run in host A once the server is ready; badnet
     /// exits 0 when it exits 0, and 1 otherwise.
-    #[arg(long, requires = "server", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        requires = "server",
+        conflicts_with = "transport",
+        allow_hyphen_values = true
+    )]
     pub client: Option<String>,
     /// With --hosts containers: the local image the server runs in (the
     /// services image by default). Nothing is pulled.
-    #[arg(long, requires = "server")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        requires = "server",
+        conflicts_with = "transport"
+    )]
     pub server_image: Option<String>,
     /// With --hosts containers: the local image the client runs in.
-    #[arg(long, requires = "client")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        requires = "client",
+        conflicts_with = "transport"
+    )]
     pub client_image: Option<String>,
     /// The server is ready once a line of its output matches this regex.
-    #[arg(long, requires = "server", conflicts_with = "ready_port", value_parser = parse_regex)]
+    #[arg(long, allow_hyphen_values = true, requires = "server", conflicts_with_all = ["ready_port", "transport"], value_parser = parse_regex)]
     pub ready: Option<regex::Regex>,
     /// The server is ready once something listens on (TCP) or is bound to
     /// (UDP) this port in host B.
-    #[arg(long, requires = "server", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, requires = "server", conflicts_with = "transport", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub ready_port: Option<u16>,
     /// How long the server may take to be ready (--ready, --ready-port).
-    #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
+    #[arg(long, requires = "server", conflicts_with = "transport", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
-    /// Loss per direction, e.g. 10%.
-    #[arg(long, allow_hyphen_values = true)]
+    /// Loss per direction, e.g. 10%, or '10% 25%' with its correlation.
+    #[arg(long, allow_hyphen_values = true, value_parser = values::loss)]
     pub loss: Option<String>,
     /// Delay per direction, e.g. 50ms (with its unit).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::delay)]
     pub delay: Option<String>,
-    /// Jitter around the delay, e.g. 10ms (needs --delay).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
+    /// Jitter around the delay, e.g. 10ms, or '10ms 25%' with its
+    /// correlation (needs --delay).
+    #[arg(long, allow_hyphen_values = true, value_parser = values::jitter)]
     pub jitter: Option<String>,
-    /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
-    #[arg(long, allow_hyphen_values = true)]
+    /// Packets sent ahead of the delay, e.g. 25%, '25% 50%' with its
+    /// correlation, '25% gap 5' (needs --delay).
+    #[arg(long, allow_hyphen_values = true, value_parser = values::reorder)]
     pub reorder: Option<String>,
     /// Packets duplicated, e.g. 5%.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::duplicate)]
     pub duplicate: Option<String>,
     /// Packets with one bit flipped, e.g. 2%.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::corrupt)]
     pub corrupt: Option<String>,
     /// Rate limit, e.g. 10mbit.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = values::rate)]
     pub rate: Option<String>,
     /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
     #[arg(long, allow_hyphen_values = true)]
@@ -96,12 +114,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub reconnect: bool,
     /// Which way the impairment applies: forward is client to server.
-    #[arg(long, value_enum, default_value_t = Direction::Both)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Direction::Both)]
     pub direction: Direction,
     #[command(flatten)]
     pub link: LinkArgs,
     /// netns (namespaces this run creates) or containers (`make images` first).
-    #[arg(long, value_enum, default_value = "netns")]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value = "netns")]
     pub hosts: HostKind,
     /// UDP probes to send.
     #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]

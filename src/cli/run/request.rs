@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use faults::Backend;
+
 use super::RunArgs;
 use crate::error::BadInput;
 use crate::run::programs::{Images, Programs, Ready};
 use crate::run::timeliness::Messages;
 use crate::run::{Request, Workload};
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
+use crate::timeline::Action;
 
 impl RunArgs {
     /// The flags that are a netem word and its value (`--loss 5%` is
@@ -66,7 +69,7 @@ impl RunArgs {
         if let Some(t) = self.timeout {
             s.timeout = t;
         }
-        s.seed = self.link.seed;
+        s.seed = Some(self.link.seed_or_drawn());
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
@@ -119,6 +122,7 @@ impl RunArgs {
             }
             _ => Workload::Probe { capture: None },
         };
+        self.refuse_veth(&scenario)?;
         let r = Request { scenario, workload };
         if !matches!(r.workload, Workload::Programs(_)) {
             r.check().map_err(|e| self.blame_renumber(e))?;
@@ -137,6 +141,24 @@ impl RunArgs {
             } => crate::run::programs::check(&p),
             _ => Ok(()),
         }
+    }
+
+    /// The veth backend is a plain pair: an impairment, a partition or any
+    /// other step on its link but a renumbering is refused, by
+    /// `--backend`, before anything is built.
+    fn refuse_veth(&self, s: &Scenario) -> Result<(), BadInput> {
+        let faulty = |steps: &[crate::timeline::Step]| {
+            steps.iter().any(|step| step.action != Action::Renumber)
+        };
+        if self.link.backend == Backend::Veth
+            && (!s.impairment.is_none() || faulty(&s.steps()) || faulty(&self.steps()?))
+        {
+            return Err(BadInput::new(
+                "--backend",
+                "veth is a plain pair: it carries no impairment, partition or timeline step; use netem, wire or auto",
+            ));
+        }
+        Ok(())
     }
 
     /// A refused timeline that the renumbering made unplayable is
