@@ -665,7 +665,11 @@ fn what_chaos_mesh_cannot_express_is_refused_with_exit_2_naming_the_key_and_why(
             "netem",
             "no distribution",
         ),
-        ("loss = \"gemodel 1% 10%\"", "loss", "Gilbert-Elliott"),
+        (
+            "netem = \"loss gemodel 1% 10%\"",
+            "netem",
+            "Gilbert-Elliott",
+        ),
         (
             "netem = \"loss state 1% 10% 20% 30% 1%\"",
             "netem",

@@ -41,7 +41,7 @@ pub struct ExportArgs {
     pub label: String,
     /// Only the scenario of this name (a file's scenarios would otherwise
     /// all be applied at once, on the same pods).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub scenario: Option<String>,
     /// How long the probe's pod waits before the probe starts (the faults
     /// are injected half-way through).

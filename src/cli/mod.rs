@@ -72,10 +72,10 @@ pub enum Command {
         /// Judge a report obtained elsewhere instead of running: the
         /// probe's JSON (e.g. `kubectl logs` of `badnet export`'s Job) or
         /// a saved `badnet run --json`, against the one scenario chosen.
-        #[arg(long, value_name = "REPORT.json")]
+        #[arg(long, value_name = "REPORT.json", allow_hyphen_values = true)]
         judge: Option<PathBuf>,
         /// Only the scenario of this name.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
         scenario: Option<String>,
     },
     /// A scenario file for another engine: `badnet export chaos-mesh

@@ -68,6 +68,8 @@ fn base(command: &str, scenario: &str) -> Vec<(String, Vec<String>)> {
             g("clients", &["--clients", "1"]),
         ],
         "test" => vec![g("files", &[scenario])],
+        "export" => vec![g("engine", &["chaos-mesh"]), g("files", &[scenario])],
+        "fault" => vec![g("run_id", &["ffffff"]), g("step", &["heal"])],
         "completions" => vec![g("shell", &["bash"])],
         _ => Vec::new(),
     }

@@ -29,6 +29,28 @@ pub const ADDR_A_RENUMBERED: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const MAC_A: &str = "02:62:6e:00:00:01";
 const MAC_B: &str = "02:62:6e:00:00:02";
+/// Waits until `dev` in `host` is running: a veth's carrier and its queue
+/// come up in the kernel's link watch, which a busy machine can delay by
+/// up to a second, and until then what is sent is dropped.
+fn wait_running(host: &Host, dev: &str) -> Result<()> {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+    host.run(|| {
+        let sock = control_socket()?;
+        let start = Instant::now();
+        while !sys::if_running(sock.as_fd(), dev)? {
+            if start.elapsed() > LIMIT {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{dev} not running after {LIMIT:?}"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    })?
+    .map_err(Error::sys(format!("waiting for {dev} in {}", host.name())))
+}
+
 /// Queue length of every link device: a shorter TUN queue drops packets.
 pub const TXQUEUELEN: &str = "5000";
 const TXQUEUELEN_N: u32 = 5000;
@@ -145,6 +167,9 @@ impl Link {
         for (host, dev) in [(a, dev_a), (b, dev_b)] {
             host.ip(&["link", "set", "dev", dev, "up"])?;
         }
+        for (host, dev) in [(a, dev_a), (b, dev_b)] {
+            wait_running(host, dev)?;
+        }
         Ok(link)
     }
 
@@ -236,6 +261,12 @@ impl Link {
                     "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb",
                 ])?;
             }
+        }
+        for (host, dev) in hosts.iter().zip(devs) {
+            wait_running(host, dev)?;
+        }
+        for port in ports {
+            wait_running(switch, port)?;
         }
         Ok(Link::Bridge(Bridge {
             devs: devs.to_vec(),
