@@ -28,6 +28,10 @@ pub struct MeshArgs {
     /// Time between a pair's UDP probes.
     #[arg(long, default_value = "5ms", allow_hyphen_values = true, value_parser = services::cli::parse_positive_duration)]
     pub interval: Duration,
+    /// UDP: how long each probe waits for late echoes after its last
+    /// send (default 2s); TCP: when it gives up (default 60s).
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
+    pub timeout: Option<Duration>,
     /// TCP bytes per ordered pair.
     #[arg(long, default_value_t = 256 << 10, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
     pub bytes: u64,
@@ -63,6 +67,9 @@ impl MeshArgs {
         s.count = self.count;
         s.interval = self.interval;
         s.bytes = self.bytes;
+        if let Some(t) = self.timeout {
+            s.timeout = t;
+        }
         s.impairment = self
             .netem
             .parse()
