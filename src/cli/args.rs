@@ -114,3 +114,96 @@ pub fn existing_dir(path: &std::path::Path) -> Result<(), String> {
         Err(e) => Err(format!("'{}': {e}", path.display())),
     }
 }
+
+/// The impairment flags of `run`, `mesh` (and scenario files): each takes
+/// its own value only, `--netem` any further netem arguments. With two
+/// hosts they apply in `--direction`; with more, to every pair.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ImpairmentArgs {
+    /// Loss per direction, e.g. 10%, or '10% 25%' with its correlation.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::loss)]
+    pub loss: Option<String>,
+    /// Delay per direction, e.g. 50ms (with its unit).
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::delay)]
+    pub delay: Option<String>,
+    /// Jitter around the delay, e.g. 10ms, or '10ms 25%' with its
+    /// correlation (needs --delay).
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::jitter)]
+    pub jitter: Option<String>,
+    /// Packets sent ahead of the delay, e.g. 25%, '25% 50%' with its
+    /// correlation, '25% gap 5' (needs --delay).
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::reorder)]
+    pub reorder: Option<String>,
+    /// Packets duplicated, e.g. 5%.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::duplicate)]
+    pub duplicate: Option<String>,
+    /// Packets with one bit flipped, e.g. 2%.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::corrupt)]
+    pub corrupt: Option<String>,
+    /// Rate limit, e.g. 10mbit.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::run::values::rate)]
+    pub rate: Option<String>,
+    /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
+    #[arg(long, allow_hyphen_values = true)]
+    pub netem: Option<String>,
+}
+
+impl ImpairmentArgs {
+    fn netem_words(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("loss", &self.loss),
+            ("reorder", &self.reorder),
+            ("duplicate", &self.duplicate),
+            ("corrupt", &self.corrupt),
+            ("rate", &self.rate),
+        ]
+    }
+
+    /// The impairment as netem arguments, from the flags.
+    pub fn netem_args(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(d) = &self.delay {
+            words.push(format!("delay {d}"));
+            if let Some(j) = &self.jitter {
+                words.push(j.clone());
+            }
+        } else if let Some(j) = &self.jitter {
+            words.push(format!("delay 0ms {j}"));
+        }
+        for (word, value) in self.netem_words() {
+            if let Some(v) = value {
+                words.push(format!("{word} {v}"));
+            }
+        }
+        if let Some(n) = &self.netem {
+            words.push(n.clone());
+        }
+        words.join(" ")
+    }
+
+    /// The impairment the flags spell, or netem's refusal, named by the
+    /// flag that gave the faulty value.
+    pub fn impairment(&self) -> Result<faults::Impairment, crate::error::BadInput> {
+        self.netem_args()
+            .parse()
+            .map_err(|e| self.bad_impairment(e))
+    }
+
+    /// An impairment the flags spell that netem's grammar refuses, named by
+    /// the flag that gave the faulty value.
+    fn bad_impairment(&self, e: faults::Error) -> crate::error::BadInput {
+        let mut given = vec![("delay", &self.delay), ("jitter", &self.jitter)];
+        given.extend(self.netem_words());
+        // The flag whose value the parser refused, else the one named like
+        // the refused field; what neither finds came from --netem.
+        let flag = match &e {
+            faults::Error::Invalid { field, value, .. } => given
+                .iter()
+                .find(|(_, v)| v.as_deref() == Some(value.as_str()))
+                .or_else(|| given.iter().find(|(name, v)| name == field && v.is_some()))
+                .map_or("--netem".to_owned(), |(name, _)| format!("--{name}")),
+            _ => "--netem".to_owned(),
+        };
+        crate::error::BadInput::new(flag, e.to_string())
+    }
+}

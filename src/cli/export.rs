@@ -128,7 +128,7 @@ fn options(args: &ExportArgs) -> Result<Options, BadInput> {
 /// The key of the file that holds a refused netem word: the `netem` key
 /// when it spells the word, else the word's own key (`loss`).
 fn key_of(d: &Declared, word: &str) -> String {
-    match &d.args.netem {
+    match &d.args.impairment.netem {
         Some(n) if n.contains(word) => "netem".into(),
         _ => word.into(),
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use faults::{Impairment, Pairs};
 
-use super::args::{HostsArg, LinkArgs};
+use super::args::{HostsArg, ImpairmentArgs, LinkArgs};
 use crate::error::BadInput;
 use crate::run::many::parse_pair_impairment;
 use crate::run::mesh::Mesh;
@@ -35,9 +35,10 @@ pub struct MeshArgs {
     /// TCP bytes per ordered pair.
     #[arg(long, default_value_t = 256 << 10, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::tcp_probe::MAX_BYTES))]
     pub bytes: u64,
-    /// netem arguments for every pair, e.g. "delay 10ms loss 1%".
-    #[arg(long, default_value = "", allow_hyphen_values = true)]
-    pub netem: String,
+    /// Every pair's impairment: the flags of `badnet run` (--loss,
+    /// --delay, ..., --netem).
+    #[command(flatten)]
+    pub impairment: ImpairmentArgs,
     /// An impairment on some pairs: PAIRS NETEM, where PAIRS is a->b,
     /// a<->b, a->*, *->b or *. Repeat it; a later one replaces an earlier
     /// one on the pairs both name.
@@ -70,10 +71,7 @@ impl MeshArgs {
         if let Some(t) = self.timeout {
             s.timeout = t;
         }
-        s.impairment = self
-            .netem
-            .parse()
-            .map_err(|e: faults::Error| BadInput::new("--netem", e.to_string()))?;
+        s.impairment = self.impairment.impairment()?;
         s.timeline = super::args::steps(&self.at)?;
         s.backend = self.link.backend;
         s.seed = self.link.seed;

@@ -6,13 +6,13 @@ use std::time::Duration;
 use clap::Args;
 use faults::Direction;
 
-use super::args::LinkArgs;
+use super::args::{ImpairmentArgs, LinkArgs};
 use crate::run::Workload;
 use crate::scenario::{HostKind, Scenario, Transport};
 
 mod print;
 mod request;
-mod values;
+pub(crate) mod values;
 
 /// `badnet run` flags: an impairment, a backend and a workload.
 #[derive(Debug, Clone, Args)]
@@ -66,32 +66,8 @@ pub struct RunArgs {
     /// How long the server may take to be ready (--ready, --ready-port).
     #[arg(long, requires = "server", conflicts_with = "transport", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
-    /// Loss per direction, e.g. 10%, or '10% 25%' with its correlation.
-    #[arg(long, allow_hyphen_values = true, value_parser = values::loss)]
-    pub loss: Option<String>,
-    /// Delay per direction, e.g. 50ms (with its unit).
-    #[arg(long, allow_hyphen_values = true, value_parser = values::delay)]
-    pub delay: Option<String>,
-    /// Jitter around the delay, e.g. 10ms, or '10ms 25%' with its
-    /// correlation (needs --delay).
-    #[arg(long, allow_hyphen_values = true, value_parser = values::jitter)]
-    pub jitter: Option<String>,
-    /// Packets sent ahead of the delay, e.g. 25%, '25% 50%' with its
-    /// correlation, '25% gap 5' (needs --delay).
-    #[arg(long, allow_hyphen_values = true, value_parser = values::reorder)]
-    pub reorder: Option<String>,
-    /// Packets duplicated, e.g. 5%.
-    #[arg(long, allow_hyphen_values = true, value_parser = values::duplicate)]
-    pub duplicate: Option<String>,
-    /// Packets with one bit flipped, e.g. 2%.
-    #[arg(long, allow_hyphen_values = true, value_parser = values::corrupt)]
-    pub corrupt: Option<String>,
-    /// Rate limit, e.g. 10mbit.
-    #[arg(long, allow_hyphen_values = true, value_parser = values::rate)]
-    pub rate: Option<String>,
-    /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
-    #[arg(long, allow_hyphen_values = true)]
-    pub netem: Option<String>,
+    #[command(flatten)]
+    pub impairment: ImpairmentArgs,
     /// Cut the link for this long (with --partition-after).
     #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse_positive, requires = "partition_after")]
     pub partition_for: Option<Duration>,

@@ -16,45 +16,15 @@ use crate::timeline::Action;
 impl RunArgs {
     /// The flags that are a netem word and its value (`--loss 5%` is
     /// `loss 5%`), by that word.
-    fn netem_words(&self) -> [(&'static str, &Option<String>); 5] {
-        [
-            ("loss", &self.loss),
-            ("reorder", &self.reorder),
-            ("duplicate", &self.duplicate),
-            ("corrupt", &self.corrupt),
-            ("rate", &self.rate),
-        ]
-    }
-
     /// The impairment as netem arguments, from the flags.
     pub fn netem_args(&self) -> String {
-        let mut words = Vec::new();
-        if let Some(d) = &self.delay {
-            words.push(format!("delay {d}"));
-            if let Some(j) = &self.jitter {
-                words.push(j.clone());
-            }
-        } else if let Some(j) = &self.jitter {
-            words.push(format!("delay 0ms {j}"));
-        }
-        for (word, value) in self.netem_words() {
-            if let Some(v) = value {
-                words.push(format!("{word} {v}"));
-            }
-        }
-        if let Some(n) = &self.netem {
-            words.push(n.clone());
-        }
-        words.join(" ")
+        self.impairment.netem_args()
     }
 
     /// The scenario the flags describe; bad values name their flag.
     pub fn scenario(&self) -> Result<Scenario, BadInput> {
         let mut s = Scenario::new(self.transport.unwrap_or(Transport::Udp));
-        s.impairment = self
-            .netem_args()
-            .parse()
-            .map_err(|e| self.bad_impairment(e))?;
+        s.impairment = self.impairment.impairment()?;
         s.direction = self.direction;
         s.backend = self.link.backend;
         s.hosts = self.hosts;
@@ -174,24 +144,6 @@ impl RunArgs {
     /// The `--at` steps, as given.
     pub fn steps(&self) -> Result<Vec<crate::timeline::Step>, BadInput> {
         crate::cli::args::steps(&self.at)
-    }
-
-    /// An impairment the flags spell that netem's grammar refuses, named by
-    /// the flag that gave the faulty value.
-    fn bad_impairment(&self, e: faults::Error) -> BadInput {
-        let mut given = vec![("delay", &self.delay), ("jitter", &self.jitter)];
-        given.extend(self.netem_words());
-        // The flag whose value the parser refused, else the one named like
-        // the refused field; what neither finds came from --netem.
-        let flag = match &e {
-            faults::Error::Invalid { field, value, .. } => given
-                .iter()
-                .find(|(_, v)| v.as_deref() == Some(value.as_str()))
-                .or_else(|| given.iter().find(|(name, v)| name == field && v.is_some()))
-                .map_or("--netem".to_owned(), |(name, _)| format!("--{name}")),
-            _ => "--netem".to_owned(),
-        };
-        BadInput::new(flag, e.to_string())
     }
 }
 
