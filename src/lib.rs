@@ -14,8 +14,8 @@
 //!   the probes, your programs, timeliness, flows sharing a bottleneck)
 //!   carried out on network-namespace or container hosts by
 //!   [`run::execute`], its [`run::Outcome`] and that outcome's JSON.
-//! - [`mesh`]: every host of an N-host lab probes every other (`badnet
-//!   mesh`).
+//! - [`export`]: a scenario as another engine's objects (`badnet export
+//!   chaos-mesh`): Chaos Mesh's NetworkChaos and Workflow, the probe's Job.
 //! - [`verdict`]: what the measurements must show; [`bounds`]: the
 //!   Clopper-Pearson bounds its statistical checks use.
 //! - [`demo`]: UDP and TCP side by side on a ladder of bad networks; its
@@ -39,9 +39,9 @@ pub mod cli;
 pub mod demo;
 pub mod duration;
 pub mod error;
+pub mod export;
 pub mod machine;
 pub mod markup;
-pub mod mesh;
 pub mod plot;
 pub mod progress;
 pub mod run;

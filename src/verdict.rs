@@ -273,9 +273,17 @@ pub fn tcp_reliable(r: &TcpReport) -> Vec<Check> {
             "completed",
             r.completed,
             format!(
-                "completed = {} ({})",
+                "completed = {} ({}){}",
                 r.completed,
-                r.error.as_deref().unwrap_or("no error")
+                r.error.as_deref().unwrap_or("no error"),
+                if r.bytes_received == 0 {
+                    format!(
+                        "; {} SYNs sent in {} connection attempts",
+                        r.syns_sent, r.connect_attempts
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ),
         Check::new(
@@ -327,6 +335,7 @@ mod tests {
             boundaries_preserved: true,
             duration_s: 1.0,
             rtt_samples_ms: Vec::new(),
+            local_port: None,
         }
     }
 
@@ -340,6 +349,7 @@ mod tests {
             in_order: (received > 0).then_some(intact),
             connect_attempts: 1,
             syns_sent: 1,
+            local_port: None,
             completed: true,
             duration_s: 1.0,
             goodput_mbps: 0.008,

@@ -12,7 +12,10 @@
 //! the userspace wire on this host and compares the two side by side: the
 //! Clopper-Pearson intervals (1e-6 each) of the two backends' proportions
 //! must overlap, and their minimum RTTs (the delay floor netem sets) must
-//! agree within 1 ms.
+//! agree within 1 ms. Three or more hosts run on the bridge with a netem
+//! per destination: a loss on one pair, a partition of groups, a one-way
+//! cut, each judged as the netns suite's mesh checks judge the wire, and
+//! the lossy pair's drop fraction compared with the wire's.
 
 mod support;
 
@@ -227,16 +230,143 @@ fn holds(name: &str, pass: bool, detail: String) -> Check {
 /// The verdicts of the scenarios of the rest of the transport contract
 /// (flow control, a changing address, timeliness, congestion), which
 /// report more than a probe does; `None` for the others.
-fn contract_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
+/// A pair's counts in `links` (zeros for a pair netem did not count: one
+/// that never had a netem of its own, so nothing was dropped on it).
+fn link(links: &Value, pair: &str) -> (u64, u64, u64) {
+    let c = &links[pair];
+    (
+        c["packets_in"].as_u64().unwrap_or(0),
+        c["passed"].as_u64().unwrap_or(0),
+        c["dropped"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Every ordered pair of the mesh's hosts.
+fn mesh_pairs(v: &Value) -> Vec<(String, String)> {
+    let names: Vec<String> = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap().to_owned())
+        .collect();
+    names
+        .iter()
+        .flat_map(|a| {
+            names
+                .iter()
+                .filter(move |b| *b != a)
+                .map(move |b| (a.clone(), b.clone()))
+        })
+        .collect()
+}
+
+fn mesh_probe<'a>(v: &'a Value, from: &str, to: &str) -> &'a Value {
+    v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["from"] == from && p["to"] == to)
+        .unwrap()
+}
+
+/// The mesh scenarios on netem's per-destination leaves: the bounds of the
+/// netns suite's mesh checks (tests/netns/mesh.rs).
+fn mesh_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
+    if !name.starts_with("mesh_") {
+        return None;
+    }
+    let pairs = mesh_pairs(v);
     Some(match name {
-        // Flow control: the slow reader's kernel dropped, by its own
-        // count, every probe that was lost.
+        "mesh_pair_loss" => {
+            let (n, _, k) = link(&v["links"], "h1->h2");
+            let mut c = vec![verdict::proportion("h1->h2 drops", k, n, 0.20)];
+            for (a, b) in &pairs {
+                let key = format!("{a}->{b}");
+                let lost = count(&mesh_probe(v, a, b)["lost"]);
+                let lossy = matches!(key.as_str(), "h1->h2" | "h2->h1");
+                if key != "h1->h2" {
+                    let (_, _, dropped) = link(&v["links"], &key);
+                    c.push(holds(
+                        &format!("{key} drops nothing"),
+                        dropped == 0,
+                        format!("{dropped}"),
+                    ));
+                }
+                c.push(holds(
+                    &format!("{key}'s probes lose only across h1->h2"),
+                    if lossy { lost > 0 } else { lost == 0 },
+                    format!("lost {lost}"),
+                ));
+            }
+            c
+        }
+        "mesh_partition_groups" | "mesh_oneway" => {
+            let cut_phase = &v["phases"][1]["links"];
+            let cut: Vec<&str> = if name == "mesh_oneway" {
+                vec!["h1->h2"]
+            } else {
+                vec![
+                    "h1->h3", "h1->h4", "h2->h3", "h2->h4", "h3->h1", "h3->h2", "h4->h1", "h4->h2",
+                ]
+            };
+            let mut c = Vec::new();
+            for (a, b) in &pairs {
+                let key = format!("{a}->{b}");
+                let (n, passed, dropped) = link(cut_phase, &key);
+                if cut.contains(&key.as_str()) {
+                    c.push(holds(
+                        &format!("{key} passes nothing while cut"),
+                        passed == 0 && n > 0,
+                        format!("in {n}, passed {passed}"),
+                    ));
+                } else {
+                    c.push(holds(
+                        &format!("{key} drops nothing while others are cut"),
+                        dropped == 0,
+                        format!("dropped {dropped}"),
+                    ));
+                }
+            }
+            let lost: u64 = v["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| count(&p["lost"]))
+                .sum();
+            let dropped: u64 = pairs
+                .iter()
+                .map(|(a, b)| link(&v["links"], &format!("{a}->{b}")).2)
+                .sum();
+            c.push(holds(
+                "every probe lost is a packet netem dropped",
+                lost == dropped && lost > 0,
+                format!("lost {lost}, dropped {dropped}"),
+            ));
+            c
+        }
+        _ => return None,
+    })
+}
+
+fn contract_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
+    if let Some(checks) = mesh_verdicts(name, v) {
+        return Some(checks);
+    }
+    Some(match name {
+        // Flow control: every probe that was lost is one the slow
+        // reader's kernel dropped, by its own count, or one still unread
+        // in its queue at the end.
         "udp_slow_reader" => {
-            let (lost, drops) = (count(&v["lost"]), count(&v["receive_buffer_drops"]));
-            let detail = format!("lost {lost}, receive_buffer_drops {drops}");
+            let (lost, drops, unread) = (
+                count(&v["lost"]),
+                count(&v["receive_buffer_drops"]),
+                count(&v["unread_at_end"]),
+            );
+            let detail =
+                format!("lost {lost}, receive_buffer_drops {drops}, unread_at_end {unread}");
             vec![holds(
-                "every probe lost is one the receiving kernel dropped, and it dropped some",
-                drops > 0 && lost == drops,
+                "every probe lost is one the receiving kernel dropped or had not read, and it dropped some",
+                drops > 0 && lost == drops + unread,
                 detail,
             )]
         }
@@ -407,6 +537,8 @@ const PARITY: [&str; 4] = [
     "udp_reorder_25pct_forward",
     "udp_delay_20ms_both",
 ];
+/// The mesh whose lossy pair the parity check compares.
+const MESH_PARITY: &str = "mesh_pair_loss";
 
 /// The lines of tests/kernel/scenarios.txt: `name|badnet's arguments`.
 fn scenario_lines() -> impl Iterator<Item = String> {
@@ -421,11 +553,12 @@ fn scenario_lines() -> impl Iterator<Item = String> {
     .into_iter()
 }
 
-fn on_the_wire(name: &str) -> Report {
+fn on_the_wire(name: &str) -> Value {
     let line = scenario_lines()
         .find(|l| l.starts_with(&format!("{name}|")))
         .unwrap();
-    let args: Vec<&str> = line.split_once('|').unwrap().1.split_whitespace().collect();
+    let args = badnet::run::programs::split(line.split_once('|').unwrap().1, "scenarios.txt")
+        .expect("a scenario line splits as a shell would");
     let out = badnet()
         .args(&args)
         .args(["--backend", "wire", "--json"])
@@ -463,6 +596,7 @@ fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
     let on_the_wire = std::thread::spawn(|| {
         PARITY
             .iter()
+            .chain([&MESH_PARITY])
             .map(|&name| (name, on_the_wire(name)))
             .collect::<BTreeMap<_, _>>()
     });
@@ -490,7 +624,7 @@ fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
         "parity", "netem (VM)", "wire (host)"
     );
     for name in PARITY {
-        let (n, w) = (&report(&results[name]), &wire[name]);
+        let (n, w) = (&report(&results[name]), &report(&wire[name]));
         let (n, w) = (udp(n), udp(w).clone());
         println!(
             "{name:<30} {:>10} lost {:>5} dup {:>10} lost {:>5} dup",
@@ -544,5 +678,9 @@ fn netem_backend_passes_the_suite_in_a_vm_and_matches_the_wire() {
             checks.push(overlap("share that skipped the delay", kn, nn, kw, nw));
         }
     }
+    let (n, w) = (&results[MESH_PARITY]["links"], &wire[MESH_PARITY]["links"]);
+    let ((nn, _, nk), (wn, _, wk)) = (link(n, "h1->h2"), link(w, "h1->h2"));
+    println!("{MESH_PARITY:<30} h1->h2 dropped {nk:>5} of {nn:<6} {wk:>10} of {wn}");
+    checks.push(overlap("mesh h1->h2 drops", nk, nn, wk, wn));
     assert_all(&checks);
 }

@@ -79,6 +79,16 @@ pub fn tun_set_offload(fd: BorrowedFd<'_>, offloads: libc::c_uint) -> io::Result
     Ok(())
 }
 
+/// Whether interface `name` is running (`IFF_RUNNING`: up, with its
+/// carrier, and its queue activated by the kernel), through `sock`.
+pub fn if_running(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
+    let mut req = ifreq(name)?;
+    ioctl_ifreq(sock, libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(flags & libc::IFF_RUNNING as libc::c_short != 0)
+}
+
 /// Sets or clears `IFF_UP` on interface `name`, through `sock` (any socket
 /// of the namespace the interface is in).
 ///

@@ -74,6 +74,10 @@ pub struct UdpReport {
         serialize_with = "ms_each"
     )]
     pub rtt_samples_ms: Vec<f64>,
+    /// The port the probe's socket had (`getsockname`): what tells one
+    /// client from another at the server, beside its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_port: Option<u16>,
 }
 
 /// What the TCP probe saw.
@@ -131,6 +135,10 @@ pub struct TcpReport {
     /// and nowhere else.
     #[serde(default)]
     pub syns_sent: u64,
+    /// The local port of the last connection made (`getsockname`): what
+    /// tells one client from another at the server, beside its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_port: Option<u16>,
 }
 
 /// `value` to `decimals` decimals: round(value * 10^decimals) / 10^decimals
@@ -384,6 +392,7 @@ impl TcpReport {
             resent_bytes: 0,
             connect_attempts,
             syns_sent,
+            local_port: None,
         }
     }
 

@@ -85,6 +85,8 @@ impl TcpProbeConfig {
 struct Tried {
     attempts: u64,
     syns: u64,
+    /// The local port of the last connection made.
+    port: Option<u16>,
 }
 
 impl Tried {
@@ -108,6 +110,7 @@ impl Tried {
     fn connected(&mut self, stream: &TcpStream) {
         self.attempts += 1;
         self.syns += 1 + sys::tcp_info(stream).map_or(0, |i| u64::from(i.total_retrans));
+        self.port = stream.local_addr().ok().map(|a| a.port());
     }
 
     fn report(self, error: String, took: Duration) -> TcpReport {
@@ -200,6 +203,7 @@ fn probe(stream: TcpStream, config: &TcpProbeConfig, tried: Tried) -> Result<Tcp
         resent_bytes: 0,
         connect_attempts: tried.attempts,
         syns_sent: tried.syns,
+        local_port: tried.port,
     })
 }
 
@@ -362,6 +366,7 @@ impl Carried {
             resent_bytes: self.resent,
             connect_attempts: tried.attempts,
             syns_sent: tried.syns,
+            local_port: tried.port,
         }
     }
 }

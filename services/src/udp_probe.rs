@@ -129,6 +129,7 @@ pub fn run_on(socket: UdpSocket, server: SocketAddr, config: &UdpProbeConfig) ->
     config.validate()?;
     sys::grow_receive_buffer(&socket, 8 << 20);
     let sender = socket.try_clone().map_err(Error::socket("clone socket"))?;
+    let local_port = socket.local_addr().ok().map(|a| a.port());
     let start = Instant::now();
     let ledger = Ledger::new(config.count, config.size);
     let (done_tx, done_rx) = mpsc::channel();
@@ -146,6 +147,7 @@ pub fn run_on(socket: UdpSocket, server: SocketAddr, config: &UdpProbeConfig) ->
         report.send_errors = sending.errors;
         report.lost = report.sent.saturating_sub(report.received);
         report.loss_rate = report.lost as f64 / report.sent.max(1) as f64;
+        report.local_port = local_port;
         Ok(report)
     })
 }
@@ -321,5 +323,6 @@ fn receive(
         } else {
             Vec::new()
         },
+        local_port: None,
     })
 }

@@ -71,6 +71,7 @@ fn udp_report() -> impl Strategy<Value = Report> {
                     } else {
                         Vec::new()
                     },
+                    local_port: with_samples.then_some(40_000),
                 })
             },
         )
@@ -104,6 +105,7 @@ fn tcp_report() -> impl Strategy<Value = Report> {
                 error,
                 connect_attempts: 1 + bytes % 3,
                 syns_sent: 1 + bytes % 5,
+                local_port: (bytes % 2 == 0).then_some(40_001),
             })
         })
 }
@@ -247,6 +249,7 @@ fn report_floats_are_printed_rounded_not_with_float_noise() {
         boundaries_preserved: true,
         duration_s: noisy,
         rtt_samples_ms: vec![noisy, noisy],
+        local_port: None,
     });
     let tcp = Report::Tcp(TcpReport {
         bytes_sent: 10,
@@ -267,6 +270,7 @@ fn report_floats_are_printed_rounded_not_with_float_noise() {
         resent_bytes: 0,
         connect_attempts: 1,
         syns_sent: 1,
+        local_port: None,
     });
     for report in [udp, tcp] {
         let json = serde_json::to_string(&report).unwrap();

@@ -127,7 +127,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<String> {
 
 fn write(out: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
     let path = out.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")
+    let value = crate::run::rounded(serde_json::to_value(value)?);
+    std::fs::write(&path, serde_json::to_string_pretty(&value)? + "\n")
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -7,9 +7,17 @@ use faults::{Backend, Direction, Impairment, Lab, Pairs, Topology};
 use nix::sys::signal::{SigSet, Signal};
 use serde_json::json;
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use serde_json::Value;
+use services::child::KillOnDrop;
+
 use super::args::HostsArg;
 use crate::error::BadInput;
-use crate::mesh::HostInfo;
+use crate::run::many::HostInfo;
 
 /// What `badnet lab` builds and how long it keeps it.
 #[derive(Debug, Clone)]
@@ -23,6 +31,8 @@ pub struct LabRequest {
     pub direction: Direction,
     /// None: until SIGINT or SIGTERM.
     pub duration: Option<Duration>,
+    /// A program per host: `HOST=COMMAND`.
+    pub run: Vec<String>,
     pub json: bool,
 }
 
@@ -52,6 +62,24 @@ impl LabRequest {
             for p in pairs {
                 t = t.impair(p, spec.clone()).map_err(bad)?;
             }
+        }
+        for program in &self.run {
+            let (host, command) = program.split_once('=').ok_or_else(|| {
+                BadInput::new(
+                    "--run",
+                    format!("'{program}': HOST=COMMAND, e.g. 'h1=my-server --port 7000'"),
+                )
+            })?;
+            t.index(host.trim())
+                .map_err(|e| BadInput::new("--run", e.to_string()))?;
+            let words = crate::run::programs::split(command, "--run")?;
+            let addrs: Vec<_> = t
+                .names()
+                .iter()
+                .map(|n| t.address_of(n).expect("a host"))
+                .collect();
+            crate::run::template::fill(&words, &t, &addrs, host.trim())
+                .map_err(|e| BadInput::new("--run", e))?;
         }
         if self.backend == Backend::Veth && self.impair.iter().any(|(_, i)| !i.is_none()) {
             return Err(BadInput::new(
@@ -125,12 +153,37 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
             None => println!("Ctrl-C removes it"),
         }
     }
-    let signal = match req.duration {
-        Some(d) if d.is_zero() => None,
-        limit => wait_for(&signals, limit)?,
-    };
+    let ready = Instant::now();
+    let programs = req
+        .run
+        .iter()
+        .map(|p| Program::start(&lab, p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stop = AtomicBool::new(false);
+    let signal = std::thread::scope(|s| {
+        let control = s.spawn(|| super::fault::serve(&lab, ready, &stop, req.json));
+        let signal = match req.duration {
+            Some(d) if d.is_zero() => Ok(None),
+            limit => wait_for(&signals, limit),
+        };
+        stop.store(true, Ordering::Relaxed);
+        match control.join().expect("the control thread panicked") {
+            Ok(()) => signal,
+            Err(e) => Err(e.context("listening for changes (badnet fault)")),
+        }
+    })?;
     if let Some(signal) = signal {
         tracing::info!("{signal}: removing the lab");
+    }
+    let ended: Vec<Value> = programs.into_iter().map(Program::stop).collect();
+    if !req.json {
+        for p in &ended {
+            println!(
+                "{}: {}",
+                p["host"].as_str().unwrap_or(""),
+                p["ended"].as_str().unwrap_or("")
+            );
+        }
     }
     let counters = lab.pair_counters()?;
     let removing = Instant::now();
@@ -139,7 +192,7 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
     if req.json {
         println!(
             "{}",
-            json!({"links": counters, "remove_s": round3(remove_s)})
+            json!({"links": counters, "programs": ended, "remove_s": round3(remove_s)})
         );
     } else {
         for (from, to, c) in counters.iter().filter(|(_, _, c)| c.packets_in > 0) {
@@ -148,6 +201,79 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         println!("removed in {remove_s:.2} s");
     }
     Ok(())
+}
+
+/// A host's program (`--run HOST=COMMAND`), its output copied to standard
+/// error line by line behind the host's name.
+struct Program {
+    host: String,
+    child: KillOnDrop,
+    copiers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Program {
+    /// Starts `HOST=COMMAND` (checked before the lab was built) in its host.
+    fn start(lab: &Lab, spec: &str) -> anyhow::Result<Self> {
+        let (host, command) = spec.split_once('=').expect("checked");
+        let host = host.trim().to_owned();
+        let words = crate::run::programs::split(command, "--run")?;
+        let addrs: Vec<_> = lab
+            .names()
+            .iter()
+            .map(|n| lab.address(n))
+            .collect::<faults::Result<_>>()?;
+        let words = crate::run::template::fill(&words, lab.topology(), &addrs, &host)
+            .map_err(|e| BadInput::new("--run", e))?;
+        let mut cmd = lab.host(&host)?.command(&crate::bins::resolve(&words[0]));
+        cmd.args(&words[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = KillOnDrop::spawn(&mut cmd)
+            .with_context(|| format!("starting '{}' in {host}", words[0]))?;
+        let pipes: Vec<Box<dyn std::io::Read + Send>> = [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let copiers = pipes
+            .into_iter()
+            .map(|pipe| {
+                let host = host.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                        eprintln!("[{host}] {line}");
+                    }
+                })
+            })
+            .collect();
+        Ok(Self {
+            host,
+            child,
+            copiers,
+        })
+    }
+
+    /// Stops the program if it still runs; how it ended.
+    fn stop(mut self) -> Value {
+        let ended = match self.child.try_wait() {
+            Ok(Some(status)) => format!("exited on its own ({status})"),
+            _ => "ran until the end, stopped".to_owned(),
+        };
+        drop(self.child);
+        for c in self.copiers.drain(..) {
+            let _ = c.join();
+        }
+        json!({"host": self.host, "ended": ended})
+    }
 }
 
 /// Waits for SIGINT or SIGTERM (blocked in `signals`), at most `limit`;

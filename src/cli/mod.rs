@@ -3,6 +3,8 @@
 
 mod args;
 mod doctor;
+pub mod export;
+mod fault;
 mod lab;
 mod mesh;
 mod run;
@@ -42,12 +44,12 @@ pub enum Command {
     /// UDP and TCP side by side on a ladder of bad networks: table, plots, pcaps.
     Demo {
         /// Where to write report.json, report.md, the plots and the pcaps.
-        #[arg(long, default_value = "badnet-report")]
+        #[arg(long, allow_hyphen_values = true, default_value = "badnet-report", value_parser = args::out_dir)]
         out: PathBuf,
         #[command(flatten)]
         link: LinkArgs,
         /// What the hosts are: network namespaces, or containers (`make images` first).
-        #[arg(long, value_enum, default_value_t = HostKind::Netns)]
+        #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = HostKind::Netns)]
         hosts: HostKind,
         /// Fewer probes and bytes.
         #[arg(long)]
@@ -66,9 +68,20 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Also write JUnit XML here, for CI.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         junit: Option<PathBuf>,
+        /// Judge a report obtained elsewhere instead of running: the
+        /// probe's JSON (e.g. `kubectl logs` of `badnet export`'s Job) or
+        /// a saved `badnet run --json`, against the one scenario chosen.
+        #[arg(long, value_name = "REPORT.json", allow_hyphen_values = true)]
+        judge: Option<PathBuf>,
+        /// Only the scenario of this name.
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        scenario: Option<String>,
     },
+    /// A scenario file for another engine: `badnet export chaos-mesh
+    /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
+    Export(export::ExportArgs),
     /// What this machine can do (root, netem, TUN, user namespaces, Docker), with remedies.
     Doctor {
         /// One JSON object with keys root, netem, tun, userns, docker.
@@ -81,13 +94,13 @@ pub enum Command {
     /// against the lecture's, runs alone and side by side.
     Bench {
         /// Where to write `SECTION.json` and `summary.md`.
-        #[arg(long, default_value = "target/bench")]
+        #[arg(long, allow_hyphen_values = true, default_value = "target/bench", value_parser = args::out_dir)]
         out: PathBuf,
         /// Shorter spans, fewer samples.
         #[arg(long)]
         quick: bool,
         /// Only these sections (comma-separated; all by default).
-        #[arg(long, value_enum, value_delimiter = ',')]
+        #[arg(long, allow_hyphen_values = true, value_enum, value_delimiter = ',')]
         only: Vec<Section>,
         /// Concurrent TCP clients to hold.
         #[arg(long, default_value_t = 10_000, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -102,8 +115,8 @@ pub enum Command {
     /// Print badnet's manual page (roff), generated from these flags; with
     /// --dir, write one page per command there (badnet.1, badnet-run.1, ...).
     Manpage {
-        /// Where to write the pages.
-        #[arg(long)]
+        /// Where to write the pages (a folder that is there).
+        #[arg(long, allow_hyphen_values = true)]
         dir: Option<PathBuf>,
     },
     /// Build hosts on one switch (two by default: A and B), impair their
@@ -112,7 +125,7 @@ pub enum Command {
     Lab {
         /// How many hosts (2: A and B; more: h1 ... hN), or their names:
         /// n1,n2,n3.
-        #[arg(long, default_value = "2")]
+        #[arg(long, allow_hyphen_values = true, default_value = "2")]
         hosts: args::HostsArg,
         #[command(flatten)]
         link: LinkArgs,
@@ -123,16 +136,33 @@ pub enum Command {
         impair: Vec<(Option<faults::Pairs>, faults::Impairment)>,
         /// With two hosts, which way an --impair without pairs applies:
         /// forward is A to B.
-        #[arg(long, value_enum, default_value_t = Direction::Both)]
+        #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Direction::Both)]
         direction: Direction,
         /// Keep the lab this long, then remove it (0s: build and remove at
         /// once); without it, until Ctrl-C or SIGTERM.
         #[arg(long, allow_hyphen_values = true, value_parser = services::cli::parse_duration)]
         duration: Option<std::time::Duration>,
-        /// JSON lines: the hosts once built (run_id, hosts, build_s), the
-        /// links' counts and remove_s once removed.
+        /// A program to run in a host while the lab is held: HOST=COMMAND,
+        /// split as a shell would (never run through one); {NAME} is that
+        /// host's address, {self} this host's, {peers} the others',
+        /// {hosts} all. Repeat it.
+        #[arg(long, allow_hyphen_values = true, value_name = "HOST=COMMAND")]
+        run: Vec<String>,
+        /// JSON lines: the hosts once built (run_id, hosts, build_s), each
+        /// change made by badnet fault (step, at_ms), the links' counts,
+        /// the programs and remove_s once removed.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a lab that `badnet lab` holds, from another shell: a step of
+    /// the timeline's vocabulary (partition n1 | n2,n3, heal, isolate n3,
+    /// oneway n1->n2, impair PAIRS NETEM, clear, down n2, up n2, renumber
+    /// n2). Prints when it took effect.
+    Fault {
+        /// The lab's run id (badnet lab prints it).
+        run_id: String,
+        /// The step.
+        step: String,
     },
 }
 
@@ -164,8 +194,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Mesh(args) => mesh::run(&args),
         Command::Doctor { json } => doctor::run(json),
-        Command::Test { files, junit } => test::run(&files, junit.as_deref()),
+        Command::Test {
+            files,
+            junit,
+            judge,
+            scenario,
+        } => test::run(
+            &files,
+            junit.as_deref(),
+            judge.as_deref(),
+            scenario.as_deref(),
+        ),
         Command::Share(args) => share::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Demo {
             out,
             link,
@@ -209,6 +250,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Manpage { dir } => {
+            if let Some(dir) = &dir {
+                args::existing_dir(dir).map_err(|e| crate::error::BadInput::new("--dir", e))?;
+            }
             let cmd = <Cli as clap::CommandFactory>::command();
             match dir {
                 Some(dir) => clap_mangen::generate_to(cmd, dir)?,
@@ -222,6 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             impair,
             direction,
             duration,
+            run,
             json,
         } => lab::run(&lab::LabRequest {
             hosts,
@@ -230,8 +275,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             impair,
             direction,
             duration,
+            run,
             json,
         }),
+        Command::Fault { run_id, step } => fault::run(&run_id, &step),
     }
 }
 
@@ -245,6 +292,7 @@ fn demo(cfg: DemoConfig) -> anyhow::Result<()> {
         crate::demo::CHART_FILES
             .iter()
             .map(|c| c.file)
+            .chain(report.mesh.as_ref().map(|_| crate::demo::MESH_FILE))
             .collect::<Vec<_>>()
             .join(", "),
         if cfg.hosts == HostKind::Netns {

@@ -32,7 +32,7 @@ pub struct ShareArgs {
     #[command(flatten)]
     pub link: LinkArgs,
     /// netns, or containers (holder containers of the services image).
-    #[arg(long, value_enum, default_value = "netns")]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value = "netns")]
     pub hosts: crate::scenario::HostKind,
     /// One JSON object instead of a summary.
     #[arg(long)]
@@ -54,6 +54,13 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if args.link.backend == faults::Backend::Veth {
+        return Err(BadInput::new(
+            "--backend",
+            "veth is a plain pair and carries no impairment, so no bottleneck: use netem, wire or auto",
+        )
+        .into());
+    }
     if args.tcp == 0 && args.udp.is_none() {
         return Err(
             BadInput::new("--tcp", "no flows: give --tcp N (N above 0) or --udp RATE").into(),
@@ -64,7 +71,7 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
     }
     let mut scenario = Scenario::new(Transport::Tcp);
     scenario.backend = args.link.backend;
-    scenario.seed = args.link.seed;
+    scenario.seed = Some(args.link.seed_or_drawn());
     scenario.hosts = args.hosts;
     let request = Request::share(
         scenario,
@@ -97,19 +104,23 @@ pub fn run(args: &ShareArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", outcome.json(&request.scenario, ""));
     } else {
-        print!("{}", summary(report));
+        print!(
+            "{}",
+            summary(report, request.scenario.seed.unwrap_or_default())
+        );
     }
     Ok(())
 }
 
-fn summary(r: &ShareReport) -> String {
+fn summary(r: &ShareReport, seed: u64) -> String {
     let mut s = format!(
-        "{} flows through {} (queue {} packets) for {:.1} s, backend {}\n",
+        "{} flows through {} (queue {} packets) for {:.1} s, backend {}, seed {}\n",
         r.flows.len(),
         r.rate,
         r.limit,
         r.duration_s,
-        r.backend
+        r.backend,
+        seed
     );
     for (i, f) in r.flows.iter().enumerate() {
         s.push_str(&format!(

@@ -52,6 +52,15 @@ pub fn page(
             escape(title)
         ));
     }
+    if let Some(mesh) = &report.mesh {
+        body.push_str(&format!(
+            "<figure class=\"chart\" id=\"mesh\"><figcaption>Five peers through a partition</figcaption>\n{}\n</figure>\n",
+            super::peers::svg(mesh)
+        ));
+    }
+    if let Some(clients) = &report.clients {
+        body.push_str(&super::peers::clients_html(clients));
+    }
     if captured {
         body.push_str(&format!(
             "<p id=\"pcaps\">Packet captures of the '{}' network: <a href=\"tcp.pcap\">tcp.pcap</a>, <a href=\"udp.pcap\">udp.pcap</a> (open them in Wireshark).</p>\n",

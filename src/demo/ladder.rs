@@ -190,6 +190,10 @@ pub struct DemoReport {
     /// Congestion: two TCP flows through one bottleneck, alone and beside a
     /// UDP flood at twice its rate.
     pub sharing: Option<Sharing>,
+    /// Many hosts: five peers through a partition of 2 | 3 and its heal.
+    pub mesh: Option<crate::run::mesh::MeshOutcome>,
+    /// Four clients of one server, one on a lossy link.
+    pub clients: Option<crate::run::clients::ClientsOutcome>,
     pub duration_s: f64,
     pub summary: String,
 }

@@ -5,11 +5,14 @@
 //! - `report`: the table, the summary and the files.
 //! - `charts`: the charts, and their files.
 //! - `table`: the side-by-side table, as rows (in Markdown or HTML).
+//! - `peers`: many hosts: five peers through a partition, four clients of
+//!   one server (mesh.svg).
 //! - `html`: report.html.
 
 mod charts;
 mod html;
 mod ladder;
+mod peers;
 mod report;
 mod table;
 
@@ -22,6 +25,7 @@ use services::report::TcpReport;
 
 pub use charts::FILES as CHART_FILES;
 pub use ladder::{DemoReport, RungResult, SweepPoint};
+pub use report::MESH_FILE;
 pub use table::markdown as table;
 
 use crate::machine::Machine;
@@ -152,9 +156,16 @@ fn one_at_a_time<T: Send>(jobs: Vec<Job<'_, T>>, progress: &Progress) -> anyhow:
 /// light impairments. `--serial` runs everything one at a time, to compare.
 pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
+    if cfg.backend == Backend::Veth {
+        return Err(crate::error::BadInput::new(
+            "--backend",
+            "the demo impairs its links, and veth is a plain pair that carries no impairment: use netem, wire or auto",
+        )
+        .into());
+    }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let losses = sweep_losses(cfg.quick);
-    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 4);
+    let progress = Progress::new(2 * LADDER.len() + CLEAN_REPEATS + losses.len() + 6);
     let (cpu_jobs, network_jobs) = tcp_jobs(cfg);
     let sweep_jobs: Vec<Job<SweepPoint>> = losses
         .iter()
@@ -174,25 +185,49 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
     let mut tcp = one_at_a_time(cpu_jobs, &progress)?;
     // The flows fill the link as fast as the CPU moves them: alone.
     let shared = one_at_a_time(sharing_jobs(cfg), &progress)?;
-    let (sweep, timely) = if cfg.serial {
+    let peers_job = || {
+        all_at_once(
+            vec![(
+                "five peers through a partition".to_owned(),
+                Box::new(|| peers::mesh(cfg)) as Box<dyn FnOnce() -> _ + Send>,
+            )],
+            &progress,
+        )
+    };
+    let clients_job = || {
+        all_at_once(
+            vec![(
+                "four clients of one server".to_owned(),
+                Box::new(|| peers::clients(cfg)) as Box<dyn FnOnce() -> _ + Send>,
+            )],
+            &progress,
+        )
+    };
+    let (sweep, timely, mut mesh, mut clients) = if cfg.serial {
         tcp.extend(one_at_a_time(network_jobs, &progress)?);
         (
             one_at_a_time(sweep_jobs, &progress)?,
             one_at_a_time(timeliness_jobs(cfg), &progress)?,
+            peers_job()?,
+            clients_job()?,
         )
     } else {
-        let (more, sweep, timely) = std::thread::scope(|s| {
+        let (more, sweep, timely, mesh, clients) = std::thread::scope(|s| {
             let sweep = s.spawn(|| all_at_once(sweep_jobs, &progress));
             let timely = s.spawn(|| all_at_once(timeliness_jobs(cfg), &progress));
+            let mesh = s.spawn(peers_job);
+            let clients = s.spawn(clients_job);
             let more = all_at_once(network_jobs, &progress);
             (
                 more,
                 sweep.join().expect("the sweep panicked"),
                 timely.join().expect("the messages panicked"),
+                mesh.join().expect("the mesh panicked"),
+                clients.join().expect("the clients panicked"),
             )
         });
         tcp.extend(more?);
-        (sweep?, timely?)
+        (sweep?, timely?, mesh?, clients?)
     };
     tcp.sort_by_key(|(i, _)| *i);
     let tcp = std::iter::once(clean.first().context("a clean TCP run")?.clone())
@@ -213,6 +248,8 @@ pub fn run(cfg: &DemoConfig) -> anyhow::Result<DemoReport> {
             flooded: flooded.clone(),
         });
     }
+    report.mesh = mesh.pop();
+    report.clients = clients.pop();
     report.clean_tcp_s = clean
         .iter()
         .filter_map(|o| o.report.as_tcp().map(|r| r.duration_s))
@@ -382,6 +419,8 @@ fn assemble(
         clean_tcp_s: Vec::new(),
         timeliness: None,
         sharing: None,
+        mesh: None,
+        clients: None,
         duration_s: 0.0,
         summary: String::new(),
     };

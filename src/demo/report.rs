@@ -144,10 +144,13 @@ fn sweep_sentence(s: &mut String, report: &DemoReport) {
 
 /// Writes report.json, report.md and the charts to `out`; `captured` says
 /// whether the pcaps are there too.
+/// The picture of the five peers.
+pub const MESH_FILE: &str = "mesh.svg";
+
 pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::Result<()> {
     std::fs::write(
         out.join("report.json"),
-        serde_json::to_string_pretty(report)?,
+        serde_json::to_string_pretty(&crate::run::rounded(serde_json::to_value(report)?))?,
     )?;
     let mut md = format!(
         "# badnet demo\n\nBackend {} ({}), hosts {:?}, {}; {:.0} s.\n\n{}\n{}\n\n",
@@ -164,6 +167,12 @@ pub fn write_files(out: &Path, report: &DemoReport, captured: bool) -> anyhow::R
         .map(|c| format!("![{}]({})\n", c.alt, c.file))
         .collect();
     md.push_str(&images.join("\n"));
+    if let Some(mesh) = &report.mesh {
+        std::fs::write(out.join(MESH_FILE), super::peers::svg(mesh))?;
+        md.push_str(&format!(
+            "\n![Five peers through a partition]({MESH_FILE})\n"
+        ));
+    }
     if captured {
         md.push_str(&format!("\nPacket captures of the '{CAPTURED}' network: `tcp.pcap`, `udp.pcap` (open them in Wireshark).\n"));
     }

@@ -36,6 +36,13 @@ impl Hosts {
     /// (`--network container:ID`) are in them.
     pub fn build(net: Network) -> anyhow::Result<Self> {
         net.impairment.validate()?;
+        if net.backend == Backend::Veth && !net.impairment.is_none() {
+            return Err(crate::error::BadInput::new(
+                "--backend",
+                "veth is a plain pair and carries no impairment: use netem, wire or auto",
+            )
+            .into());
+        }
         match net.hosts {
             HostKind::Netns => {
                 let lab = Lab::new(net.backend, net.seed)?;

@@ -11,6 +11,11 @@
 //!   lecture's probes), [`programs`] (yours), [`timeliness`] (timestamped
 //!   messages, their one-way latency), [`share`] (flows through one
 //!   bottleneck).
+//! - [`template`]: commands that name hosts (`{n1}`, `{self}`,
+//!   `{peers}`).
+//! - Workloads of many hosts, each on a lab of its own ([`many`]: what they
+//!   share): [`mesh`] (every host probes every other), [`clients`] (N
+//!   clients, one server).
 //! - [`process`]: programs in hosts (ready when, what a client did, in
 //!   containers joined to a holder); [`output`]: the bounded head and tail
 //!   of what a program wrote; [`docker`]: the Docker plumbing of container
@@ -22,14 +27,18 @@
 //! [`Outcome::json`]. The workloads import `hosts`, `play`, `process`,
 //! `output` and `docker`, never each other.
 
+pub mod clients;
 pub mod docker;
 pub mod hosts;
+pub mod many;
+pub mod mesh;
 pub mod output;
 pub mod play;
 pub mod probe;
 pub mod process;
 pub mod programs;
 pub mod share;
+pub mod template;
 pub mod timeliness;
 
 use std::path::PathBuf;
@@ -57,6 +66,10 @@ pub enum Workload {
     Timeliness(Messages),
     /// Several flows through one bottleneck.
     Share(Share),
+    /// Every host of an N-host lab probes every other.
+    Mesh(mesh::Mesh),
+    /// N client hosts probe one server host at once.
+    Clients(clients::Clients),
 }
 
 /// Everything one run needs: the network (hosts, backend, seed,
@@ -74,6 +87,8 @@ pub enum Outcome {
     Programs(ProgramsOutcome),
     Timeliness(TimelinessOutcome),
     Share(ShareReport),
+    Mesh(mesh::MeshOutcome),
+    Clients(clients::ClientsOutcome),
 }
 
 impl Request {
@@ -98,6 +113,8 @@ impl Request {
             Workload::Timeliness(m) => s.check_steps(m.limit(s)).map_err(at),
             Workload::Programs(p) => programs::check(p),
             Workload::Share(_) => Ok(()),
+            Workload::Mesh(m) => m.check(s).map(drop),
+            Workload::Clients(c) => c.check(s).map(drop),
         }
     }
 
@@ -125,6 +142,12 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
     }
     r.check()?;
     let s = &r.scenario;
+    // The workloads of many hosts build labs of their own.
+    match &r.workload {
+        Workload::Mesh(m) => return mesh::run(m, s).map(Outcome::Mesh),
+        Workload::Clients(c) => return clients::run(c, s).map(Outcome::Clients),
+        _ => {}
+    }
     let hosts = Hosts::build(r.network())?;
     let lab = &hosts.lab;
     let outcome = match &r.workload {
@@ -134,6 +157,7 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
         Workload::Programs(p) => programs::on_hosts(p, &hosts, s.direction).map(Outcome::Programs),
         Workload::Timeliness(m) => timeliness::on_lab(lab, s, *m).map(Outcome::Timeliness),
         Workload::Share(share) => share::on_lab(lab, share).map(Outcome::Share),
+        Workload::Mesh(_) | Workload::Clients(_) => unreachable!("built their own labs"),
     };
     hosts.remove()?;
     outcome
@@ -164,7 +188,8 @@ impl Outcome {
     /// What `badnet run --json` (and `share --json`) prints: the
     /// workload's own fields, and but for `share` the impairment of `s`:
     /// as `given` on the command line, as `tc` arguments, and its
-    /// direction.
+    /// direction; and `seed`, the seed of the link's draws (the probe's
+    /// lab's, else that of `s`, which the command line always sets).
     pub fn json(&self, s: &Scenario, given: &str) -> serde_json::Value {
         let mut impairment = serde_json::json!({
             "given": given,
@@ -178,10 +203,17 @@ impl Outcome {
             }
             Outcome::Programs(o) => to_json(o),
             Outcome::Timeliness(o) => to_json(o),
-            Outcome::Share(r) => return to_json(r),
+            Outcome::Share(r) => to_json(r),
+            Outcome::Mesh(o) => to_json(o),
+            Outcome::Clients(o) => to_json(o),
         };
-        v["impairment"] = impairment;
-        v
+        if v.get("seed").is_none() {
+            v["seed"] = serde_json::json!(s.seed);
+        }
+        if !matches!(self, Outcome::Share(_) | Outcome::Mesh(_)) {
+            v["impairment"] = impairment;
+        }
+        rounded(v)
     }
 
     /// Why your client's run counts as failed: it exited with a code
@@ -208,6 +240,46 @@ impl Outcome {
     }
 }
 
+/// `v` with every float rounded as the text prints it, by its key: times
+/// in ms (`_ms`, `_us`) and rates in Mbit/s (`_mbps`) to 3 decimals,
+/// seconds (`_s`) to 6; anything else (fractions, percentages, indices,
+/// probabilities that may be tiny) to 12 significant digits. So no
+/// `0.12999999999999998` reaches a reader. An array's numbers go by the
+/// array's key.
+pub fn rounded(mut v: serde_json::Value) -> serde_json::Value {
+    round_in(&mut v, "");
+    v
+}
+
+fn round_in(v: &mut serde_json::Value, key: &str) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or_default();
+            let decimals = if ["_ms", "_us", "_mbps"].iter().any(|s| key.ends_with(s)) {
+                Some(3)
+            } else if key.ends_with("_s") {
+                Some(6)
+            } else {
+                None
+            };
+            let r = match decimals {
+                Some(d) => {
+                    let scale = 10f64.powi(d);
+                    (x * scale).round() / scale
+                }
+                None => format!("{x:.11e}").parse().unwrap_or(x),
+            };
+            if let Some(n) = serde_json::Number::from_f64(if r.is_finite() { r } else { x }) {
+                *v = Value::Number(n);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| round_in(item, key)),
+        Value::Object(map) => map.iter_mut().for_each(|(k, item)| round_in(item, k)),
+        _ => {}
+    }
+}
+
 fn to_json(v: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(v).expect("outcomes serialize")
 }
@@ -224,6 +296,8 @@ fn probe_json(o: &ProbeOutcome) -> serde_json::Value {
         "link": o.link,
         "server_udp": o.server_udp,
         "receive_buffer_drops": o.server_udp.rcvbuf_errors,
+        "unread_at_end": o.unread_at_end,
+        "seed": o.seed,
         "renumbered": o.scenario.renumber_after.map(|_| faults::ADDR_A_RENUMBERED.to_string()),
         "timeline": o.timeline.timeline,
         "phases": o.timeline.phases,
@@ -232,4 +306,26 @@ fn probe_json(o: &ProbeOutcome) -> serde_json::Value {
         map.extend(more);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn json_floats_are_rounded_as_the_text_prints_them() {
+        let v = super::rounded(json!({
+            "delay_ms": 0.12999999999999998,
+            "duration_s": 1.000_000_4,
+            "loss_rate": 0.1 + 0.2,
+            "alpha": 1.234_567e-7,
+            "rtt_samples_ms": [0.123_456_7, 2.0],
+            "count": 3,
+            "nested": {"goodput_mbps": 4.180_000_000_000_001},
+        }));
+        assert_eq!(
+            v.to_string(),
+            r#"{"alpha":1.234567e-7,"count":3,"delay_ms":0.13,"duration_s":1.0,"loss_rate":0.3,"nested":{"goodput_mbps":4.18},"rtt_samples_ms":[0.123,2.0]}"#
+        );
+    }
 }

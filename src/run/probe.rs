@@ -18,7 +18,7 @@ use super::hosts::Hosts;
 use super::play::{with_timeline, Started, Timeline};
 use super::process::{run_client_container, wait_ready_container, Ready};
 use crate::bins;
-use crate::scenario::{HostKind, Scenario, PORT};
+use crate::scenario::{HostKind, Scenario, Transport, PORT};
 
 const READY_WAIT: Duration = Duration::from_secs(10);
 
@@ -42,6 +42,15 @@ pub struct ProbeOutcome {
     /// What host B's kernel counted of UDP during the run (evidence from
     /// outside the link: e.g. datagrams that reached the server).
     pub server_udp: UdpCounters,
+    /// UDP: datagrams the link delivered to host B that its kernel neither
+    /// counted as read by the server nor as dropped: still in the server's
+    /// receive queue when the run ended (a slow reader's, late rather than
+    /// dropped). With the receive-buffer drops (`server_udp`), what a slow
+    /// reader costs the probe in full. None for TCP, and for probes larger
+    /// than one packet (the link counts packets, the kernel datagrams).
+    pub unread_at_end: Option<u64>,
+    /// The seed of the link's draws (given, or drawn): `--seed` replays it.
+    pub seed: u64,
     /// The timeline as played: when each step took effect, and what the
     /// link counted in each phase.
     #[serde(flatten)]
@@ -59,6 +68,8 @@ impl ProbeOutcome {
         server_before: UdpCounters,
         timeline: Timeline,
     ) -> faults::Result<Self> {
+        let link = lab.counters()?;
+        let server_udp = lab.b().udp_counters()?.since(server_before);
         Ok(Self {
             scenario: scenario.clone(),
             backend: lab.backend(),
@@ -66,11 +77,30 @@ impl ProbeOutcome {
             hosts: scenario.hosts,
             run_id: lab.run_id().to_owned(),
             report,
-            link: lab.counters()?,
-            server_udp: lab.b().udp_counters()?.since(server_before),
+            unread_at_end: (scenario.transport == Transport::Udp && scenario.size <= ONE_PACKET)
+                .then(|| unread(&link, &server_udp)),
+            link,
+            server_udp,
             timeline,
+            seed: lab.seed(),
         })
     }
+}
+
+/// The largest UDP payload that crosses the link in one packet (a
+/// 1500-byte MTU, less the IP and UDP headers).
+const ONE_PACKET: usize = 1472;
+
+/// What the link delivered to host B (what left it, less what B's device
+/// refused), less what B's kernel counted as read (`InDatagrams` counts at
+/// `recvmsg`), as dropped (`InErrors`: a full buffer, a bad checksum) or as
+/// sent to no socket (`NoPorts`): what was still queued at the end.
+fn unread(link: &LinkCounters, b: &UdpCounters) -> u64 {
+    let delivered = link
+        .forward
+        .passed
+        .saturating_sub(link.forward.write_errors);
+    delivered.saturating_sub(b.in_datagrams + b.in_errors + b.no_ports)
 }
 
 /// Runs `scenario`'s server and probe on `hosts` (built and impaired):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kernel lane's VM under target/kernel/: Debian's kernel (which
-# has sch_netem) with its sch_netem and veth modules, busybox, the host's
+# has sch_netem) with the modules the lab needs (veth and sch_netem; for
+# three or more hosts the bridge, HTB and the u32 classifier), busybox, the host's
 # ip and tc with their shared libraries, the services' static binaries (the
 # container image's build) and the test build of badnet (stripped, with its
 # shared libraries), in one initramfs whose /init runs the scenarios of
@@ -12,15 +13,22 @@ cd "$(dirname "$0")/../.."
 out=target/kernel
 bin=target/static/x86_64-unknown-linux-gnu
 mkdir -p "$out"
+# In the order they load (llc and stp before the bridge).
+modules="veth sch_netem llc stp bridge sch_htb cls_u32"
+missing=no
+for m in $modules; do [ -f "$out/$m.ko" ] || missing=yes; done
 
-if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/sch_netem.ko" ] || [ ! -f "$out/veth.ko" ]; then
+if [ ! -f "$out/vmlinuz" ] || [ $missing = yes ]; then
   pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -n 1)
   [ -n "$pkg" ] || { echo "no linux-image-*-amd64 package found (apt-get update first)"; exit 1; }
   rm -rf "$out/deb" "$out"/*.deb
   (cd "$out" && apt-get download "$pkg" 2>/dev/null)
   dpkg-deb -x "$out"/linux-image-*.deb "$out/deb"
   cp "$out"/deb/boot/vmlinuz-* "$out/vmlinuz"
-  find "$out/deb" \( -name sch_netem.ko -o -name veth.ko \) -exec cp {} "$out/" \;
+  for m in $modules; do
+    find "$out/deb" -name "$m.ko" -exec cp {} "$out/" \;
+    [ -f "$out/$m.ko" ] || { echo "the kernel package has no $m.ko"; exit 1; }
+  done
   basename "$out"/deb/lib/modules/* > "$out/kernel-version"
   rm -rf "$out/deb" "$out"/*.deb
 fi
@@ -56,7 +64,8 @@ done
 # the test build serves, without its debug information.
 strip -o "$root/bin/badnet" target/debug/badnet
 copy_libs target/debug/badnet
-cp "$out/sch_netem.ko" "$out/veth.ko" "$root/lib/modules/"
+for m in $modules; do cp "$out/$m.ko" "$root/lib/modules/"; done
+echo "$modules" > "$root/modules"
 cp tests/kernel/init "$root/init"
 cp tests/kernel/scenarios.txt "$root/scenarios"
 chmod +x "$root/init"

@@ -59,11 +59,25 @@ pub fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
 /// `badnet run --json --backend B ARGS` on the suites' backend: its JSON,
 /// or a panic with its standard error unless it exited 0.
 pub fn run_ok(args: &[&str]) -> serde_json::Value {
-    let mut all = on_backend().to_vec();
-    all.extend(args);
-    let (code, json, stderr) = run_json(&all);
-    assert_eq!(code, Some(0), "{stderr}");
-    json
+    json_ok("run", args)
+}
+
+/// `badnet COMMAND --json --backend B ARGS` on the suites' backend: its
+/// JSON, or a panic with its standard error unless it exited 0.
+pub fn json_ok(command: &str, args: &[&str]) -> serde_json::Value {
+    require_root();
+    let out = badnet()
+        .args([command, "--json"])
+        .args(on_backend())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "badnet {command} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A run's timeline has steps, each applied no earlier than due and

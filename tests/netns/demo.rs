@@ -99,6 +99,33 @@ fn quick_demo_writes_its_table_plots_and_captures() {
         );
         assert!(text.contains("<polyline"), "{svg} has no curve");
     }
+    // The peers: in the partition's phase, nothing crosses the cut and
+    // nothing is lost inside a group; of the clients, only c3 (whose link
+    // is lossy) loses probes.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let cut = &json["mesh"]["phases"][1];
+    assert_eq!(cut["action"], "partition h1,h2 | h3,h4,h5", "{cut}");
+    for (pair, c) in cut["links"].as_object().unwrap() {
+        let (from, to) = pair.split_once("->").unwrap();
+        let across = (from <= "h2") != (to <= "h2");
+        if across {
+            assert_eq!(c["passed"], 0, "{pair} crossed the cut");
+        } else {
+            assert_eq!(c["dropped"], 0, "{pair} lost inside its group");
+        }
+    }
+    for c in json["clients"]["clients"].as_array().unwrap() {
+        let lost = c["lost"].as_u64().unwrap();
+        assert_eq!(lost > 0, c["host"] == "c3", "{c}");
+    }
+    let mesh_svg = std::fs::read_to_string(out_dir.join("mesh.svg")).unwrap();
+    assert_eq!(
+        mesh_svg.matches("<rect").count(),
+        3 * 25,
+        "three 5x5 matrices"
+    );
     for pcap in ["tcp.pcap", "udp.pcap"] {
         let read = Command::new("tcpdump")
             .arg("-nr")
@@ -167,7 +194,17 @@ fn page_renders_in_a_browser(page: &std::path::Path) {
         dom.contains("id=\"summary\"") && dom.contains("TCP"),
         "no summary"
     );
-    assert_eq!(dom.matches("<svg").count(), 5, "not five charts");
+    assert_eq!(
+        dom.matches("<svg").count(),
+        6,
+        "not five charts and the peers' picture"
+    );
+    assert!(dom.contains("id=\"mesh\""), "no picture of the peers");
+    assert_eq!(
+        dom.matches("<li>c").count(),
+        4,
+        "not one line per client of the server"
+    );
     assert!(dom.contains("<polyline"), "a chart without a curve");
     let log = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = log

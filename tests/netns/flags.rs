@@ -135,6 +135,67 @@ const TABLE: &[(&[&str], &str, &[&str])] = &[
     (&["lab"], "--impair", &["loss 200%", "bogus 1", "delay x"]),
     (&["lab"], "--direction", &["up"]),
     (&["lab"], "--seed", &["-1", "x"]),
+    // Each impairment flag takes its own value only.
+    (
+        &["run", "udp"],
+        "--delay",
+        &["1ms loss 100%", "50ms 10ms", ""],
+    ),
+    (
+        &["run", "udp"],
+        "--loss",
+        &["5% delay 100ms", "5% 5% 5%", ""],
+    ),
+    (
+        &["run", "udp", "--delay", "10ms"],
+        "--jitter",
+        &["; rm -rf /tmp/x", "", "10ms rate 1mbit"],
+    ),
+    (
+        &["run", "udp", "--delay", "10ms"],
+        "--reorder",
+        &["25% duplicate 5%", ""],
+    ),
+    (&["run", "udp"], "--duplicate", &["5% corrupt 5%", ""]),
+    (&["run", "udp"], "--corrupt", &["5% limit 5", ""]),
+    (&["run", "udp"], "--rate", &["1mbit seed 1", ""]),
+    // veth carries no impairment and no fault: refused before building.
+    (&["run", "udp", "--loss", "5%"], "--backend", &["veth"]),
+    (
+        &[
+            "run",
+            "udp",
+            "--at",
+            "10ms",
+            "partition",
+            "--at",
+            "20ms",
+            "heal",
+        ],
+        "--backend",
+        &["veth"],
+    ),
+    (
+        &[
+            "run",
+            "udp",
+            "--partition-after",
+            "10ms",
+            "--partition-for",
+            "10ms",
+        ],
+        "--backend",
+        &["veth"],
+    ),
+    (&["share"], "--backend", &["veth"]),
+    (&["demo"], "--backend", &["veth"]),
+    // Your programs' flags beside a probe's transport were ignored.
+    (&["run", "udp"], "--client", &["true"]),
+    (&["run", "tcp"], "--ready-timeout", &["5s"]),
+    // Output paths.
+    (&["demo"], "--out", &["/dev/null/x", ""]),
+    (&["bench"], "--out", &["/dev/null/x", ""]),
+    (&["manpage"], "--dir", &["/nonexistent/x", "/dev/null", ""]),
 ];
 
 #[test]

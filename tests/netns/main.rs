@@ -18,6 +18,7 @@ mod renumber;
 mod scenarios;
 mod share;
 mod signals;
+mod sweep;
 mod tcp;
 mod timeline;
 mod timeliness;

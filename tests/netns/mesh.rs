@@ -8,22 +8,11 @@ use faults::bounds::ProportionCheck;
 use rstest::rstest;
 use serde_json::Value;
 
-use crate::common::{backend, badnet, count, require_root};
+use crate::common::{backend, badnet, count, json_ok, num, require_root, run_ok};
 
 /// `badnet mesh --json ARGS` on this run's backend; its JSON.
 fn mesh(args: &[&str]) -> Value {
-    require_root();
-    let out = badnet()
-        .args(["mesh", "--json", "--backend", backend().name()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "badnet mesh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_ok("mesh", args)
 }
 
 /// The probe from `from` to `to`.
@@ -345,4 +334,144 @@ fn a_renumbered_peer_is_answered_at_its_new_address_and_lost_at_its_old() {
             "h3->{to} from its new address: {p}"
         );
     }
+}
+
+/// A lab held by `badnet lab` is changed from another shell: `badnet fault
+/// RUN_ID STEP` applies the step and says when it took effect; a step
+/// naming no host of the lab, or a lab that is not there, exits 2. What
+/// one host sends another is dropped while they are partitioned (the lab's
+/// own counts at its end say so) and passes after `heal`. A fault that
+/// never reached the lab, or was applied to the wrong pair, fails.
+#[test]
+fn a_held_lab_is_changed_from_another_shell() {
+    use std::io::{BufRead, BufReader};
+    use std::net::UdpSocket;
+    use std::process::Stdio;
+    require_root();
+    let mut lab = badnet()
+        .args(["lab", "--hosts", "n1,n2,n3", "--duration", "4s", "--json"])
+        .args(["--backend", backend().name()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(lab.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let built: Value = serde_json::from_str(&line).unwrap();
+    let id = built["run_id"].as_str().unwrap().to_owned();
+    let fault = |step: &str| badnet().args(["fault", &id, step]).output().unwrap();
+    // The lab answers once its control socket is there.
+    let mut partition = fault("partition n1 | n2,n3");
+    for _ in 0..50 {
+        if partition.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        partition = fault("partition n1 | n2,n3");
+    }
+    assert!(
+        partition.status.success(),
+        "{}",
+        String::from_utf8_lossy(&partition.stderr)
+    );
+    assert!(String::from_utf8_lossy(&partition.stdout).contains("took effect"));
+    let n1 = faults::Host::wrap(
+        "n1",
+        &std::path::Path::new("/run/netns").join(format!("bn{id}-n1")),
+    )
+    .unwrap();
+    let socket = n1.run(|| UdpSocket::bind("198.18.0.1:0")).unwrap().unwrap();
+    socket.send_to(b"cut", "198.18.0.2:9").unwrap();
+    let unknown = fault("isolate n9");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("n9"));
+    let nowhere = badnet().args(["fault", "ffffff", "heal"]).output().unwrap();
+    assert_eq!(nowhere.status.code(), Some(2));
+    assert!(fault("heal").status.success());
+    socket.send_to(b"healed", "198.18.0.2:9").unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(lab.wait().unwrap().success());
+    let steps: Vec<&Value> = lines.iter().filter(|l| l["step"].is_string()).collect();
+    assert_eq!(steps.len(), 2, "{lines:?}");
+    assert_eq!(steps[0]["step"], "partition n1 | n2,n3");
+    assert!(
+        num(&steps[1]["at_ms"]) > num(&steps[0]["at_ms"]),
+        "{lines:?}"
+    );
+    let ended = lines.last().unwrap();
+    let c = &ended["links"]["n1->n2"];
+    assert_eq!(
+        (count(&c["packets_in"]), count(&c["dropped"])),
+        (2, 1),
+        "{ended}"
+    );
+    assert_eq!(count(&ended["links"]["n1->n3"]["packets_in"]), 0, "{ended}");
+}
+
+/// Many clients, one server, UDP: each client's loss follows its own link.
+/// With `c3->server loss 30%`, c3's probes are lost in the Clopper-Pearson
+/// interval of 0.30 for its 2000 (1e-6: about ±0.045), and the other three
+/// lose none; the clients are told apart by address and source port. Loss
+/// on the wrong client's link, or on every link, fails.
+#[test]
+fn udp_loss_is_per_client_and_follows_its_own_link() {
+    let json = run_ok(&[
+        "udp",
+        "--clients",
+        "4",
+        "--impair",
+        "c3->server loss 30%",
+        "--count",
+        "2000",
+        "--interval",
+        "500us",
+    ]);
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 4, "{json}");
+    let mut seen = std::collections::BTreeSet::new();
+    for c in clients {
+        let (host, lost, sent) = (
+            c["host"].as_str().unwrap(),
+            count(&c["lost"]),
+            count(&c["sent"]),
+        );
+        assert!(
+            seen.insert((c["address"].to_string(), count(&c["source_port"]))),
+            "{json}"
+        );
+        if host == "c3" {
+            let check = ProportionCheck::new(lost, sent, 0.30);
+            assert!(check.pass, "c3 at 30%: {check}");
+        } else {
+            assert_eq!(lost, 0, "{host} is on a clean link: {c}");
+        }
+    }
+    assert_eq!(json["server"]["address"], "198.18.0.1", "{json}");
+}
+
+/// Many clients, one server, TCP, on a lossy network: the server serves
+/// the four at once (a socket per client) and every stream comes back
+/// whole and in order, each from its own address and port.
+#[test]
+fn tcp_server_serves_many_clients_each_stream_intact_and_in_order() {
+    let json = run_ok(&["tcp", "--clients", "4", "--loss", "2%", "--bytes", "262144"]);
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 4, "{json}");
+    for c in clients {
+        assert_eq!(c["completed"], true, "{c}");
+        assert_eq!(c["intact"], true, "{c}");
+        assert_eq!(c["in_order"], true, "{c}");
+        assert_eq!(count(&c["bytes_received"]), 262144, "{c}");
+        assert!(count(&c["source_port"]) > 0, "{c}");
+    }
+    let lossy: u64 = json["links"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|l| count(&l["dropped"]))
+        .sum();
+    assert!(lossy > 0, "the network lost nothing: {json}");
 }

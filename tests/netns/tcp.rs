@@ -156,3 +156,24 @@ fn tcp_holds_the_sender_to_a_slow_readers_pace_and_loses_nothing() {
         r.duration_s
     );
 }
+
+/// A TCP probe whose server is unreachable (every packet lost, 2 s): the
+/// JSON says what was tried (the SYNs `TCP_INFO` counted, the connection
+/// attempts) and has no order of bytes that never came (`in_order`
+/// null); the text says the same, and never "in order".
+#[test]
+fn tcp_run_that_never_connects_says_what_it_tried_and_no_order_of_nothing() {
+    let mut args = vec!["run", "tcp", "--loss", "100%", "--timeout", "2s"];
+    args.extend(on_backend());
+    let json = badnet().args(&args).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json.stderr)));
+    assert_eq!(v["bytes_received"], 0, "{v}");
+    assert!(count(&v["syns_sent"]) >= 1, "{v}");
+    assert!(count(&v["connect_attempts"]) >= 1, "{v}");
+    assert!(v["in_order"].is_null(), "{v}");
+    let text = badnet().args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("SYN"), "{text}");
+    assert!(!text.contains("in order"), "{text}");
+}

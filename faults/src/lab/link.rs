@@ -29,6 +29,28 @@ pub const ADDR_A_RENUMBERED: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const MAC_A: &str = "02:62:6e:00:00:01";
 const MAC_B: &str = "02:62:6e:00:00:02";
+/// Waits until `dev` in `host` is running: a veth's carrier and its queue
+/// come up in the kernel's link watch, which a busy machine can delay by
+/// up to a second, and until then what is sent is dropped.
+fn wait_running(host: &Host, dev: &str) -> Result<()> {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+    host.run(|| {
+        let sock = control_socket()?;
+        let start = Instant::now();
+        while !sys::if_running(sock.as_fd(), dev)? {
+            if start.elapsed() > LIMIT {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{dev} not running after {LIMIT:?}"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    })?
+    .map_err(Error::sys(format!("waiting for {dev} in {}", host.name())))
+}
+
 /// Queue length of every link device: a shorter TUN queue drops packets.
 pub const TXQUEUELEN: &str = "5000";
 const TXQUEUELEN_N: u32 = 5000;
@@ -49,8 +71,9 @@ pub enum Link {
 
 /// Three or more hosts on a bridge of their own namespace (the switch
 /// host): each host's device is a veth whose other end is a port of the
-/// bridge. Shaped, each host's egress gets an HTB root (unclassified
-/// packets pass it directly) and, for each destination impaired, a class
+/// bridge. Shaped, each host's egress gets an HTB root when it is built
+/// (unclassified packets pass it directly) and, for each destination
+/// impaired, a class
 /// with a netem leaf and a filter on the destination's address: netem
 /// shapes egress only, so a pair's impairment is on its sender.
 #[derive(Debug)]
@@ -61,11 +84,20 @@ pub struct Bridge {
     leaves: Mutex<Vec<BTreeSet<usize>>>,
 }
 
-/// A class (and its leaf's handle, and its filter's priority) per
-/// destination: the destination's index plus one.
+/// A class (and its filter's priority) per destination: the destination's
+/// index plus one.
 fn class_of(to: usize) -> u32 {
     to as u32 + 1
 }
+
+/// The handle of a destination's netem leaf: above the root's (`1:`).
+fn leaf_of(to: usize) -> u32 {
+    to as u32 + 2
+}
+
+/// The most hosts a bridge takes: classes, leaves and filter priorities
+/// are 16-bit numbers.
+pub const BRIDGE_HOSTS: usize = 65_533;
 
 impl Link {
     /// Joins `a` and `b` with a veth pair named `dev_a`/`dev_b`, addresses
@@ -134,6 +166,9 @@ impl Link {
         }
         for (host, dev) in [(a, dev_a), (b, dev_b)] {
             host.ip(&["link", "set", "dev", dev, "up"])?;
+        }
+        for (host, dev) in [(a, dev_a), (b, dev_b)] {
+            wait_running(host, dev)?;
         }
         Ok(link)
     }
@@ -218,6 +253,20 @@ impl Link {
                 sys::if_set_up(sock.as_fd(), dev, true)
             })?
             .map_err(Error::sys(format!("setting {dev} up in {}", host.name())))?;
+            // Shaped, every sender gets its root before any packet flows:
+            // a root put in later would discard what the one before it
+            // held, uncounted.
+            if shaped {
+                host.tc(&[
+                    "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb",
+                ])?;
+            }
+        }
+        for (host, dev) in hosts.iter().zip(devs) {
+            wait_running(host, dev)?;
+        }
+        for port in ports {
+            wait_running(switch, port)?;
         }
         Ok(Link::Bridge(Bridge {
             devs: devs.to_vec(),
@@ -434,24 +483,29 @@ impl Bridge {
         let mut leaves = self.leaves.lock().expect("bridge lock");
         let mine = &mut leaves[from];
         let mut lines = Vec::new();
-        if mine.is_empty() {
-            lines.push(format!("qdisc replace dev {dev} root handle 1: htb"));
-        }
         for to in changed {
             let k = class_of(to);
-            if mine.insert(to) {
+            // The class, then its netem, then the filter that steers
+            // packets to it: a packet steered before its netem is there
+            // would wait in the class's default queue, which the netem
+            // then replaces, uncounted.
+            let steer = mine.insert(to);
+            if steer {
                 lines.push(format!(
                     "class replace dev {dev} parent 1: classid 1:{k:x} htb rate 1000gbit quantum 60000"
                 ));
+            }
+            lines.push(format!(
+                "qdisc replace dev {dev} parent 1:{k:x} handle {:x}: netem {}",
+                leaf_of(to),
+                new.of(to).tc_args().join(" ")
+            ));
+            if steer {
                 lines.push(format!(
                     "filter replace dev {dev} parent 1: protocol ip prio {k} u32 match ip dst {}/32 flowid 1:{k:x}",
                     addrs[to]
                 ));
             }
-            lines.push(format!(
-                "qdisc replace dev {dev} parent 1:{k:x} handle {k:x}: netem {}",
-                new.of(to).tc_args().join(" ")
-            ));
         }
         cmd::run_batch("tc", &["-n", host.name()], &lines).map_err(no_netem)?;
         Ok(Instant::now())

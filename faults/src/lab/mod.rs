@@ -164,6 +164,16 @@ impl Builder {
         if backend == Backend::Veth && state.impaired() {
             return Err(veth_refuses());
         }
+        if backend != Backend::Wire && topology.len() > crate::lab::link::BRIDGE_HOSTS {
+            return Err(Error::invalid(
+                "hosts",
+                topology.len().to_string(),
+                format!(
+                    "at most {} hosts on a bridge (netem, veth); the wire takes more",
+                    crate::lab::link::BRIDGE_HOSTS
+                ),
+            ));
+        }
         let _building = Building::start()?;
         if let Err(e) = crate::lab::cleanup::sweep() {
             tracing::warn!("sweeping dead runs: {e}");

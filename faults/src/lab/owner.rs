@@ -174,9 +174,16 @@ pub fn recorded_runs() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Removes the record of a dead run.
+/// Removes the record of a dead run (and its control socket, if it had
+/// one).
 pub fn forget(id: &str) {
     let _ = fs::remove_file(PathBuf::from(STATE_DIR).join(id));
+    let _ = fs::remove_file(control_socket(id));
+}
+
+/// Where a held lab of run `id` listens for changes (`badnet fault`).
+pub fn control_socket(id: &str) -> PathBuf {
+    PathBuf::from(STATE_DIR).join(format!(".{id}.sock"))
 }
 
 /// This process, as `PID:START` (its start time in clock ticks since

@@ -6,12 +6,13 @@ use std::time::Duration;
 use clap::Args;
 use faults::Direction;
 
-use super::args::LinkArgs;
+use super::args::{ImpairmentArgs, LinkArgs};
 use crate::run::Workload;
 use crate::scenario::{HostKind, Scenario, Transport};
 
 mod print;
 mod request;
+pub(crate) mod values;
 
 /// `badnet run` flags: an impairment, a backend and a workload.
 #[derive(Debug, Clone, Args)]
@@ -31,49 +32,42 @@ pub struct RunArgs {
     pub server: Option<String>,
     /// Your own client, run in host A once the server is ready; badnet
     /// exits 0 when it exits 0, and 1 otherwise.
-    #[arg(long, requires = "server", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        requires = "server",
+        conflicts_with = "transport",
+        allow_hyphen_values = true
+    )]
     pub client: Option<String>,
     /// With --hosts containers: the local image the server runs in (the
     /// services image by default). Nothing is pulled.
-    #[arg(long, requires = "server")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        requires = "server",
+        conflicts_with = "transport"
+    )]
     pub server_image: Option<String>,
     /// With --hosts containers: the local image the client runs in.
-    #[arg(long, requires = "client")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        requires = "client",
+        conflicts_with = "transport"
+    )]
     pub client_image: Option<String>,
     /// The server is ready once a line of its output matches this regex.
-    #[arg(long, requires = "server", conflicts_with = "ready_port", value_parser = parse_regex)]
+    #[arg(long, allow_hyphen_values = true, requires = "server", conflicts_with_all = ["ready_port", "transport"], value_parser = parse_regex)]
     pub ready: Option<regex::Regex>,
     /// The server is ready once something listens on (TCP) or is bound to
     /// (UDP) this port in host B.
-    #[arg(long, requires = "server", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, requires = "server", conflicts_with = "transport", allow_hyphen_values = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub ready_port: Option<u16>,
     /// How long the server may take to be ready (--ready, --ready-port).
-    #[arg(long, requires = "server", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
+    #[arg(long, requires = "server", conflicts_with = "transport", default_value = "10s", allow_hyphen_values = true, value_parser = crate::duration::parse_positive)]
     pub ready_timeout: Duration,
-    /// Loss per direction, e.g. 10%.
-    #[arg(long, allow_hyphen_values = true)]
-    pub loss: Option<String>,
-    /// Delay per direction, e.g. 50ms (with its unit).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
-    pub delay: Option<String>,
-    /// Jitter around the delay, e.g. 10ms (needs --delay).
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::netem_time)]
-    pub jitter: Option<String>,
-    /// Packets sent ahead of the delay, e.g. 25% (needs --delay).
-    #[arg(long, allow_hyphen_values = true)]
-    pub reorder: Option<String>,
-    /// Packets duplicated, e.g. 5%.
-    #[arg(long, allow_hyphen_values = true)]
-    pub duplicate: Option<String>,
-    /// Packets with one bit flipped, e.g. 2%.
-    #[arg(long, allow_hyphen_values = true)]
-    pub corrupt: Option<String>,
-    /// Rate limit, e.g. 10mbit.
-    #[arg(long, allow_hyphen_values = true)]
-    pub rate: Option<String>,
-    /// Any further netem arguments, e.g. "loss gemodel 1% 10%".
-    #[arg(long, allow_hyphen_values = true)]
-    pub netem: Option<String>,
+    #[command(flatten)]
+    pub impairment: ImpairmentArgs,
     /// Cut the link for this long (with --partition-after).
     #[arg(long, allow_hyphen_values = true, value_parser = crate::duration::parse_positive, requires = "partition_after")]
     pub partition_for: Option<Duration>,
@@ -96,12 +90,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub reconnect: bool,
     /// Which way the impairment applies: forward is client to server.
-    #[arg(long, value_enum, default_value_t = Direction::Both)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t = Direction::Both)]
     pub direction: Direction,
     #[command(flatten)]
     pub link: LinkArgs,
     /// netns (namespaces this run creates) or containers (`make images` first).
-    #[arg(long, value_enum, default_value = "netns")]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value = "netns")]
     pub hosts: HostKind,
     /// UDP probes to send.
     #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=services::udp_probe::MAX_COUNT))]
@@ -137,6 +131,14 @@ pub struct RunArgs {
     /// messages: every latency (`latencies_ms`).
     #[arg(long)]
     pub samples: bool,
+    /// N client hosts (c1 ... cN) probe one server host (server) at
+    /// once: each client's host, address, source port and report.
+    #[arg(long, conflicts_with_all = ["server", "messages", "renumber_after", "partition_after", "hosts"], allow_hyphen_values = true, value_parser = clap::value_parser!(u64).range(1..=crate::run::clients::MAX_CLIENTS as u64))]
+    pub clients: Option<u64>,
+    /// With --clients, an impairment on some pairs: PAIRS NETEM, e.g.
+    /// 'c3->server loss 30%' (the impairment flags are every pair's).
+    #[arg(long, requires = "clients", allow_hyphen_values = true, value_parser = crate::run::many::parse_pair_impairment)]
+    pub impair: Vec<(faults::Pairs, faults::Impairment)>,
     /// One JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,

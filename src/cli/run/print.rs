@@ -14,19 +14,23 @@ pub fn summary(outcome: &Outcome, s: &Scenario, client: &str) -> String {
         Outcome::Probe(o) => probe_summary(o),
         Outcome::Programs(o) => programs_summary(o, s, client),
         Outcome::Timeliness(o) => timeliness_summary(o, s),
-        Outcome::Share(_) => unreachable!("badnet run has no share workload"),
+        Outcome::Clients(o) => o.summary(),
+        Outcome::Share(_) | Outcome::Mesh(_) => {
+            unreachable!("badnet run has no share or mesh workload")
+        }
     }
 }
 
 fn probe_summary(o: &ProbeOutcome) -> String {
     let mut s = format!(
-        "{} over {} ({:?}), backend {} ({}), hosts {}\n",
+        "{} over {} ({:?}), backend {} ({}), hosts {}, seed {}\n",
         o.report.transport().to_uppercase(),
         o.scenario.impairment,
         o.scenario.direction,
         o.backend,
         o.backend_reason,
         o.hosts,
+        o.seed,
     );
     if let Some(p) = o.scenario.partition {
         s.push_str(&format!(
@@ -35,6 +39,13 @@ fn probe_summary(o: &ProbeOutcome) -> String {
         ));
     }
     s.push_str(&o.report.summary());
+    if let Some(unread) = o.unread_at_end {
+        let b = &o.server_udp;
+        s.push_str(&format!(
+            "host B: server read {}, receive-buffer drops {}, unread at the end {unread}\n",
+            b.in_datagrams, b.rcvbuf_errors
+        ));
+    }
     for (dir, c) in [("A->B", o.link.forward), ("B->A", o.link.reverse)] {
         s.push_str(&format!(
             "link {dir}: in {} passed {} dropped {} duplicated {} corrupted {} reordered {} queue drops {} coalesced {} write errors {}, late p50/p99/max {}/{}/{} us\n",
@@ -49,11 +60,12 @@ fn probe_summary(o: &ProbeOutcome) -> String {
 /// how it exited.
 fn programs_summary(o: &ProgramsOutcome, s: &Scenario, client: &str) -> String {
     let mut text = format!(
-        "client {:?} over {} ({:?}), backend {}: exit {}, {:.3} s\n",
+        "client {:?} over {} ({:?}), backend {}{}: exit {}, {:.3} s\n",
         client,
         s.impairment,
         s.direction,
         o.backend,
+        seed(s),
         match (o.client.exit_code, o.client.killed_at_limit) {
             (Some(c), _) => c.to_string(),
             (None, true) => "killed at its limit".into(),
@@ -74,11 +86,12 @@ fn programs_summary(o: &ProgramsOutcome, s: &Scenario, client: &str) -> String {
 fn timeliness_summary(o: &TimelinessOutcome, s: &Scenario) -> String {
     let r = &o.report;
     let mut text = format!(
-        "{} messages over {} ({:?}), backend {}: sent {} delivered {} ({} duplicates, {} out of order)\n",
+        "{} messages over {} ({:?}), backend {}{}: sent {} delivered {} ({} duplicates, {} out of order)\n",
         s.transport.probe_program().trim_end_matches("-client").to_uppercase(),
         s.impairment,
         s.direction,
         o.backend,
+        seed(s),
         r.messages_sent,
         r.messages_delivered,
         r.duplicates,
@@ -98,6 +111,12 @@ fn timeliness_summary(o: &TimelinessOutcome, s: &Scenario) -> String {
     text.push_str(&link_lines(&o.link));
     text.push_str(&phases(&o.timeline));
     text
+}
+
+/// `, seed N`: the seed of the link's draws (`badnet run` always has one,
+/// given or drawn).
+fn seed(s: &Scenario) -> String {
+    s.seed.map_or(String::new(), |n| format!(", seed {n}"))
 }
 
 /// What the link did, a line per direction (the counts a reader of your

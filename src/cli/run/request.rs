@@ -3,55 +3,28 @@
 
 use std::time::Duration;
 
+use faults::Backend;
+
 use super::RunArgs;
 use crate::error::BadInput;
 use crate::run::programs::{Images, Programs, Ready};
 use crate::run::timeliness::Messages;
 use crate::run::{Request, Workload};
 use crate::scenario::{HostKind, Partition, Scenario, Transport};
+use crate::timeline::Action;
 
 impl RunArgs {
     /// The flags that are a netem word and its value (`--loss 5%` is
     /// `loss 5%`), by that word.
-    fn netem_words(&self) -> [(&'static str, &Option<String>); 5] {
-        [
-            ("loss", &self.loss),
-            ("reorder", &self.reorder),
-            ("duplicate", &self.duplicate),
-            ("corrupt", &self.corrupt),
-            ("rate", &self.rate),
-        ]
-    }
-
     /// The impairment as netem arguments, from the flags.
     pub fn netem_args(&self) -> String {
-        let mut words = Vec::new();
-        if let Some(d) = &self.delay {
-            words.push(format!("delay {d}"));
-            if let Some(j) = &self.jitter {
-                words.push(j.clone());
-            }
-        } else if let Some(j) = &self.jitter {
-            words.push(format!("delay 0ms {j}"));
-        }
-        for (word, value) in self.netem_words() {
-            if let Some(v) = value {
-                words.push(format!("{word} {v}"));
-            }
-        }
-        if let Some(n) = &self.netem {
-            words.push(n.clone());
-        }
-        words.join(" ")
+        self.impairment.netem_args()
     }
 
     /// The scenario the flags describe; bad values name their flag.
     pub fn scenario(&self) -> Result<Scenario, BadInput> {
         let mut s = Scenario::new(self.transport.unwrap_or(Transport::Udp));
-        s.impairment = self
-            .netem_args()
-            .parse()
-            .map_err(|e| self.bad_impairment(e))?;
+        s.impairment = self.impairment.impairment()?;
         s.direction = self.direction;
         s.backend = self.link.backend;
         s.hosts = self.hosts;
@@ -66,7 +39,7 @@ impl RunArgs {
         if let Some(t) = self.timeout {
             s.timeout = t;
         }
-        s.seed = self.link.seed;
+        s.seed = Some(self.link.seed_or_drawn());
         s.samples = self.samples;
         s.receiver_rate = self.receiver_rate;
         s.receiver_buffer = self.receiver_buffer;
@@ -111,8 +84,15 @@ impl RunArgs {
                 }
                 Workload::Timeliness(m)
             }
+            _ if self.clients.is_some() || !self.impair.is_empty() => {
+                Workload::Clients(crate::run::clients::Clients {
+                    n: self.clients.unwrap_or(1) as usize,
+                    pairs: self.impair.clone(),
+                })
+            }
             _ => Workload::Probe { capture: None },
         };
+        self.refuse_veth(&scenario)?;
         let r = Request { scenario, workload };
         if !matches!(r.workload, Workload::Programs(_)) {
             r.check().map_err(|e| self.blame_renumber(e))?;
@@ -133,6 +113,24 @@ impl RunArgs {
         }
     }
 
+    /// The veth backend is a plain pair: an impairment, a partition or any
+    /// other step on its link but a renumbering is refused, by
+    /// `--backend`, before anything is built.
+    fn refuse_veth(&self, s: &Scenario) -> Result<(), BadInput> {
+        let faulty = |steps: &[crate::timeline::Step]| {
+            steps.iter().any(|step| step.action != Action::Renumber)
+        };
+        if self.link.backend == Backend::Veth
+            && (!s.impairment.is_none() || faulty(&s.steps()) || faulty(&self.steps()?))
+        {
+            return Err(BadInput::new(
+                "--backend",
+                "veth is a plain pair: it carries no impairment, partition or timeline step; use netem, wire or auto",
+            ));
+        }
+        Ok(())
+    }
+
     /// A refused timeline that the renumbering made unplayable is
     /// `--renumber-after`'s fault, not `--at`'s.
     fn blame_renumber(&self, e: BadInput) -> BadInput {
@@ -146,24 +144,6 @@ impl RunArgs {
     /// The `--at` steps, as given.
     pub fn steps(&self) -> Result<Vec<crate::timeline::Step>, BadInput> {
         crate::cli::args::steps(&self.at)
-    }
-
-    /// An impairment the flags spell that netem's grammar refuses, named by
-    /// the flag that gave the faulty value.
-    fn bad_impairment(&self, e: faults::Error) -> BadInput {
-        let mut given = vec![("delay", &self.delay), ("jitter", &self.jitter)];
-        given.extend(self.netem_words());
-        // The flag whose value the parser refused, else the one named like
-        // the refused field; what neither finds came from --netem.
-        let flag = match &e {
-            faults::Error::Invalid { field, value, .. } => given
-                .iter()
-                .find(|(_, v)| v.as_deref() == Some(value.as_str()))
-                .or_else(|| given.iter().find(|(name, v)| name == field && v.is_some()))
-                .map_or("--netem".to_owned(), |(name, _)| format!("--{name}")),
-            _ => "--netem".to_owned(),
-        };
-        BadInput::new(flag, e.to_string())
     }
 }
 

@@ -171,6 +171,41 @@ pub fn judge(s: &Declared) -> Judged {
     }
 }
 
+/// Judges `s` against a report obtained elsewhere (the probe's JSON from
+/// a cluster's Job, or a saved `badnet run --json`): the same field
+/// checks as a local run; the exit code is the report's client's (0 for a
+/// probe's: it reported); `max_duration` bounds its `duration_s`, its own
+/// measure of how long it ran.
+pub fn judge_report(s: &Declared, json: serde_json::Value) -> Judged {
+    let mut failures = Vec::new();
+    let code = json["client"]["exit_code"].as_i64().unwrap_or(0);
+    if code != i64::from(s.expect.exit_code) {
+        failures.push(format!("exit code {code}, expected {}", s.expect.exit_code));
+    }
+    for (path, check) in &s.expect.fields {
+        failures.extend(check.failure(&json, path));
+    }
+    let duration = json["duration_s"]
+        .as_f64()
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
+    if let Some(limit) = s.expect.max_duration {
+        if duration > limit {
+            failures.push(format!(
+                "took {:.2} s, expected at most {:.2} s",
+                duration.as_secs_f64(),
+                limit.as_secs_f64()
+            ));
+        }
+    }
+    Judged {
+        scenario: s.clone(),
+        duration,
+        failures,
+        json,
+    }
+}
+
 /// The run's JSON, and why your client counts as failed.
 fn run(s: &Declared) -> anyhow::Result<(serde_json::Value, Option<String>)> {
     let r = s.args.request()?;

@@ -6,7 +6,7 @@
 //! - `judge`: a scenario's run against its expectations.
 //! - `junit`: the JUnit XML of the judged scenarios.
 
-mod file;
+pub(crate) mod file;
 mod judge;
 mod junit;
 
@@ -14,10 +14,18 @@ use std::path::{Path, PathBuf};
 
 use judge::Judged;
 
-/// Loads every file (all are checked before anything runs), runs each
-/// scenario in order, prints a line per scenario, and fails unless all
-/// passed.
-pub fn run(files: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<()> {
+use crate::error::BadInput;
+
+/// Loads every file (all are checked before anything runs), keeps the
+/// scenario named `only` if given, runs each scenario in order (or, with
+/// `report`, judges the one scenario against that report instead of
+/// running it), prints a line per scenario, and fails unless all passed.
+pub fn run(
+    files: &[PathBuf],
+    junit: Option<&Path>,
+    report: Option<&Path>,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for file in files {
         scenarios.extend(file::load(file)?);
@@ -25,10 +33,43 @@ pub fn run(files: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<()> {
     if let Some(path) = junit {
         junit::check_writable(path)?;
     }
+    if let Some(name) = only {
+        let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+        scenarios.retain(|s| s.name == name);
+        if scenarios.is_empty() {
+            return Err(BadInput::new(
+                "--scenario",
+                format!(
+                    "no scenario is named {name:?}; the files hold: {}",
+                    names.join("; ")
+                ),
+            )
+            .into());
+        }
+    }
+    let report = match report {
+        None => None,
+        Some(path) => {
+            if scenarios.len() != 1 {
+                return Err(BadInput::new(
+                    "--judge",
+                    format!(
+                        "a report is one run: the files hold {} scenarios; choose one with --scenario NAME",
+                        scenarios.len()
+                    ),
+                )
+                .into());
+            }
+            Some(read_report(path)?)
+        }
+    };
     let progress = crate::progress::Progress::new(scenarios.len());
     let mut verdicts: Vec<Judged> = Vec::new();
     for s in &scenarios {
-        let v = judge::judge(s);
+        let v = match &report {
+            Some(json) => judge::judge_report(s, json.clone()),
+            None => judge::judge(s),
+        };
         progress.println(&judge::line(&v));
         progress.step(&s.name);
         verdicts.push(v);
@@ -49,4 +90,21 @@ pub fn run(files: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<()> {
         anyhow::bail!("{failed} of {} scenarios failed", verdicts.len());
     }
     Ok(())
+}
+
+/// A report: a JSON object, or the last line of a log that is one (what
+/// `kubectl logs` gives for the probe's Job).
+fn read_report(path: &Path) -> Result<serde_json::Value, BadInput> {
+    let bad = |why: String| BadInput::new("--judge", format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(&text) {
+        return Ok(v);
+    }
+    text.lines()
+        .rev()
+        .find_map(|l| match serde_json::from_str(l.trim()) {
+            Ok(v @ serde_json::Value::Object(_)) => Some(v),
+            _ => None,
+        })
+        .ok_or_else(|| bad("holds no JSON object (the probe's --json report)".into()))
 }
