@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use faults::{Backend, Direction, Impairment, Lab, Pairs, Topology};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use serde_json::json;
 
 use std::io::{BufRead, BufReader};
@@ -107,12 +107,9 @@ pub fn parse_impair(text: &str) -> Result<(Option<Pairs>, Impairment), String> {
 /// duration or until SIGINT or SIGTERM, removes it.
 pub fn run(req: &LabRequest) -> anyhow::Result<()> {
     let topology = req.topology()?;
-    // Block the signals before any thread starts, so every thread inherits
-    // the mask and this one receives them in sigwait.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.thread_block()?;
+    // Caught before anything is built: one that comes meanwhile is kept
+    // for the wait.
+    let mut signals = Caught::new()?;
     let started = Instant::now();
     let lab = Lab::builder(topology)
         .backend(req.backend)
@@ -164,7 +161,7 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         let control = s.spawn(|| super::fault::serve(&lab, ready, &stop, req.json));
         let signal = match req.duration {
             Some(d) if d.is_zero() => Ok(None),
-            limit => wait_for(&signals, limit),
+            limit => Ok(signals.wait(limit)),
         };
         stop.store(true, Ordering::Relaxed);
         match control.join().expect("the control thread panicked") {
@@ -276,35 +273,55 @@ impl Program {
     }
 }
 
-/// Waits for SIGINT or SIGTERM (blocked in `signals`), at most `limit`;
-/// the one that came, if any.
-fn wait_for(signals: &SigSet, limit: Option<Duration>) -> anyhow::Result<Option<Signal>> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::signalfd::SignalFd;
-    use std::os::fd::AsFd;
-    let fd = SignalFd::new(signals)?;
-    let deadline = limit.map(|d| Instant::now() + d);
-    loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(None);
-                }
-                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
-            }
+/// SIGINT and SIGTERM, caught (by tokio's handler) from the moment this
+/// is made, not blocked: the programs of `--run` begin with neither blocked
+/// nor caught (exec resets a caught signal), as they would in a shell.
+struct Caught {
+    runtime: tokio::runtime::Runtime,
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Caught {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (interrupt, terminate) = {
+            let _entered = runtime.enter();
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
         };
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {
-                if let Some(info) = fd.read_signal()? {
-                    return Ok(Signal::try_from(info.ssi_signo as i32).ok());
+        Ok(Self {
+            runtime,
+            interrupt,
+            terminate,
+        })
+    }
+
+    /// Waits for SIGINT or SIGTERM, at most `limit`; the one that came, if
+    /// any.
+    fn wait(&mut self, limit: Option<Duration>) -> Option<Signal> {
+        let Self {
+            runtime,
+            interrupt,
+            terminate,
+        } = self;
+        runtime.block_on(async {
+            let signal = async {
+                tokio::select! {
+                    _ = interrupt.recv() => Signal::SIGINT,
+                    _ = terminate.recv() => Signal::SIGTERM,
                 }
+            };
+            match limit {
+                None => Some(signal.await),
+                Some(limit) => tokio::time::timeout(limit, signal).await.ok(),
             }
-            Err(e) => return Err(e.into()),
-        }
+        })
     }
 }
 

@@ -193,3 +193,24 @@ fn programs_start_with_no_signal_blocked() {
     let line = json["client"]["stdout"].as_str().unwrap();
     assert_eq!(line.trim(), "SigBlk:\t0000000000000000", "{json}");
 }
+
+/// `badnet lab` waits for the signals itself: the programs of its `--run`
+/// begin with neither blocked either.
+#[test]
+fn a_labs_programs_start_with_no_signal_blocked() {
+    require_root();
+    let out = badnet()
+        .args([
+            "lab",
+            "--run",
+            "a=grep SigBlk /proc/self/status",
+            "--duration",
+            "1s",
+        ])
+        .args(on_backend())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[a] SigBlk:\t0000000000000000"), "{stderr}");
+}
