@@ -184,10 +184,10 @@ fn containers_play_a_timeline_and_count_each_phase() {
     assert!(labelled(&o.run_id).is_empty());
 }
 
-#[test]
-fn containers_of_a_killed_run_are_swept_by_cleanup() {
+/// `badnet run udp --hosts containers` for a minute.
+fn a_run_in_containers() -> std::process::Child {
     require_containers();
-    let mut child = badnet()
+    badnet()
         .args([
             "run",
             "udp",
@@ -201,23 +201,50 @@ fn containers_of_a_killed_run_are_swept_by_cleanup() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    // The run whose recorded owner is this child, once its four containers
-    // run (the two hosts' holders, the server and the probe).
+        .unwrap()
+}
+
+/// The run of `child`, once its four containers run (the two hosts'
+/// holders, the server and the probe).
+fn its_run(child: &mut std::process::Child) -> String {
     let started = Instant::now();
-    let run = loop {
+    loop {
         let mine = faults::plumbing::recorded_runs()
             .into_iter()
             .find(|r| faults::plumbing::owner_pid(r) == Some(child.id()));
         if let Some(run) = mine.filter(|r| labelled(r).len() == 4) {
-            break run;
+            return run;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the run's containers did not appear"
-        );
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run's containers did not appear");
+        }
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+/// Stopped by SIGTERM, a run removes its containers itself (by their owner
+/// label) and exits 143: nothing is left for a sweep.
+#[test]
+fn containers_of_a_stopped_run_are_removed_by_it() {
+    let mut child = a_run_in_containers();
+    let run = its_run(&mut child);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert!(
+        labelled(&run).is_empty(),
+        "containers of run {run} left: {:?}",
+        labelled(&run)
+    );
+    assert!(namespaces_of(&run).is_empty(), "{:?}", namespaces_of(&run));
+    assert!(!faults::plumbing::recorded_runs().contains(&run));
+}
+
+#[test]
+fn containers_of_a_killed_run_are_swept_by_cleanup() {
+    let mut child = a_run_in_containers();
+    let run = its_run(&mut child);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     let mut out = String::new();
