@@ -7,7 +7,7 @@ use faults::{Backend, Direction, Impairment, Lab, Pairs, Topology};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -200,6 +200,9 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The longest piece of a program's output printed as one line.
+const LINE_MAX: u64 = 64 << 10;
+
 /// A host's program (`--run HOST=COMMAND`), its output copied to standard
 /// error line by line behind the host's name.
 struct Program {
@@ -246,8 +249,18 @@ impl Program {
             .map(|pipe| {
                 let host = host.clone();
                 std::thread::spawn(move || {
-                    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                        eprintln!("[{host}] {line}");
+                    // A line at most 64 KiB long is kept at a time: a
+                    // program that never ends a line is printed in pieces.
+                    let mut reader = BufReader::new(pipe);
+                    let mut line = Vec::new();
+                    while (&mut reader)
+                        .take(LINE_MAX)
+                        .read_until(b'\n', &mut line)
+                        .is_ok_and(|n| n > 0)
+                    {
+                        let text = String::from_utf8_lossy(&line);
+                        eprintln!("[{host}] {}", text.trim_end_matches('\n'));
+                        line.clear();
                     }
                 })
             })
