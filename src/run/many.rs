@@ -133,8 +133,10 @@ pub struct PairReport {
     pub report: Report,
 }
 
-/// Starts a probe of `s`'s settings for each `(from, to)` of `pairs`, says
-/// the clients run, and collects each report.
+/// Says the clients run, starts a probe of `s`'s settings for each `(from,
+/// to)` of `pairs`, and collects each report. The timeline's zero is when
+/// the first probe starts: on a busy machine starting them all takes a
+/// while, and a zero after the last one would find the first ones done.
 pub fn probe(
     lab: &Lab,
     s: &Scenario,
@@ -145,6 +147,7 @@ pub fn probe(
     let path = bins::locate(program)?;
     let limit = s.probe_limit() + Duration::from_secs(10);
     let mut probes = Vec::new();
+    started.now();
     for (from, to) in pairs {
         let mut cmd = lab
             .host(from)?
@@ -154,7 +157,6 @@ pub fn probe(
             .with_context(|| format!("starting {program} in {from}"))?;
         probes.push((from.clone(), to.clone(), child));
     }
-    started.now();
     std::thread::scope(|scope| {
         let waiting: Vec<_> = probes
             .into_iter()
