@@ -232,16 +232,8 @@ fn label_key(k: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
-    let name_ok = {
-        let b = name.as_bytes();
-        !b.is_empty()
-            && b.len() <= 63
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    };
-    name_ok && prefix.map_or(true, |p| p.len() <= 253 && p.split('.').all(dns_label))
+    chaos_mesh::label_value(name)
+        && prefix.map_or(true, |p| p.len() <= 253 && p.split('.').all(dns_label))
 }
 
 /// Whether `s` is a DNS-1123 label.

@@ -441,8 +441,9 @@ fn probe_objects(plan: &Plan, p: &super::plan::Probe, base: &str, o: &Options) -
     vec![svc, server, job]
 }
 
-/// Whether `v` is a Kubernetes label value.
-fn label_value(v: &str) -> bool {
+/// Whether `v` is a Kubernetes label value (a label key's name part has
+/// the same form).
+pub fn label_value(v: &str) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
         && b.len() <= 63

@@ -154,21 +154,7 @@ pub fn judge(s: &Declared) -> Judged {
             serde_json::Value::Null
         }
     };
-    if let Some(limit) = s.expect.max_duration {
-        if duration > limit {
-            failures.push(format!(
-                "took {:.2} s, expected at most {:.2} s",
-                duration.as_secs_f64(),
-                limit.as_secs_f64()
-            ));
-        }
-    }
-    Judged {
-        scenario: s.clone(),
-        duration,
-        failures,
-        json,
-    }
+    judged(s, duration, failures, json)
 }
 
 /// Judges `s` against a report obtained elsewhere (the probe's JSON from
@@ -189,6 +175,17 @@ pub fn judge_report(s: &Declared, json: serde_json::Value) -> Judged {
         .as_f64()
         .filter(|d| d.is_finite() && *d >= 0.0)
         .map_or(Duration::ZERO, Duration::from_secs_f64);
+    judged(s, duration, failures, json)
+}
+
+/// The verdict of `s`, from the failures found so far and the limit on
+/// its duration.
+fn judged(
+    s: &Declared,
+    duration: Duration,
+    mut failures: Vec<String>,
+    json: serde_json::Value,
+) -> Judged {
     if let Some(limit) = s.expect.max_duration {
         if duration > limit {
             failures.push(format!(
