@@ -50,7 +50,15 @@ pub fn run(id: &str, step: &str) -> anyhow::Result<()> {
 /// each step checked against the lab's hosts and applied, and printed
 /// with the moment it took effect (from `ready`), as a line of JSON with
 /// `json`.
-pub fn serve(lab: &Lab, ready: Instant, stop: &AtomicBool, json: bool) -> anyhow::Result<()> {
+/// `process` takes the steps that act on the hosts' programs (`kill H`,
+/// `stop H`, `cont H`, `restart H`): None for a step of the network's.
+pub fn serve(
+    lab: &Lab,
+    ready: Instant,
+    stop: &AtomicBool,
+    json: bool,
+    process: &(dyn Fn(&str) -> Option<Result<(), String>> + Sync),
+) -> anyhow::Result<()> {
     let path = faults::plumbing::control_socket(lab.run_id());
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
@@ -58,7 +66,7 @@ pub fn serve(lab: &Lab, ready: Instant, stop: &AtomicBool, json: bool) -> anyhow
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
-                if let Err(e) = answer(lab, ready, stream, json) {
+                if let Err(e) = answer(lab, ready, stream, json, process) {
                     tracing::warn!("answering a change: {e}");
                 }
             }
@@ -72,19 +80,34 @@ pub fn serve(lab: &Lab, ready: Instant, stop: &AtomicBool, json: bool) -> anyhow
     Ok(())
 }
 
-fn answer(lab: &Lab, ready: Instant, stream: UnixStream, json: bool) -> anyhow::Result<()> {
+fn answer(
+    lab: &Lab,
+    ready: Instant,
+    stream: UnixStream,
+    json: bool,
+    process: &(dyn Fn(&str) -> Option<Result<(), String>> + Sync),
+) -> anyhow::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(ANSWER_LIMIT))?;
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let step = line.trim();
-    let reply = match step
-        .parse::<Fault>()
-        .and_then(|f| lab.apply(&f).map(|c| (f, c)))
-    {
-        Ok((fault, change)) => {
-            let at_ms = change.at.saturating_duration_since(ready).as_secs_f64() * 1e3;
-            let took = json!({"step": fault.to_string(), "at_ms": (at_ms * 1e3).round() / 1e3});
+    let applied = match process(step) {
+        Some(done) => done
+            .map(|()| (step.to_owned(), Instant::now()))
+            .map_err(|e| (e, true)),
+        None => step
+            .parse::<Fault>()
+            .and_then(|f| lab.apply(&f).map(|c| (f.to_string(), c.at)))
+            .map_err(|e| {
+                let bad = matches!(e, faults::Error::Invalid { .. });
+                (e.to_string(), bad)
+            }),
+    };
+    let reply = match applied {
+        Ok((fault, at)) => {
+            let at_ms = at.saturating_duration_since(ready).as_secs_f64() * 1e3;
+            let took = json!({"step": fault, "at_ms": (at_ms * 1e3).round() / 1e3});
             if json {
                 println!("{took}");
             } else {
@@ -92,10 +115,10 @@ fn answer(lab: &Lab, ready: Instant, stream: UnixStream, json: bool) -> anyhow::
             }
             took
         }
-        Err(e) => json!({
+        Err((e, bad_input)) => json!({
             "step": step,
-            "error": e.to_string(),
-            "bad_input": matches!(e, faults::Error::Invalid { .. }),
+            "error": e,
+            "bad_input": bad_input,
         }),
     };
     writeln!(&stream, "{reply}")?;

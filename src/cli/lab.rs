@@ -10,6 +10,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -151,14 +152,16 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         }
     }
     let ready = Instant::now();
-    let programs = req
-        .run
-        .iter()
-        .map(|p| Program::start(&lab, p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let programs = Mutex::new(
+        req.run
+            .iter()
+            .map(|p| Program::start(&lab, p))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
     let stop = AtomicBool::new(false);
+    let process = |step: &str| process_fault(&lab, &programs, step);
     let signal = std::thread::scope(|s| {
-        let control = s.spawn(|| super::fault::serve(&lab, ready, &stop, req.json));
+        let control = s.spawn(|| super::fault::serve(&lab, ready, &stop, req.json, &process));
         let signal = match req.duration {
             Some(d) if d.is_zero() => Ok(None),
             limit => Ok(signals.wait(limit)),
@@ -172,7 +175,12 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
     if let Some(signal) = signal {
         tracing::info!("{signal}: removing the lab");
     }
-    let ended: Vec<Value> = programs.into_iter().map(Program::stop).collect();
+    let ended: Vec<Value> = programs
+        .into_inner()
+        .expect("programs lock")
+        .into_iter()
+        .map(Program::stop)
+        .collect();
     if !req.json {
         for p in &ended {
             println!(
@@ -203,10 +211,53 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
 /// The longest piece of a program's output printed as one line.
 const LINE_MAX: u64 = 64 << 10;
 
+/// A fault of a host's program, as Jepsen's nemeses make them: `kill H`
+/// (SIGKILL), `stop H` and `cont H` (SIGSTOP, SIGCONT: a paused node),
+/// `restart H` (its program started again). None when `step` is none of
+/// these; an error when it names a host with no program.
+fn process_fault(
+    lab: &Lab,
+    programs: &Mutex<Vec<Program>>,
+    step: &str,
+) -> Option<Result<(), String>> {
+    use nix::sys::signal::{kill, Signal};
+    let (verb, host) = step.trim().split_once(char::is_whitespace)?;
+    let signal = match verb {
+        "kill" => Some(Signal::SIGKILL),
+        "stop" => Some(Signal::SIGSTOP),
+        "cont" => Some(Signal::SIGCONT),
+        "restart" => None,
+        _ => return None,
+    };
+    let host = host.trim();
+    let mut programs = programs.lock().expect("programs lock");
+    let Some(i) = programs.iter().position(|p| p.host == host) else {
+        return Some(Err(format!(
+            "invalid step '{step}': no program runs in host '{host}' (--run {host}=COMMAND)"
+        )));
+    };
+    Some(match signal {
+        Some(sig) => {
+            let pid = nix::unistd::Pid::from_raw(programs[i].child.id() as i32);
+            kill(pid, sig).map_err(|e| format!("{verb} {host}: {e}"))
+        }
+        None => {
+            let spec = programs[i].spec.clone();
+            let old = programs.remove(i);
+            old.stop();
+            Program::start(lab, &spec)
+                .map(|p| programs.insert(i, p))
+                .map_err(|e| format!("restart {host}: {e:#}"))
+        }
+    })
+}
+
 /// A host's program (`--run HOST=COMMAND`), its output copied to standard
 /// error line by line behind the host's name.
 struct Program {
     host: String,
+    /// `HOST=COMMAND`, to start it again.
+    spec: String,
     child: KillOnDrop,
     copiers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -267,6 +318,7 @@ impl Program {
             .collect();
         Ok(Self {
             host,
+            spec: spec.to_owned(),
             child,
             copiers,
         })

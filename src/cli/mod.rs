@@ -157,7 +157,8 @@ pub enum Command {
     /// Change a lab that `badnet lab` holds, from another shell: a step of
     /// the timeline's vocabulary (partition n1 | n2,n3, heal, isolate n3,
     /// oneway n1->n2, impair PAIRS NETEM, clear, down n2, up n2, renumber
-    /// n2). Prints when it took effect.
+    /// n2), or a fault of a host's program (kill n2, stop n2, cont n2,
+    /// restart n2). Prints when it took effect.
     Fault {
         /// The lab's run id (badnet lab prints it).
         run_id: String,

@@ -474,3 +474,82 @@ fn tcp_server_serves_many_clients_each_stream_intact_and_in_order() {
         .sum();
     assert!(lossy > 0, "the network lost nothing: {json}");
 }
+
+/// The programs of a held lab take Jepsen's process faults: `kill n2`
+/// (SIGKILL: the lecture's UDP server in n2 answers no more), `restart n2`
+/// (it answers again), `stop n2` (SIGSTOP: a paused node answers nothing)
+/// and `cont n2` (it answers again, the datagram it missed first). A host
+/// with no program exits 2. A fault that never reached the program fails.
+#[test]
+fn a_held_labs_programs_are_killed_paused_and_restarted() {
+    use std::io::{BufRead, BufReader};
+    use std::net::UdpSocket;
+    use std::process::Stdio;
+    use std::time::Duration;
+    require_root();
+    let mut lab = badnet()
+        .args(["lab", "--hosts", "n1,n2", "--duration", "5s", "--json"])
+        .args(["--run", "n2=udp-server --bind {self} --port 7000"])
+        .args(["--backend", backend().name()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(lab.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let built: Value = serde_json::from_str(&line).unwrap();
+    let id = built["run_id"].as_str().unwrap().to_owned();
+    let n1 = faults::Host::wrap(
+        "n1",
+        &std::path::Path::new("/run/netns").join(format!("bn{id}-n1")),
+    )
+    .unwrap();
+    let socket = n1.run(|| UdpSocket::bind("198.18.0.1:0")).unwrap().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let answered = |word: &str| {
+        socket.send_to(word.as_bytes(), "198.18.0.2:7000").unwrap();
+        let mut buf = [0u8; 64];
+        socket
+            .recv(&mut buf)
+            .ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let fault = |step: &str| {
+        let out = badnet().args(["fault", &id, step]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The server is ready once it answers.
+    let mut first = None;
+    for _ in 0..20 {
+        first = answered("up");
+        if first.is_some() {
+            break;
+        }
+    }
+    assert_eq!(first.as_deref(), Some("UP"));
+    fault("kill n2");
+    assert_eq!(answered("killed"), None);
+    fault("restart n2");
+    let mut again = None;
+    for _ in 0..20 {
+        again = answered("again");
+        if again.is_some() {
+            break;
+        }
+    }
+    assert_eq!(again.as_deref(), Some("AGAIN"));
+    fault("stop n2");
+    assert_eq!(answered("paused"), None);
+    fault("cont n2");
+    assert_eq!(answered("back").as_deref(), Some("PAUSED"));
+    let none = badnet().args(["fault", &id, "kill n1"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(lab.wait().unwrap().success());
+}
