@@ -15,6 +15,16 @@ fn mesh(args: &[&str]) -> Value {
     json_ok("mesh", args)
 }
 
+/// What the switch dropped on every pair over the whole run.
+fn dropped_on_every_link(json: &Value) -> u64 {
+    json["links"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| count(&c["dropped"]))
+        .sum()
+}
+
 /// The probe from `from` to `to`.
 fn pair<'a>(json: &'a Value, from: &str, to: &str) -> &'a Value {
     json["pairs"]
@@ -86,12 +96,7 @@ fn a_partition_of_groups_is_exact_and_heal_restores_every_pair() {
         .iter()
         .map(|p| count(&p["lost"]))
         .sum();
-    let dropped: u64 = json["links"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|c| count(&c["dropped"]))
-        .sum();
+    let dropped = dropped_on_every_link(&json);
     assert_eq!(lost, dropped, "probes lost vs packets dropped: {json}");
 }
 
@@ -466,13 +471,10 @@ fn tcp_server_serves_many_clients_each_stream_intact_and_in_order() {
         assert_eq!(count(&c["bytes_received"]), 262144, "{c}");
         assert!(count(&c["source_port"]) > 0, "{c}");
     }
-    let lossy: u64 = json["links"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|l| count(&l["dropped"]))
-        .sum();
-    assert!(lossy > 0, "the network lost nothing: {json}");
+    assert!(
+        dropped_on_every_link(&json) > 0,
+        "the network lost nothing: {json}"
+    );
 }
 
 /// The programs of a held lab take Jepsen's process faults: `kill n2`

@@ -4,19 +4,9 @@
 use crate::common::*;
 
 fn share(args: &[&str]) -> serde_json::Value {
-    require_root();
-    let out = badnet()
-        .args(["share", "--json", "--rate", "20mbit"])
-        .args(on_backend())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = vec!["--rate", "20mbit"];
+    all.extend(args);
+    json_ok("share", &all)
 }
 
 /// Jain's index over seconds 1 to 4 of each flow's series (the first
