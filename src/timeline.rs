@@ -30,11 +30,76 @@ pub enum Action {
     /// `oneway h1->h2`, `impair h1->h2 loss 20%`, `down h2`, ...): the
     /// N-host lab's vocabulary.
     Fault(faults::Fault),
+    /// A fault of a host's program (`kill n1`, `stop n1`, `cont n1`,
+    /// `restart n1`), for runs whose hosts run programs of their own.
+    Process(ProcessFault),
+}
+
+/// What a process fault does to a host's program, as Jepsen's nemeses do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// SIGKILL to its process group: the node dies.
+    Kill,
+    /// SIGSTOP to its process group: the node pauses, its sockets open.
+    Stop,
+    /// SIGCONT: the paused node goes on.
+    Cont,
+    /// Its program started again (the old one killed if it still runs),
+    /// then waited for until it is ready.
+    Restart,
+}
+
+/// A fault of the program of one host: `kill n1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessFault {
+    pub verb: Verb,
+    pub host: String,
+}
+
+impl ProcessFault {
+    pub const VERBS: [&'static str; 4] = ["kill", "stop", "cont", "restart"];
+
+    /// `kill H`, `stop H`, `cont H` or `restart H`; None when `text` is
+    /// none of these verbs, an error when it is one without a host.
+    pub fn parse(text: &str) -> Option<Result<Self, String>> {
+        let mut words = text.split_whitespace();
+        let verb = match words.next()? {
+            "kill" => Verb::Kill,
+            "stop" => Verb::Stop,
+            "cont" => Verb::Cont,
+            "restart" => Verb::Restart,
+            _ => return None,
+        };
+        let verb_word = text.split_whitespace().next().unwrap_or_default();
+        Some(match (words.next(), words.next()) {
+            (Some(host), None) => Ok(Self {
+                verb,
+                host: host.to_owned(),
+            }),
+            _ => Err(format!(
+                "'{}': {verb_word} takes one host, e.g. '{verb_word} n1'",
+                text.trim()
+            )),
+        })
+    }
+}
+
+impl fmt::Display for ProcessFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.verb {
+            Verb::Kill => "kill",
+            Verb::Stop => "stop",
+            Verb::Cont => "cont",
+            Verb::Restart => "restart",
+        };
+        write!(f, "{verb} {}", self.host)
+    }
 }
 
 impl Action {
     /// `clear`, `partition`, `heal`, `renumber`, netem arguments (`loss
-    /// 100%`), or a step that names hosts ([`faults::Fault`]).
+    /// 100%`), a step that names hosts ([`faults::Fault`]), or a fault of a
+    /// host's program ([`ProcessFault`]).
     pub fn parse(text: &str) -> Result<Self, String> {
         const NAMING: [&str; 9] = [
             "impair",
@@ -47,6 +112,9 @@ impl Action {
             "up",
             "renumber",
         ];
+        if let Some(process) = ProcessFault::parse(text) {
+            return process.map(Action::Process);
+        }
         match text.trim() {
             "clear" => Ok(Action::Clear),
             "partition" => Ok(Action::Partition),
@@ -75,6 +143,7 @@ impl fmt::Display for Action {
             Action::Heal => f.write_str("heal"),
             Action::Renumber => f.write_str("renumber"),
             Action::Fault(fault) => write!(f, "{fault}"),
+            Action::Process(p) => write!(f, "{p}"),
         }
     }
 }
@@ -101,6 +170,18 @@ impl Step {
             at,
             action: Action::parse(action).map_err(|e| format!("step at {at:?}: {e}"))?,
         })
+    }
+}
+
+/// Refuses a fault of a host's program in a run whose hosts run none of
+/// their own (only a scenario's `[[scenario.host]]` programs take them).
+pub fn refuse_process(steps: &[Step]) -> Result<(), String> {
+    match steps.iter().find(|s| matches!(s.action, Action::Process(_))) {
+        Some(step) => Err(format!(
+            "'{}' at {:?}: no program of this run's hosts takes process faults (kill, stop, cont, restart are for the programs of [[scenario.host]] and of badnet lab --run)",
+            step.action, step.at
+        )),
+        None => Ok(()),
     }
 }
 

@@ -145,8 +145,8 @@ pub use wire::switch::realtime_thread;
 pub mod plumbing {
     pub use crate::lab::cleanup::{netns_names, remove_own_runs};
     pub use crate::lab::owner::{
-        control_socket, is_alive, is_mine, owner_alive, owner_pid, owner_token, recorded_runs,
-        run_id_of, Building, Run,
+        control_socket, is_alive, is_mine, on_first_run, owner_alive, owner_pid, owner_token,
+        recorded_runs, run_id_of, Building, Run,
     };
     pub use crate::netem::units::{rate as parse_bit_rate, serialize_ms};
     pub use crate::wire::switch::realtime_thread;

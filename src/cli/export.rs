@@ -191,6 +191,12 @@ pub fn plan(d: &Declared) -> Result<Plan, Refused> {
             }
             Action::Renumber => Fault::Renumber(a.clone()),
             Action::Fault(f) => f,
+            Action::Process(p) => {
+                return Err(Refused::new(
+                    "at",
+                    format!("'{p}' is a fault of a program, not of the network: a NetworkChaos cannot express it, and a PodChaos kills or fails a pod rather than signalling its process (its controller starts it again), so it is not approximated"),
+                ))
+            }
         };
         timeline.push((step.at, fault));
     }

@@ -7,18 +7,16 @@ use faults::{Backend, Direction, Impairment, Lab, Pairs, Topology};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
-use anyhow::Context;
 use serde_json::Value;
-use services::child::KillOnDrop;
 
 use super::args::HostsArg;
 use crate::error::BadInput;
 use crate::run::many::HostInfo;
+use crate::run::nodes::{NodeSpec, Nodes, Output};
+use crate::run::process::Ready;
+use crate::timeline::ProcessFault;
 
 /// What `badnet lab` builds and how long it keeps it.
 #[derive(Debug, Clone)]
@@ -152,14 +150,25 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         }
     }
     let ready = Instant::now();
-    let programs = Mutex::new(
-        req.run
-            .iter()
-            .map(|p| Program::start(&lab, p))
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
+    let specs: Vec<NodeSpec> = req
+        .run
+        .iter()
+        .map(|p| {
+            let (host, command) = p.split_once('=').expect("checked");
+            NodeSpec {
+                host: host.trim().to_owned(),
+                run: command.to_owned(),
+                ready: Ready::Now,
+                ready_limit: Duration::ZERO,
+            }
+        })
+        .collect();
+    let programs = Nodes::start(&lab, &specs, Output::Echo)?;
     let stop = AtomicBool::new(false);
-    let process = |step: &str| process_fault(&lab, &programs, step);
+    let process = |step: &str| {
+        ProcessFault::parse(step)
+            .map(|fault| fault.and_then(|f| programs.apply(&f).map_err(|e| format!("{e:#}"))))
+    };
     let signal = std::thread::scope(|s| {
         let control = s.spawn(|| super::fault::serve(&lab, ready, &stop, req.json, &process));
         let signal = match req.duration {
@@ -176,10 +185,9 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         tracing::info!("{signal}: removing the lab");
     }
     let ended: Vec<Value> = programs
-        .into_inner()
-        .expect("programs lock")
+        .stop()
         .into_iter()
-        .map(Program::stop)
+        .map(|p| json!({"host": p.host, "ended": p.ended, "starts": p.starts}))
         .collect();
     if !req.json {
         for p in &ended {
@@ -206,136 +214,6 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
         println!("removed in {remove_s:.2} s");
     }
     Ok(())
-}
-
-/// The longest piece of a program's output printed as one line.
-const LINE_MAX: u64 = 64 << 10;
-
-/// A fault of a host's program, as Jepsen's nemeses make them: `kill H`
-/// (SIGKILL), `stop H` and `cont H` (SIGSTOP, SIGCONT: a paused node),
-/// `restart H` (its program started again). None when `step` is none of
-/// these; an error when it names a host with no program.
-fn process_fault(
-    lab: &Lab,
-    programs: &Mutex<Vec<Program>>,
-    step: &str,
-) -> Option<Result<(), String>> {
-    use nix::sys::signal::{kill, Signal};
-    let (verb, host) = step.trim().split_once(char::is_whitespace)?;
-    let signal = match verb {
-        "kill" => Some(Signal::SIGKILL),
-        "stop" => Some(Signal::SIGSTOP),
-        "cont" => Some(Signal::SIGCONT),
-        "restart" => None,
-        _ => return None,
-    };
-    let host = host.trim();
-    let mut programs = programs.lock().expect("programs lock");
-    let Some(i) = programs.iter().position(|p| p.host == host) else {
-        return Some(Err(format!(
-            "invalid step '{step}': no program runs in host '{host}' (--run {host}=COMMAND)"
-        )));
-    };
-    Some(match signal {
-        Some(sig) => {
-            let pid = nix::unistd::Pid::from_raw(programs[i].child.id() as i32);
-            kill(pid, sig).map_err(|e| format!("{verb} {host}: {e}"))
-        }
-        None => {
-            let spec = programs[i].spec.clone();
-            let old = programs.remove(i);
-            old.stop();
-            Program::start(lab, &spec)
-                .map(|p| programs.insert(i, p))
-                .map_err(|e| format!("restart {host}: {e:#}"))
-        }
-    })
-}
-
-/// A host's program (`--run HOST=COMMAND`), its output copied to standard
-/// error line by line behind the host's name.
-struct Program {
-    host: String,
-    /// `HOST=COMMAND`, to start it again.
-    spec: String,
-    child: KillOnDrop,
-    copiers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Program {
-    /// Starts `HOST=COMMAND` (checked before the lab was built) in its host.
-    fn start(lab: &Lab, spec: &str) -> anyhow::Result<Self> {
-        let (host, command) = spec.split_once('=').expect("checked");
-        let host = host.trim().to_owned();
-        let words = crate::run::programs::split(command, "--run")?;
-        let addrs: Vec<_> = lab
-            .names()
-            .iter()
-            .map(|n| lab.address(n))
-            .collect::<faults::Result<_>>()?;
-        let words = crate::run::template::fill(&words, lab.topology(), &addrs, &host)
-            .map_err(|e| BadInput::new("--run", e))?;
-        let mut cmd = lab.host(&host)?.command(&crate::bins::resolve(&words[0]));
-        cmd.args(&words[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = KillOnDrop::spawn(&mut cmd)
-            .with_context(|| format!("starting '{}' in {host}", words[0]))?;
-        let pipes: Vec<Box<dyn std::io::Read + Send>> = [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let copiers = pipes
-            .into_iter()
-            .map(|pipe| {
-                let host = host.clone();
-                std::thread::spawn(move || {
-                    // A line at most 64 KiB long is kept at a time: a
-                    // program that never ends a line is printed in pieces.
-                    let mut reader = BufReader::new(pipe);
-                    let mut line = Vec::new();
-                    while (&mut reader)
-                        .take(LINE_MAX)
-                        .read_until(b'\n', &mut line)
-                        .is_ok_and(|n| n > 0)
-                    {
-                        let text = String::from_utf8_lossy(&line);
-                        eprintln!("[{host}] {}", text.trim_end_matches('\n'));
-                        line.clear();
-                    }
-                })
-            })
-            .collect();
-        Ok(Self {
-            host,
-            spec: spec.to_owned(),
-            child,
-            copiers,
-        })
-    }
-
-    /// Stops the program if it still runs; how it ended.
-    fn stop(mut self) -> Value {
-        let ended = match self.child.try_wait() {
-            Ok(Some(status)) => format!("exited on its own ({status})"),
-            _ => "ran until the end, stopped".to_owned(),
-        };
-        drop(self.child);
-        for c in self.copiers.drain(..) {
-            let _ = c.join();
-        }
-        json!({"host": self.host, "ended": ended})
-    }
 }
 
 /// SIGINT and SIGTERM, caught (by tokio's handler) from the moment this

@@ -5,6 +5,7 @@ mod args;
 mod doctor;
 pub mod export;
 mod fault;
+mod guard;
 mod lab;
 mod mesh;
 mod run;
@@ -78,6 +79,10 @@ pub enum Command {
         /// Only the scenario of this name.
         #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
         scenario: Option<String>,
+        /// Also write each scenario's run (its JSON, what `badnet run
+        /// --json` prints) into this folder, as N-NAME.json.
+        #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+        reports: Option<PathBuf>,
     },
     /// A scenario file for another engine: `badnet export chaos-mesh
     /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
@@ -165,6 +170,13 @@ pub enum Command {
         /// The step.
         step: String,
     },
+    /// The guard of a command's runs (started by badnet itself): sweeps
+    /// them once that command has ended, if it left any.
+    #[command(hide = true)]
+    Guard {
+        /// The command's PID.
+        parent: u32,
+    },
 }
 
 /// Runs the command line; the exit code follows the README: 0 done, 1 a
@@ -179,6 +191,9 @@ pub fn main() -> ExitCode {
         }
     }
     services::cli::init_tracing();
+    if !matches!(cli.command, Command::Guard { .. }) {
+        guard::install();
+    }
     let done = run(cli);
     signals::settle();
     match done {
@@ -200,11 +215,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             junit,
             judge,
             scenario,
+            reports,
         } => test::run(
             &files,
             junit.as_deref(),
             judge.as_deref(),
             scenario.as_deref(),
+            reports.as_deref(),
         ),
         Command::Share(args) => share::run(&args),
         Command::Export(args) => export::run(&args),
@@ -280,6 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         }),
         Command::Fault { run_id, step } => fault::run(&run_id, &step),
+        Command::Guard { parent } => guard::watch(parent),
     }
 }
 

@@ -41,7 +41,7 @@ impl Clients {
                 format!("{}: 1 to {MAX_CLIENTS} clients", self.n),
             ));
         }
-        many::topology(&self.hosts(), "--clients", s, &self.pairs)
+        many::topology(&self.hosts(), "--clients", s, &self.pairs, &[])
     }
 }
 

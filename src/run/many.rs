@@ -21,7 +21,8 @@ use crate::timeline::Action;
 const READY_WAIT: Duration = Duration::from_secs(10);
 
 /// The topology of hosts `names`: every pair impaired as `s` is, then the
-/// per-pair impairments over it, and `s`'s timeline checked against it.
+/// per-pair impairments over it, and `s`'s timeline checked against it
+/// (a process fault only for a host of `with_programs`).
 /// Bad input is refused here, before anything is created, naming `hosts`
 /// (the flag of the names) or the flag at fault.
 pub fn topology(
@@ -29,6 +30,7 @@ pub fn topology(
     hosts: &'static str,
     s: &Scenario,
     pairs: &[(Pairs, Impairment)],
+    with_programs: &[&str],
 ) -> Result<Topology, BadInput> {
     let bad = |flag: &'static str| move |e: faults::Error| BadInput::new(flag, e.to_string());
     let mut topology = Topology::named(names.to_vec())
@@ -53,6 +55,25 @@ pub fn topology(
                     "--at",
                     "renumber names its host here: renumber h2",
                 ))
+            }
+            Action::Process(p) => {
+                if !with_programs.contains(&p.host.as_str()) {
+                    return Err(BadInput::new(
+                        "--at",
+                        format!(
+                            "'{p}' at {:?}: no program runs in host '{}'{}",
+                            step.at,
+                            p.host,
+                            if with_programs.is_empty() {
+                                " (process faults are for the programs of [[scenario.host]])"
+                                    .to_owned()
+                            } else {
+                                format!(" (the hosts with one: {})", with_programs.join(", "))
+                            }
+                        ),
+                    ));
+                }
+                continue;
             }
         };
         fault.check(&topology).map_err(|e| {

@@ -49,7 +49,7 @@ impl Mesh {
                 ),
             ));
         }
-        many::topology(&self.hosts, "--hosts", s, &self.pairs)
+        many::topology(&self.hosts, "--hosts", s, &self.pairs, &[])
     }
 }
 

@@ -28,10 +28,12 @@
 //! `output` and `docker`, never each other.
 
 pub mod clients;
+pub mod cluster;
 pub mod docker;
 pub mod hosts;
 pub mod many;
 pub mod mesh;
+pub mod nodes;
 pub mod output;
 pub mod play;
 pub mod probe;
@@ -70,6 +72,8 @@ pub enum Workload {
     Mesh(mesh::Mesh),
     /// N client hosts probe one server host at once.
     Clients(clients::Clients),
+    /// Your programs on named hosts (a cluster's nodes) and a client.
+    Cluster(cluster::Cluster),
 }
 
 /// Everything one run needs: the network (hosts, backend, seed,
@@ -89,6 +93,7 @@ pub enum Outcome {
     Share(ShareReport),
     Mesh(mesh::MeshOutcome),
     Clients(clients::ClientsOutcome),
+    Cluster(Box<cluster::ClusterOutcome>),
 }
 
 impl Request {
@@ -108,13 +113,25 @@ impl Request {
     pub fn check(&self) -> Result<(), BadInput> {
         let s = &self.scenario;
         let at = |e: String| BadInput::new("--at", e);
+        let process =
+            |steps: &[crate::timeline::Step]| crate::timeline::refuse_process(steps).map_err(at);
         match &self.workload {
-            Workload::Probe { .. } => s.check_steps(s.probe_limit()).map_err(at),
-            Workload::Timeliness(m) => s.check_steps(m.limit(s)).map_err(at),
-            Workload::Programs(p) => programs::check(p),
+            Workload::Probe { .. } => {
+                process(&s.timeline)?;
+                s.check_steps(s.probe_limit()).map_err(at)
+            }
+            Workload::Timeliness(m) => {
+                process(&s.timeline)?;
+                s.check_steps(m.limit(s)).map_err(at)
+            }
+            Workload::Programs(p) => {
+                process(&p.steps)?;
+                programs::check(p)
+            }
             Workload::Share(_) => Ok(()),
             Workload::Mesh(m) => m.check(s).map(drop),
             Workload::Clients(c) => c.check(s).map(drop),
+            Workload::Cluster(c) => c.check(s).map(drop),
         }
     }
 
@@ -146,6 +163,7 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
     match &r.workload {
         Workload::Mesh(m) => return mesh::run(m, s).map(Outcome::Mesh),
         Workload::Clients(c) => return clients::run(c, s).map(Outcome::Clients),
+        Workload::Cluster(c) => return cluster::run(c, s).map(|o| Outcome::Cluster(Box::new(o))),
         _ => {}
     }
     let hosts = Hosts::build(r.network())?;
@@ -157,7 +175,9 @@ pub fn execute(r: &Request) -> anyhow::Result<Outcome> {
         Workload::Programs(p) => programs::on_hosts(p, &hosts, s.direction).map(Outcome::Programs),
         Workload::Timeliness(m) => timeliness::on_lab(lab, s, *m).map(Outcome::Timeliness),
         Workload::Share(share) => share::on_lab(lab, share).map(Outcome::Share),
-        Workload::Mesh(_) | Workload::Clients(_) => unreachable!("built their own labs"),
+        Workload::Mesh(_) | Workload::Clients(_) | Workload::Cluster(_) => {
+            unreachable!("built their own labs")
+        }
     };
     hosts.remove()?;
     outcome
@@ -206,11 +226,15 @@ impl Outcome {
             Outcome::Share(r) => to_json(r),
             Outcome::Mesh(o) => to_json(o),
             Outcome::Clients(o) => to_json(o),
+            Outcome::Cluster(o) => to_json(o),
         };
         if v.get("seed").is_none() {
             v["seed"] = serde_json::json!(s.seed);
         }
-        if !matches!(self, Outcome::Share(_) | Outcome::Mesh(_)) {
+        if !matches!(
+            self,
+            Outcome::Share(_) | Outcome::Mesh(_) | Outcome::Cluster(_)
+        ) {
             v["impairment"] = impairment;
         }
         rounded(v)
@@ -220,22 +244,33 @@ impl Outcome {
     /// other than 0, or was killed. None for the other workloads (a run
     /// that could not complete is an error instead).
     pub fn client_failed(&self) -> Option<String> {
-        let Outcome::Programs(o) = self else {
-            return None;
+        let client = match self {
+            Outcome::Programs(o) => &o.client,
+            Outcome::Cluster(o) => &o.client.result,
+            _ => return None,
         };
-        match o.client.exit_code {
+        match client.exit_code {
             Some(0) => None,
             code => Some(format!(
                 "the client {}",
-                match (code, o.client.killed_at_limit) {
+                match (code, client.killed_at_limit) {
                     (Some(c), _) => format!("exited with {c}"),
                     (None, true) => format!(
                         "was killed at its limit, {:.1} s, with every process in its host",
-                        o.client.duration_s
+                        client.duration_s
                     ),
                     (None, false) => "was killed".into(),
                 }
             )),
+        }
+    }
+
+    /// Why the run failed whatever its client did: the hosts whose program
+    /// died on its own before the end.
+    pub fn hosts_failed(&self) -> Vec<String> {
+        match self {
+            Outcome::Cluster(o) => o.exited_early(),
+            _ => Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use faults::{Direction, Lab, LinkCounters, PairCounters};
 use serde::Serialize;
 
+use super::nodes::Nodes;
 use crate::timeline::{Action, Step};
 
 /// A step as it was played.
@@ -86,15 +87,33 @@ fn pair_counts_only<S: serde::Serializer>(
     v.serialize(s)
 }
 
-fn apply(lab: &Lab, direction: Direction, action: &Action) -> faults::Result<faults::Change> {
-    match action {
-        Action::Impair(spec) => lab.impair(direction, spec),
-        Action::Clear => lab.clear(Direction::Both),
-        Action::Partition => lab.partition(),
-        Action::Heal => lab.heal(),
-        Action::Renumber => lab.renumber_a(),
-        Action::Fault(fault) => lab.apply(fault),
-    }
+fn apply(
+    lab: &Lab,
+    direction: Direction,
+    nodes: Option<&Nodes>,
+    action: &Action,
+) -> anyhow::Result<faults::Change> {
+    Ok(match action {
+        Action::Impair(spec) => lab.impair(direction, spec)?,
+        Action::Clear => lab.clear(Direction::Both)?,
+        Action::Partition => lab.partition()?,
+        Action::Heal => lab.heal()?,
+        Action::Renumber => lab.renumber_a()?,
+        Action::Fault(fault) => lab.apply(fault)?,
+        Action::Process(fault) => {
+            let nodes = nodes.context("this run's hosts run no programs of their own")?;
+            let (before, pairs_before) = (lab.counters()?, lab.pair_counters()?);
+            nodes.apply(fault)?;
+            let at = Instant::now();
+            faults::Change {
+                at,
+                before,
+                after: lab.counters()?,
+                pairs_before,
+                pairs_after: lab.pair_counters()?,
+            }
+        }
+    })
 }
 
 fn ms(since: Instant, t: Instant) -> f64 {
@@ -125,6 +144,18 @@ pub fn with_timeline<T>(
     steps: &[Step],
     client: impl FnOnce(&Started) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Timeline)> {
+    with_nodes(lab, direction, None, steps, client)
+}
+
+/// [`with_timeline`] for a lab whose hosts run programs of their own
+/// (`nodes`), which take the timeline's process faults.
+pub fn with_nodes<T>(
+    lab: &Lab,
+    direction: Direction,
+    nodes: Option<&Nodes>,
+    steps: &[Step],
+    client: impl FnOnce(&Started) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Timeline)> {
     let (go, began) = mpsc::channel::<()>();
     let started = Started(go);
     if steps.is_empty() {
@@ -132,7 +163,7 @@ pub fn with_timeline<T>(
     }
     let (done, ended) = mpsc::channel::<()>();
     std::thread::scope(|s| {
-        let player = s.spawn(move || play(lab, direction, steps, &began, &ended));
+        let player = s.spawn(move || play(lab, direction, nodes, steps, &began, &ended));
         let result = client(&started);
         drop(started);
         drop(done);
@@ -147,6 +178,7 @@ pub fn with_timeline<T>(
 fn play(
     lab: &Lab,
     direction: Direction,
+    nodes: Option<&Nodes>,
     steps: &[Step],
     began: &mpsc::Receiver<()>,
     ended: &mpsc::Receiver<()>,
@@ -181,7 +213,7 @@ fn play(
             });
             continue;
         }
-        let change = apply(lab, direction, &step.action)
+        let change = apply(lab, direction, nodes, &step.action)
             .with_context(|| format!("'{}' at {:?}", step.action, step.at))?;
         phase.to_ms = ms(start, change.at);
         phase.link = change.before.since(&phase.link);

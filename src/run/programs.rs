@@ -176,8 +176,21 @@ fn in_namespaces(
     let client = fill(&split(&p.client, "--client")?, lab);
     let before = lab.b().udp_counters()?;
     let mut server_child = spawn(lab.b(), &server, "--server")?;
-    wait_ready(&mut server_child, lab.b(), &p.ready, p.ready_limit)
-        .with_context(|| format!("server {:?}", server[0]))?;
+    let line = match &p.ready {
+        Ready::Line(re) => Some(re.clone()),
+        _ => None,
+    };
+    let (mut streams, matched) =
+        Streams::read(server_child.stdout.take(), server_child.stderr.take(), line);
+    wait_ready(
+        &mut server_child,
+        &mut streams,
+        &matched,
+        lab.b(),
+        &p.ready,
+        p.ready_limit,
+    )
+    .with_context(|| format!("server {:?}", server[0]))?;
     let (client, timeline) = with_timeline(lab, direction, &p.steps, |started| {
         run_client(lab.a(), &client, p.client_limit, started)
     })?;
@@ -276,7 +289,7 @@ fn in_containers(
 
 /// Whether `program` names an executable file: a path, or a name found on
 /// `PATH`.
-fn findable(program: &str) -> bool {
+pub(super) fn findable(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &std::path::Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -306,17 +319,14 @@ fn spawn(host: &Host, argv: &[String], flag: &str) -> anyhow::Result<KillOnDrop>
 /// (and keeps the head and tail of) everything it writes meanwhile and
 /// after, so that no pipe of its fills. A server that exits first is said
 /// to have, with its last lines.
-fn wait_ready(
+pub(super) fn wait_ready(
     server: &mut KillOnDrop,
+    streams: &mut Streams,
+    matched: &std::sync::mpsc::Receiver<()>,
     host: &Host,
     ready: &Ready,
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let line = match ready {
-        Ready::Line(re) => Some(re.clone()),
-        _ => None,
-    };
-    let (mut streams, matched) = Streams::read(server.stdout.take(), server.stderr.take(), line);
     let mut status = None;
     let mut gone = || {
         status = status.or_else(|| server.try_wait().ok().flatten());
@@ -324,7 +334,7 @@ fn wait_ready(
     };
     let readiness = match ready {
         Ready::Now => Readiness::Ready,
-        Ready::Line(_) => streams.wait_ready(&matched, limit, gone),
+        Ready::Line(_) => streams.wait_ready(matched, limit, gone),
         Ready::Port(port) => {
             let deadline = Instant::now() + limit;
             loop {
@@ -366,7 +376,7 @@ fn wait_ready(
 /// Runs the client in `host` until it, and whatever it started that keeps
 /// its output open, has ended, at most `limit`: past it, every process in
 /// the host is killed (a client that detaches is still found there).
-fn run_client(
+pub(super) fn run_client(
     host: &Host,
     argv: &[String],
     limit: Duration,

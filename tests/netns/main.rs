@@ -7,6 +7,7 @@ mod support;
 mod common;
 
 mod capture;
+mod cluster;
 mod demo;
 mod driver;
 mod flags;

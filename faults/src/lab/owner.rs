@@ -27,9 +27,23 @@ pub struct Run {
     record: PathBuf,
 }
 
+/// What to call once, before this process records its first run.
+static ON_FIRST_RUN: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+static FIRST_RUN: std::sync::Once = std::sync::Once::new();
+
+/// Sets what this process calls once, before it records its first run:
+/// for a guard that outlives the process and sweeps what a SIGKILL left.
+/// The first hook set stays.
+pub fn on_first_run(hook: fn()) {
+    let _ = ON_FIRST_RUN.set(hook);
+}
+
 impl Run {
     /// A new run with a fresh id, recorded as owned by this process.
     pub fn start() -> Result<Self> {
+        if let Some(hook) = ON_FIRST_RUN.get() {
+            FIRST_RUN.call_once(hook);
+        }
         fs::create_dir_all(STATE_DIR).map_err(Error::sys(format!("creating {STATE_DIR}")))?;
         let me = std::process::id();
         let started = start_time(me).unwrap_or_default();

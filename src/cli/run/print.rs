@@ -15,6 +15,7 @@ pub fn summary(outcome: &Outcome, s: &Scenario, client: &str) -> String {
         Outcome::Programs(o) => programs_summary(o, s, client),
         Outcome::Timeliness(o) => timeliness_summary(o, s),
         Outcome::Clients(o) => o.summary(),
+        Outcome::Cluster(o) => o.summary(),
         Outcome::Share(_) | Outcome::Mesh(_) => {
             unreachable!("badnet run has no share or mesh workload")
         }

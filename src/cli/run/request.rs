@@ -7,6 +7,7 @@ use faults::Backend;
 
 use super::RunArgs;
 use crate::error::BadInput;
+use crate::run::cluster::Cluster;
 use crate::run::programs::{Images, Programs, Ready};
 use crate::run::timeliness::Messages;
 use crate::run::{Request, Workload};
@@ -97,6 +98,21 @@ impl RunArgs {
         if !matches!(r.workload, Workload::Programs(_)) {
             r.check().map_err(|e| self.blame_renumber(e))?;
         }
+        Ok(r)
+    }
+
+    /// The request of a scenario with hosts of its own: `cluster` (its
+    /// per-pair impairments among it) on the network the flags describe
+    /// (every pair's impairment, the timeline), checked as a run would
+    /// check it.
+    pub fn cluster_request(&self, cluster: Cluster) -> Result<Request, BadInput> {
+        let scenario = self.scenario()?;
+        self.refuse_veth(&scenario)?;
+        let r = Request {
+            scenario,
+            workload: Workload::Cluster(cluster),
+        };
+        r.check()?;
         Ok(r)
     }
 

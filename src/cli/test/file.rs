@@ -36,6 +36,9 @@ use toml::Spanned;
 use super::judge::FieldExpectation;
 use crate::cli::run::RunArgs;
 use crate::error::BadInput;
+use crate::run::cluster::{Cluster, ClusterClient};
+use crate::run::nodes::NodeSpec;
+use crate::run::process::Ready;
 
 /// One scenario, ready to run.
 #[derive(Debug, Clone)]
@@ -44,9 +47,23 @@ pub struct Declared {
     pub line: usize,
     pub name: String,
     pub args: RunArgs,
-    /// The `badnet run` words it stands for (to reproduce it by hand).
+    /// The `badnet run` words it stands for (to reproduce it by hand);
+    /// with hosts of its own, those of its network alone.
     pub argv: Vec<String>,
+    /// Its hosts, their programs and its client, when it names hosts
+    /// (`hosts = [...]`, `[[scenario.host]]`, `[scenario.client]`).
+    pub cluster: Option<Cluster>,
     pub expect: Expect,
+}
+
+impl Declared {
+    /// The request it stands for.
+    pub fn request(&self) -> Result<crate::run::Request, BadInput> {
+        match &self.cluster {
+            None => self.args.request(),
+            Some(c) => self.args.cluster_request(c.clone()),
+        }
+    }
 }
 
 /// What a scenario must show.
@@ -64,16 +81,70 @@ struct FileToml {
     scenario: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
 }
 
-/// The same file read again for the expectations alone, so that their
-/// keys keep their places (a `toml::Value` keeps none).
+/// The same file read again for its tables alone (expectations, hosts,
+/// client), so that their keys keep their places (a `toml::Value` keeps
+/// none).
 #[derive(Debug, Deserialize)]
-struct ExpectationsToml {
-    scenario: Vec<ScenarioExpectToml>,
+struct TablesToml {
+    scenario: Vec<ScenarioTablesToml>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ScenarioExpectToml {
+struct ScenarioTablesToml {
     expect: Option<Spanned<ExpectToml>>,
+    host: Option<Spanned<Vec<Spanned<HostToml>>>>,
+    client: Option<Spanned<ClientKey>>,
+}
+
+/// A `[[scenario.host]]`: a host's program.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostToml {
+    name: Spanned<String>,
+    run: Spanned<String>,
+    ready: Option<Spanned<String>>,
+    ready_port: Option<Spanned<u16>>,
+    ready_timeout: Option<Spanned<String>>,
+}
+
+/// `[scenario.client]`: the client of a scenario with hosts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientToml {
+    host: Spanned<String>,
+    run: Spanned<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// `client`: your client's command line (a flag of `badnet run`), or the
+/// table of a scenario with hosts.
+#[derive(Debug)]
+enum ClientKey {
+    Line,
+    Table(ClientToml),
+}
+
+impl<'de> Deserialize<'de> for ClientKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = ClientKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a command line, or a table of host, run and timeout")
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ClientKey, E> {
+                Ok(ClientKey::Line)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ClientKey, A::Error> {
+                ClientToml::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ClientKey::Table)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,17 +219,23 @@ pub fn load(path: &Path) -> Result<Vec<Declared>, BadInput> {
     })?;
     let dir = folder_of(path);
     let flags = run_flags();
-    let expectations: ExpectationsToml = toml::from_str(&text).map_err(|e| {
+    let tables: TablesToml = toml::from_str(&text).map_err(|e| {
         let at = e.span().map_or(1, |s| src.line(s.start));
+        let key = e
+            .span()
+            .map(|s| &text[s.start..s.end.min(text.len())])
+            .and_then(|t| t.lines().next())
+            .unwrap_or("")
+            .trim();
         BadInput::new(
-            format!("{}:{at}: expect", path.display()),
+            format!("{}:{at}: {key}", path.display()),
             e.message().trim().to_owned(),
         )
     })?;
     let mut out = Vec::new();
-    for (table, e) in file.scenario.iter().zip(expectations.scenario) {
-        let mut d = declared(&src, &dir, &flags, table)?;
-        if let Some(e) = e.expect {
+    for (table, t) in file.scenario.iter().zip(tables.scenario) {
+        let mut d = declared(&src, &dir, &flags, table, t.host, t.client)?;
+        if let Some(e) = t.expect {
             d.expect = expectations_of(&src, e)?;
         }
         out.push(d);
@@ -192,15 +269,46 @@ fn declared(
     dir: &Path,
     flags: &BTreeMap<String, bool>,
     table: &Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    host: Option<Spanned<Vec<Spanned<HostToml>>>>,
+    client: Option<Spanned<ClientKey>>,
 ) -> Result<Declared, BadInput> {
     let start = table.span().start;
     let mut name = None;
     let mut argv = vec!["run".to_owned()];
     // Which key gave each flag, to name it when the flag is refused.
     let mut origin: Vec<(String, usize)> = Vec::new();
+    let mut names: Option<(Vec<String>, usize)> = None;
+    let mut impairs: Vec<(String, usize)> = Vec::new();
     for (key, value) in table.get_ref() {
         let k = key.get_ref().as_str();
         let at = key.span().start;
+        match (k, value.get_ref()) {
+            ("hosts", toml::Value::Array(list)) => {
+                let list = list
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| src.bad(at, k, "must be a list of host names"))?;
+                names = Some((list, at));
+                continue;
+            }
+            ("impair", toml::Value::Array(list)) => {
+                for item in list {
+                    let item = item.as_str().ok_or_else(|| {
+                        src.bad(
+                            at,
+                            k,
+                            "must be a list of 'PAIRS NETEM', e.g. [\"n1->n2 loss 20%\"]",
+                        )
+                    })?;
+                    impairs.push((item.to_owned(), at));
+                }
+                continue;
+            }
+            ("host", _) => continue, // read with its places by `load`
+            ("client", toml::Value::Table(_)) => continue,
+            _ => {}
+        }
         match k {
             "name" => {
                 name = Some(
@@ -219,15 +327,190 @@ fn declared(
         }
     }
     let name = name.ok_or_else(|| src.bad(start, "name", "missing: every scenario has a name"))?;
-    let args = parse(src, start, &name, &argv, &origin)?;
+    if names.is_none() {
+        let bad = |at: usize, key: &str, m: &str| src.bad(at, key, format!("{name}: {m}"));
+        if let Some(h) = &host {
+            return Err(bad(
+                h.span().start,
+                "host",
+                "a program per host needs the hosts: hosts = [\"n1\", \"n2\", ...]",
+            ));
+        }
+        if let Some(c) = client
+            .as_ref()
+            .filter(|c| matches!(c.get_ref(), ClientKey::Table(_)))
+        {
+            return Err(bad(
+                c.span().start,
+                "client",
+                "a [scenario.client] table needs the hosts: hosts = [\"n1\", ...]; your client alone is client = \"COMMAND\"",
+            ));
+        }
+    }
+    let mut pairs = Vec::new();
+    if names.is_some() {
+        // The run's network, without a transport of its own: the programs
+        // bring theirs.
+        if !argv.iter().any(|w| w == "udp" || w == "tcp") {
+            argv.insert(1, "udp".into());
+        }
+        for (item, at) in &impairs {
+            pairs.push(
+                crate::run::many::parse_pair_impairment(item)
+                    .map_err(|m| src.bad(*at, "impair", format!("{name}: {m}")))?,
+            );
+        }
+    } else {
+        for (item, at) in &impairs {
+            argv.extend(["--impair".to_owned(), item.clone()]);
+            origin.push(("--impair".into(), *at));
+        }
+    }
+    let args = parse(src, start, &name, &argv, &origin, names.is_some())?;
+    let client = match client {
+        Some(c) => match c.into_inner() {
+            ClientKey::Table(t) => Some(t),
+            ClientKey::Line => None,
+        },
+        None => None,
+    };
+    let cluster = cluster(src, dir, &name, start, names, pairs, host, client, &args)?;
     Ok(Declared {
         file: src.path.to_path_buf(),
         line: src.line(start),
         name,
         args,
         argv,
+        cluster,
         expect: Expect::default(),
     })
+}
+
+/// The hosts, their programs and the client of a scenario that names
+/// hosts, checked as a run would check them: a refusal names the key and
+/// its line (`hosts`, a `[[scenario.host]]`'s `name` or `run`, `client.host`,
+/// `at`, `impair`).
+#[allow(clippy::too_many_arguments)]
+fn cluster(
+    src: &Source,
+    dir: &Path,
+    scenario: &str,
+    start: usize,
+    names: Option<(Vec<String>, usize)>,
+    pairs: Vec<(faults::Pairs, faults::Impairment)>,
+    host: Option<Spanned<Vec<Spanned<HostToml>>>>,
+    client: Option<ClientToml>,
+    args: &RunArgs,
+) -> Result<Option<Cluster>, BadInput> {
+    let bad = |at: usize, key: &str, m: &dyn std::fmt::Display| {
+        src.bad(at, key, format!("{scenario}: {m}"))
+    };
+    let Some((hosts, hosts_at)) = names else {
+        return Ok(None);
+    };
+    let Some(client) = client else {
+        return Err(bad(
+            hosts_at,
+            "client",
+            &"a scenario with hosts has a client: [scenario.client] with host and run",
+        ));
+    };
+    for (flag, why) in [
+        (args.server.is_some(), "server"),
+        (args.clients.is_some(), "clients"),
+        (args.messages.is_some(), "messages"),
+    ] {
+        if flag {
+            return Err(bad(
+                hosts_at,
+                why,
+                &format!("a scenario with hosts runs its [[scenario.host]] programs and its [scenario.client]; {why} is for a run of two hosts"),
+            ));
+        }
+    }
+    let time = |v: &Option<Spanned<String>>, key: &str, default: Duration| match v {
+        None => Ok(default),
+        Some(t) => {
+            crate::duration::parse_positive(t.get_ref()).map_err(|m| bad(t.span().start, key, &m))
+        }
+    };
+    let fill_dir =
+        |line: &str| crate::run::programs::substitute(line, "{dir}", &dir.display().to_string());
+    let entries = host.map(Spanned::into_inner).unwrap_or_default();
+    let mut nodes = Vec::new();
+    for entry in &entries {
+        let h = entry.get_ref();
+        let ready = match (&h.ready, &h.ready_port) {
+            (Some(_), Some(p)) => {
+                return Err(bad(
+                    p.span().start,
+                    "ready_port",
+                    &"give ready or ready_port, not both",
+                ))
+            }
+            (Some(re), None) => Ready::Line(
+                regex::Regex::new(re.get_ref()).map_err(|e| bad(re.span().start, "ready", &e))?,
+            ),
+            (None, Some(p)) => Ready::Port(*p.get_ref()),
+            (None, None) => Ready::Now,
+        };
+        nodes.push(NodeSpec {
+            host: h.name.get_ref().clone(),
+            run: fill_dir(h.run.get_ref()),
+            ready,
+            ready_limit: time(&h.ready_timeout, "ready_timeout", args.ready_timeout)?,
+        });
+    }
+    let c = Cluster {
+        hosts,
+        pairs,
+        nodes,
+        client: ClusterClient {
+            host: client.host.get_ref().clone(),
+            run: fill_dir(client.run.get_ref()),
+            limit: time(&client.timeout, "client.timeout", Duration::from_secs(60))?,
+        },
+    };
+    let scenario_of = args.scenario()?;
+    c.check(&scenario_of).map_err(|e| {
+        let (key, at) = match e.flag.as_str() {
+            "client.host" => ("client.host".to_owned(), client.host.span().start),
+            "client.run" => ("client.run".to_owned(), client.run.span().start),
+            "at" | "--at" => ("at".to_owned(), key_at(src, start, "at")),
+            "--impair" => ("impair".to_owned(), key_at(src, start, "impair")),
+            "hosts" => ("hosts".to_owned(), hosts_at),
+            flag => match flag.strip_prefix("host[").and_then(|f| f.split_once("].")) {
+                Some((i, field)) => {
+                    let entry = i.parse::<usize>().ok().and_then(|i| entries.get(i));
+                    let at = entry.map_or(start, |h| {
+                        let h = h.get_ref();
+                        match field {
+                            "run" => h.run.span().start,
+                            _ => h.name.span().start,
+                        }
+                    });
+                    (format!("host.{field}"), at)
+                }
+                None => (flag.trim_start_matches('-').replace('-', "_"), start),
+            },
+        };
+        bad(at, &key, &e.message)
+    })?;
+    Ok(Some(c))
+}
+
+/// Where the key `key` of the scenario table that begins at `start` is:
+/// the first line from there that sets it (else the table's start).
+fn key_at(src: &Source, start: usize, key: &str) -> usize {
+    let mut offset = start;
+    for line in src.text[start..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with(key) && t[key.len()..].trim_start().starts_with('=') {
+            return offset;
+        }
+        offset += line.len();
+    }
+    start
 }
 
 /// Appends to `argv` the words of key `k` (at `at`) with `value`; returns
@@ -324,6 +607,7 @@ fn parse(
     name: &str,
     argv: &[String],
     origin: &[(String, usize)],
+    cluster: bool,
 ) -> Result<RunArgs, BadInput> {
     let blame = |message: String| {
         let (key, at) = blamed(&message, origin)
@@ -338,7 +622,12 @@ fn parse(
         blame(first.trim_start_matches("error: ").to_owned())
     })?;
     let args = RunArgs::from_arg_matches(&matches).map_err(|e| blame(e.to_string()))?;
-    args.check().map_err(|e| blame(format!("{e:#}")))?;
+    if cluster {
+        // Its workload is checked with its hosts: the network's flags here.
+        args.scenario().map_err(|e| blame(format!("{e:#}")))?;
+    } else {
+        args.check().map_err(|e| blame(format!("{e:#}")))?;
+    }
     Ok(args)
 }
 
@@ -562,6 +851,115 @@ duplicates = 0
             ["sh".to_owned(), "-c".to_owned(), format!("cat {abs}/x")]
         );
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A scenario with hosts: three nodes and a client, as the issue of
+    /// hosts in scenario files writes it, with `{EXTRA}` for more keys.
+    const CLUSTER: &str = r#"[[scenario]]
+name = "three replicas"
+hosts = ["n1", "n2", "n3", "cli"]
+loss = "1%"
+impair = ["cli<->n3 delay 20ms"]
+at = [["2s", "partition n1 | n2,n3"], ["5s", "heal"], ["6s", "kill n1"]]
+
+[[scenario.host]]
+name = "n1"
+run = "sh -c 'exec sleep 60' {self} {peers}"
+ready_port = 7000
+
+[[scenario.host]]
+name = "n2"
+run = "sh -c 'exec sleep 60' {n1}"
+ready = "listening"
+ready_timeout = "3s"
+
+[scenario.client]
+host = "cli"
+run = "sh -c 'exit 0' {n1} {n2} {n3}"
+timeout = "20s"
+
+[scenario.expect]
+exit_code = 0
+[scenario.expect.fields]
+"phases.1.links.n1->n2.passed" = 0
+"#;
+
+    #[test]
+    fn a_scenario_with_hosts_runs_their_programs_and_its_client() {
+        let s = load_text(CLUSTER).unwrap();
+        let c = s[0].cluster.as_ref().expect("a cluster");
+        assert_eq!(c.hosts, ["n1", "n2", "n3", "cli"]);
+        assert_eq!(c.pairs.len(), 1);
+        assert_eq!(c.nodes.len(), 2);
+        assert!(matches!(c.nodes[0].ready, Ready::Port(7000)));
+        assert!(matches!(c.nodes[1].ready, Ready::Line(_)));
+        assert_eq!(c.nodes[1].ready_limit, Duration::from_secs(3));
+        assert_eq!(c.client.host, "cli");
+        assert_eq!(c.client.limit, Duration::from_secs(20));
+        assert!(s[0]
+            .args
+            .impairment
+            .impairment()
+            .unwrap()
+            .to_string()
+            .contains("loss random 1%"));
+        let r = s[0].request().unwrap();
+        assert_eq!(r.scenario.timeline.len(), 3);
+    }
+
+    #[test]
+    fn bad_hosts_programs_and_steps_name_the_file_line_and_key() {
+        for (from, to, line, key) in [
+            // A host named twice.
+            (
+                r#"hosts = ["n1", "n2", "n3", "cli"]"#,
+                r#"hosts = ["n1", "n2", "n1", "cli"]"#,
+                3,
+                "hosts",
+            ),
+            // A program for a host that does not exist.
+            ("name = \"n2\"", "name = \"n9\"", 14, "host.name"),
+            // Two programs for one host.
+            ("name = \"n2\"", "name = \"n1\"", 14, "host.name"),
+            // A client host that is not declared.
+            ("host = \"cli\"", "host = \"client\"", 20, "client.host"),
+            // A step naming an unknown host.
+            ("partition n1 | n2,n3", "partition n1 | n2,n4", 6, "at"),
+            // A process fault of a host that runs no program.
+            ("kill n1", "kill n3", 6, "at"),
+            // {name} of an unknown host in a command.
+            ("{self} {peers}", "{self} {n7}", 10, "host.run"),
+            ("{n1} {n2} {n3}", "{n1} {n2} {nine}", 21, "client.run"),
+            // A per-pair impairment naming an unknown host.
+            ("cli<->n3 delay 20ms", "cli<->n5 delay 20ms", 5, "impair"),
+            // A key a host's table does not take.
+            ("ready_port = 7000", "ready_prot = 7000", 11, "ready_prot"),
+            (
+                "ready_port = 7000",
+                "ready_port = 7000\nready = \"x\"",
+                11,
+                "ready_port",
+            ),
+            (
+                "timeout = \"20s\"",
+                "timeout = \"soon\"",
+                22,
+                "client.timeout",
+            ),
+            (
+                "run = \"sh -c 'exit 0' {n1} {n2} {n3}\"",
+                "run = \"no-such-program-here\"",
+                21,
+                "client.run",
+            ),
+            // The hosts' tables without the hosts.
+            (r#"hosts = ["n1", "n2", "n3", "cli"]"#, "", 8, "host"),
+        ] {
+            let text = CLUSTER.replacen(from, to, 1);
+            assert_ne!(text, CLUSTER, "{from}");
+            let e = load_text(&text).unwrap_err().to_string();
+            assert!(e.contains(&format!("s.toml:{line}: {key}")), "{to}: {e}");
+        }
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub fn judge(s: &Declared) -> Judged {
     let duration = start.elapsed();
     let mut failures = Vec::new();
     let json = match done {
-        Ok((json, client_failed)) => {
+        Ok((json, client_failed, hosts_failed)) => {
+            failures.extend(hosts_failed);
             failures.extend(exit_code(s, &json, client_failed));
             for (path, check) in &s.expect.fields {
                 failures.extend(check.failure(&json, path));
@@ -204,12 +205,13 @@ fn judged(
 }
 
 /// The run's JSON, and why your client counts as failed.
-fn run(s: &Declared) -> anyhow::Result<(serde_json::Value, Option<String>)> {
-    let r = s.args.request()?;
+fn run(s: &Declared) -> anyhow::Result<(serde_json::Value, Option<String>, Vec<String>)> {
+    let r = s.request()?;
     let outcome = crate::run::execute(&r)?;
     Ok((
         outcome.json(&r.scenario, &s.args.netem_args()),
         outcome.client_failed(),
+        outcome.hosts_failed(),
     ))
 }
 

@@ -117,6 +117,7 @@ mod tests {
             )
             .unwrap(),
             argv: vec!["run".into(), "udp".into()],
+            cluster: None,
             expect: Expect::default(),
         };
         let v = [

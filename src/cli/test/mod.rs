@@ -25,6 +25,7 @@ pub fn run(
     junit: Option<&Path>,
     report: Option<&Path>,
     only: Option<&str>,
+    reports: Option<&Path>,
 ) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for file in files {
@@ -32,6 +33,16 @@ pub fn run(
     }
     if let Some(path) = junit {
         junit::check_writable(path)?;
+    }
+    if let Some(dir) = reports {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| tempfile_in(dir))
+            .map_err(|e| {
+                BadInput::new(
+                    "--reports",
+                    format!("{}: cannot write there: {e}", dir.display()),
+                )
+            })?;
     }
     if let Some(name) = only {
         let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
@@ -72,6 +83,11 @@ pub fn run(
         };
         progress.println(&judge::line(&v));
         progress.step(&s.name);
+        if let Some(dir) = reports {
+            let path = dir.join(format!("{}-{}.json", verdicts.len() + 1, slug(&s.name)));
+            std::fs::write(&path, format!("{:#}\n", v.json))
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        }
         verdicts.push(v);
     }
     drop(progress);
@@ -107,4 +123,31 @@ fn read_report(path: &Path) -> Result<serde_json::Value, BadInput> {
             _ => None,
         })
         .ok_or_else(|| bad("holds no JSON object (the probe's --json report)".into()))
+}
+
+/// Whether a file can be made in `dir` (made and removed again).
+fn tempfile_in(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".badnet-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
+}
+
+/// A scenario's name as a file name: letters and digits, the rest `-`.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    s.chars().take(60).collect()
 }
