@@ -613,6 +613,29 @@ fn scenario_argv(scenario: &toml::Table) -> Result<Vec<String>, String> {
     Ok(argv)
 }
 
+/// Why `badnet test --check` refuses the scenario file `text` (with the
+/// lecture's programs on PATH, as after make install), if it does.
+fn checked_file(text: &str) -> Option<String> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("badnet-docs-{}-{n}.toml", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_badnet"))
+        .args(["test", "--check"])
+        .arg(&file)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_owned())
+}
+
 #[test]
 fn every_scenario_shown_is_a_badnet_run() {
     let mut problems = Vec::new();
@@ -639,6 +662,13 @@ fn every_scenario_shown_is_a_badnet_run() {
                 };
                 if !scenario.contains_key("name") {
                     problems.push(format!("{at}: a scenario without a name"));
+                }
+                if scenario.get("hosts").is_some_and(toml::Value::is_array) {
+                    // Hosts and their programs: checked by badnet's own
+                    // loader, as `badnet test --check` does.
+                    problems
+                        .extend(checked_file(&lines.join("\n")).map(|why| format!("{at}: {why}")));
+                    continue;
                 }
                 match scenario_argv(scenario) {
                     Err(why) => problems.push(format!("{at}: {why}")),

@@ -134,8 +134,13 @@ fn key_of(d: &Declared, word: &str) -> String {
     }
 }
 
-/// A two-host scenario (host a the client's, b the server's) as a plan.
+/// A scenario as a plan: a scenario with hosts of its own (its hosts, its
+/// impairments, its timeline; its programs are the user's pods), or a
+/// two-host one (host a the client's, b the server's).
 pub fn plan(d: &Declared) -> Result<Plan, Refused> {
+    if let Some(c) = &d.cluster {
+        return cluster_plan(d, c);
+    }
     let args = &d.args;
     if args.messages.is_some() {
         return Err(Refused::new(
@@ -229,6 +234,53 @@ pub fn plan(d: &Declared) -> Result<Plan, Refused> {
         pairs,
         timeline,
         probe,
+    })
+}
+
+/// A scenario with hosts as a plan: every pair's impairment, the pairs'
+/// own, the timeline's network steps (a process fault is refused). Its
+/// programs run in the user's pods, so no probe Job is written.
+fn cluster_plan(d: &Declared, c: &crate::run::cluster::Cluster) -> Result<Plan, Refused> {
+    if d.args.link.seed.is_some() {
+        return Err(Refused::new(
+            "seed",
+            "Chaos Mesh's netem draws from the kernel's random numbers: a run cannot be replayed from a seed",
+        ));
+    }
+    let s = d
+        .args
+        .scenario()
+        .map_err(|e| Refused::new(e.flag.trim_start_matches('-'), e.message))?;
+    let mut timeline = Vec::new();
+    for step in s.timeline {
+        let fault = match step.action {
+            Action::Impair(spec) => Fault::Impair(Pairs::All, spec),
+            Action::Clear => Fault::Clear(Pairs::All),
+            Action::Partition => Fault::Partition(Vec::new()),
+            Action::Heal => Fault::Heal,
+            Action::Fault(f) => f,
+            Action::Renumber => {
+                return Err(Refused::new(
+                    "at",
+                    "a pod's address is its network plugin's to give; Chaos Mesh cannot change it",
+                ))
+            }
+            Action::Process(_) => {
+                return Err(Refused::new(
+                    "at",
+                    format!("'{}' is a fault of a program, not of the network: a NetworkChaos cannot express it, and a PodChaos kills or fails a pod rather than signalling its process (its controller starts it again), so it is not approximated", step.action),
+                ))
+            }
+        };
+        timeline.push((step.at, fault));
+    }
+    Ok(Plan {
+        name: d.name.clone(),
+        hosts: c.hosts.clone(),
+        default: s.impairment,
+        pairs: c.pairs.clone(),
+        timeline,
+        probe: None,
     })
 }
 

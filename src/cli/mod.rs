@@ -83,6 +83,10 @@ pub enum Command {
         /// --json` prints) into this folder, as N-NAME.json.
         #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
         reports: Option<PathBuf>,
+        /// Only load and check the files (every key, value, host and
+        /// step), run nothing: exit 0 if they are valid, 2 if not.
+        #[arg(long, conflicts_with_all = ["judge", "junit", "reports"])]
+        check: bool,
     },
     /// A scenario file for another engine: `badnet export chaos-mesh
     /// FILE.toml…` writes Kubernetes YAML for Chaos Mesh.
@@ -212,10 +216,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor { json } => doctor::run(json),
         Command::Test {
             files,
+            scenario,
+            check: true,
+            ..
+        } => test::check(&files, scenario.as_deref()),
+        Command::Test {
+            files,
             junit,
             judge,
             scenario,
             reports,
+            check: false,
         } => test::run(
             &files,
             junit.as_deref(),

@@ -165,7 +165,12 @@ pub fn run(c: &Cluster, s: &Scenario) -> anyhow::Result<ClusterOutcome> {
         |started| super::programs::run_client(client_host, &argv, c.client.limit, started),
     );
     let mut ended = nodes.stop();
-    let (client, timeline) = played?;
+    let (client, mut timeline) = played?;
+    // Every pair is in the report, zeros included: a pair that carried
+    // nothing in a phase is a finding too.
+    for phase in &mut timeline.phases {
+        phase.links = phase.links.as_ref().map(PairCounters::every_pair);
+    }
     let hosts = hosts
         .into_iter()
         .map(|host| {
@@ -187,7 +192,7 @@ pub fn run(c: &Cluster, s: &Scenario) -> anyhow::Result<ClusterOutcome> {
             command: argv,
             result: client,
         },
-        links: lab.pair_counters()?,
+        links: lab.pair_counters()?.every_pair(),
         timeline,
     };
     lab.remove()?;

@@ -47,6 +47,23 @@ impl PairCounters {
             .map(|(&(s, d), c)| (self.names[s].as_str(), self.names[d].as_str(), c))
     }
 
+    /// These counts with every directed pair of the lab present, zeros
+    /// for a pair nothing was counted on: for a report that says of each
+    /// pair what it carried, nothing included.
+    pub fn every_pair(&self) -> PairCounters {
+        let n = self.names.len();
+        let mut counts = self.counts.clone();
+        for s in 0..n {
+            for d in (0..n).filter(|&d| d != s) {
+                counts.entry((s, d)).or_default();
+            }
+        }
+        PairCounters {
+            names: self.names.clone(),
+            counts,
+        }
+    }
+
     /// What each pair counted between `earlier` and these
     /// ([`CounterSnapshot::since`]).
     pub fn since(&self, earlier: &PairCounters) -> PairCounters {

@@ -108,6 +108,32 @@ pub fn run(
     Ok(())
 }
 
+/// Loads and checks every file, runs nothing: a line saying how many
+/// scenarios are valid, or the first refusal (bad input).
+pub fn check(files: &[PathBuf], only: Option<&str>) -> anyhow::Result<()> {
+    let mut scenarios = Vec::new();
+    for file in files {
+        scenarios.extend(file::load(file)?);
+    }
+    if let Some(name) = only {
+        if !scenarios.iter().any(|s| s.name == name) {
+            return Err(
+                BadInput::new("--scenario", format!("no scenario is named {name:?}")).into(),
+            );
+        }
+    }
+    for s in &scenarios {
+        // The request's own checks: programs found, timelines playable.
+        s.request()?;
+    }
+    println!(
+        "{} scenarios in {} files are valid",
+        scenarios.len(),
+        files.len()
+    );
+    Ok(())
+}
+
 /// A report: a JSON object, or the last line of a log that is one (what
 /// `kubectl logs` gives for the probe's Job).
 fn read_report(path: &Path) -> Result<serde_json::Value, BadInput> {
