@@ -520,3 +520,84 @@ fn containers_tcp_reconnects_after_a_renumbering() {
         }
     }
 }
+
+/// The example cluster's checks with every node a container of the
+/// services image (its UDP server) joined to its host's holder, and the
+/// client a process in its host: the partition cuts the containers' pairs
+/// alone, `stop` pauses a container and `cont` resumes it, `kill` kills
+/// it and `restart` starts a new one, waited for until it listens.
+#[test]
+fn a_cluster_of_containers_takes_the_partition_and_the_process_faults() {
+    require_containers();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = root.join("tests/scenarios/cluster/check.sh");
+    let dir =
+        std::env::temp_dir().join(format!("badnet-cluster-containers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = |name: &str| {
+        format!(
+            "[[scenario.host]]\nname = \"{name}\"\nrun = \"/bin/udp-server --bind {{self}} --port 7000\"\nimage = \"{IMAGE}:{TAG}\"\nready_port = 7000\n\n"
+        )
+    };
+    let text = format!(
+        "[[scenario]]\nname = \"containers\"\nhosts = [\"n1\", \"n2\", \"n3\", \"cli\"]\nat = [[\"1s\", \"partition n1 | n2,n3\"], [\"1.1s\", \"stop n3\"], [\"2s\", \"heal\"], [\"2.3s\", \"cont n3\"], [\"2.5s\", \"kill n2\"], [\"3.5s\", \"restart n2\"]]\n\n{}{}{}[scenario.client]\nhost = \"cli\"\nrun = \"sh {} {{n1}} {{n2}} {{n3}}\"\ntimeout = \"20s\"\n",
+        node("n1"),
+        node("n2"),
+        node("n3"),
+        check.display()
+    );
+    let file = dir.join("s.toml");
+    std::fs::write(&file, text).unwrap();
+    let bins = std::path::Path::new(env!("CARGO_BIN_EXE_badnet"))
+        .parent()
+        .unwrap();
+    let out = badnet()
+        .arg("test")
+        .arg(&file)
+        .arg("--reports")
+        .arg(dir.join("reports"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bins.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    let report = std::fs::read_dir(dir.join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{json:#}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hosts = json["hosts"].as_array().unwrap();
+    for (h, starts) in hosts[..3].iter().zip([1, 2, 1]) {
+        assert_eq!(h["program"]["starts"], starts, "{h}");
+        assert_eq!(h["program"]["exited_early"], false, "{h}");
+        assert!(
+            h["netns"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("-c{}", h["name"].as_str().unwrap())),
+            "{h}"
+        );
+    }
+    assert_eq!(json["client"]["exit_code"], 0);
+    let run = json["run_id"].as_str().unwrap();
+    assert!(labelled(run).is_empty(), "containers of run {run} are left");
+    assert!(
+        namespaces_of(run).is_empty(),
+        "namespaces of run {run} are left"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

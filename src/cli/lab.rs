@@ -160,10 +160,11 @@ pub fn run(req: &LabRequest) -> anyhow::Result<()> {
                 run: command.to_owned(),
                 ready: Ready::Now,
                 ready_limit: Duration::ZERO,
+                image: None,
             }
         })
         .collect();
-    let programs = Nodes::start(&lab, &specs, Output::Echo)?;
+    let programs = Nodes::start(&lab, None, &specs, Output::Echo)?;
     let stop = AtomicBool::new(false);
     let process = |step: &str| {
         ProcessFault::parse(step)

@@ -41,6 +41,8 @@ pub struct ClusterClient {
     pub host: String,
     pub run: String,
     pub limit: Duration,
+    /// The local image it runs in (its host then a container too).
+    pub image: Option<String>,
 }
 
 /// One host of the run, and its program's end (None: it ran none).
@@ -115,7 +117,9 @@ impl Cluster {
             let words = super::programs::split(&node.run, &key("run"))?;
             super::template::fill(&words, &topology, &addrs, &node.host)
                 .map_err(|e| BadInput::new(key("run"), format!("host {}: {e}", node.host)))?;
-            findable(&words[0], &key("run"))?;
+            if node.image.is_none() {
+                findable(&words[0], &key("run"))?;
+            }
         }
         let c = &self.client;
         topology.index(&c.host).map_err(|_| {
@@ -131,9 +135,49 @@ impl Cluster {
         let words = super::programs::split(&c.run, "client.run")?;
         super::template::fill(&words, &topology, &addrs, &c.host)
             .map_err(|e| BadInput::new("client.run", e))?;
-        findable(&words[0], "client.run")?;
+        if c.image.is_none() {
+            findable(&words[0], "client.run")?;
+        }
+        self.check_images()?;
         crate::timeline::check(&s.timeline, Some(c.limit)).map_err(|e| BadInput::new("at", e))?;
         Ok(topology)
+    }
+}
+
+impl Cluster {
+    /// Whether its hosts are containers: some program names an image.
+    pub fn in_containers(&self) -> bool {
+        self.client.image.is_some() || self.nodes.iter().any(|n| n.image.is_some())
+    }
+
+    /// Every image named is here (nothing is pulled), and an engine
+    /// answers.
+    fn check_images(&self) -> Result<(), BadInput> {
+        if !self.in_containers() {
+            return Ok(());
+        }
+        let images = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.image.as_ref()?, format!("host[{i}].image"))))
+            .chain(
+                self.client
+                    .image
+                    .iter()
+                    .map(|i| (i, "client.image".to_owned())),
+            );
+        for (image, key) in images {
+            if !super::docker::image_present(image) {
+                return Err(BadInput::new(
+                    key,
+                    format!(
+                        "the image {image:?} is not here, and there is no registry to pull it from: build it (docker build -t {image} DIR) or load it (docker load -i FILE.tar)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -152,18 +196,53 @@ fn findable(program: &str, key: &str) -> Result<(), BadInput> {
 /// Builds the lab, starts every node and waits for each, runs the client
 /// while the timeline plays, stops the nodes and removes the lab.
 pub fn run(c: &Cluster, s: &Scenario) -> anyhow::Result<ClusterOutcome> {
-    let lab = many::build(c.check(s)?, s)?;
-    let hosts = HostInfo::of(&lab)?;
-    let nodes = Nodes::start(&lab, &c.nodes, Output::Keep)?;
+    let topology = c.check(s)?;
+    let (lab, holders) = if c.in_containers() {
+        super::docker::engine()?;
+        let (lab, holders) = super::docker::holder_lab_of(topology, s.backend, s.seed)?;
+        (lab, Some(holders))
+    } else {
+        (many::build(topology, s)?, None)
+    };
+    let outcome = on_lab(c, s, &lab, holders.as_deref());
+    lab.remove()?;
+    drop(holders);
+    outcome
+}
+
+/// Runs `c` on its built lab (and the holders of its container hosts).
+fn on_lab(
+    c: &Cluster,
+    s: &Scenario,
+    lab: &faults::Lab,
+    holders: Option<&[super::docker::Running]>,
+) -> anyhow::Result<ClusterOutcome> {
+    let hosts = HostInfo::of(lab)?;
+    let nodes = Nodes::start(lab, holders, &c.nodes, Output::Keep)?;
     let client_host = lab.host(&c.client.host)?;
-    let argv = super::nodes::words(&lab, &c.client.host, &c.client.run, "client.run")?;
-    let played = with_nodes(
-        &lab,
-        Direction::Both,
-        Some(&nodes),
-        &s.timeline,
-        |started| super::programs::run_client(client_host, &argv, c.client.limit, started),
-    );
+    let argv = super::nodes::words(lab, &c.client.host, &c.client.run, "client.run")?;
+    let client_holder = match (holders, &c.client.image) {
+        (Some(h), Some(image)) => Some((&h[lab.topology().index(&c.client.host)?], image)),
+        _ => None,
+    };
+    let played =
+        with_nodes(
+            lab,
+            Direction::Both,
+            Some(&nodes),
+            &s.timeline,
+            |started| match client_holder {
+                Some((holder, image)) => super::process::run_client_container(
+                    lab.run_id(),
+                    image,
+                    &holder.id,
+                    &argv,
+                    c.client.limit,
+                    started,
+                ),
+                None => super::programs::run_client(client_host, &argv, c.client.limit, started),
+            },
+        );
     let mut ended = nodes.stop();
     let (client, mut timeline) = played?;
     // Every pair is in the report, zeros included: a pair that carried
@@ -181,7 +260,7 @@ pub fn run(c: &Cluster, s: &Scenario) -> anyhow::Result<ClusterOutcome> {
             HostReport { host, program }
         })
         .collect();
-    let outcome = ClusterOutcome {
+    Ok(ClusterOutcome {
         backend: lab.backend(),
         backend_reason: lab.backend_reason().to_owned(),
         run_id: lab.run_id().to_owned(),
@@ -194,9 +273,7 @@ pub fn run(c: &Cluster, s: &Scenario) -> anyhow::Result<ClusterOutcome> {
         },
         links: lab.pair_counters()?.every_pair(),
         timeline,
-    };
-    lab.remove()?;
-    Ok(outcome)
+    })
 }
 
 impl ClusterOutcome {

@@ -192,6 +192,40 @@ impl Drop for Running {
     }
 }
 
+/// A lab of `topology` whose hosts are holders (see [`holder_lab`]), one
+/// per host in the topology's order, with its impairments in place before
+/// the first packet can cross. The holders must outlive the lab.
+pub fn holder_lab_of(
+    topology: faults::Topology,
+    backend: faults::Backend,
+    seed: Option<u64>,
+) -> anyhow::Result<(faults::Lab, Vec<Running>)> {
+    check()?;
+    let image = format!("{IMAGE}:{TAG}");
+    if let Err(e) = sweep() {
+        tracing::warn!("sweeping dead runs' containers: {e:#}");
+    }
+    let hold: Vec<String> = ["/bin/udp-server", "--bind", "127.0.0.1", "--port", "9"]
+        .map(String::from)
+        .to_vec();
+    let host_error = |e: anyhow::Error| faults::Error::Hosts { source: e.into() };
+    let mut holders = Vec::new();
+    let lab = faults::Lab::builder(topology)
+        .backend(backend)
+        .seed(seed)
+        .build_with(|run, names| {
+            let mut hosts = Vec::new();
+            for name in names {
+                let c = Running::start(run.id(), &image, "none", &hold).map_err(host_error)?;
+                let pid = pid(&c.id).map_err(host_error);
+                holders.push(c);
+                hosts.push(faults::Host::attach(&run.name(&format!("c{name}")), pid?)?);
+            }
+            Ok(hosts)
+        })?;
+    Ok((lab, holders))
+}
+
 /// A lab whose hosts are holders: containers of the services image with no
 /// network but the link, whose one process (a UDP server bound to
 /// 127.0.0.1:9) only keeps the namespace alive. Containers of any image

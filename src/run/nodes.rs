@@ -18,8 +18,9 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use services::child::KillOnDrop;
 
+use super::docker::{self, Running};
 use super::output::Streams;
-use super::process::{ended, Ready};
+use super::process::{self, wait_ready_container, Ready};
 use crate::error::BadInput;
 use crate::timeline::{ProcessFault, Verb};
 
@@ -33,6 +34,9 @@ pub struct NodeSpec {
     pub ready: Ready,
     /// How long it may take to be ready.
     pub ready_limit: Duration,
+    /// With container hosts: the local image it runs in, a container that
+    /// joins its host's holder (none: a process in the host).
+    pub image: Option<String>,
 }
 
 /// Where the programs' output goes.
@@ -77,11 +81,17 @@ enum Sink {
     Echo,
 }
 
+/// A started program: a process group in its host, or a container that
+/// joined its host's holder.
+enum Proc {
+    Process { child: KillOnDrop, sink: Sink },
+    Container(Running),
+}
+
 struct Node {
     spec: NodeSpec,
     argv: Vec<String>,
-    child: KillOnDrop,
-    sink: Sink,
+    proc: Proc,
     starts: u32,
     /// A step killed it: its end was asked for.
     killed: bool,
@@ -90,6 +100,8 @@ struct Node {
 /// The running programs of a lab's hosts.
 pub struct Nodes<'a> {
     lab: &'a Lab,
+    /// With container hosts, each host's holder, in the lab's order.
+    holders: Option<&'a [Running]>,
     output: Output,
     nodes: Mutex<Vec<Node>>,
     spawner: Spawner,
@@ -156,18 +168,33 @@ impl<'a> Nodes<'a> {
     /// Starts every program of `specs` in its host, in order, each waited
     /// for until it is ready: a program that exits first or is not ready
     /// in time fails the start, naming its host.
-    pub fn start(lab: &'a Lab, specs: &[NodeSpec], output: Output) -> anyhow::Result<Self> {
-        let spawner = Spawner::new();
-        let nodes = specs
-            .iter()
-            .map(|spec| Node::start(lab, &spawner, spec.clone(), output, 1))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self {
+    pub fn start(
+        lab: &'a Lab,
+        holders: Option<&'a [Running]>,
+        specs: &[NodeSpec],
+        output: Output,
+    ) -> anyhow::Result<Self> {
+        let mut nodes = Self {
             lab,
+            holders,
             output,
-            nodes: Mutex::new(nodes),
-            spawner,
-        })
+            nodes: Mutex::new(Vec::new()),
+            spawner: Spawner::new(),
+        };
+        let started = specs
+            .iter()
+            .map(|spec| nodes.start_one(spec.clone(), 1))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        *nodes.nodes.get_mut().unwrap_or_else(|e| e.into_inner()) = started;
+        Ok(nodes)
+    }
+
+    fn start_one(&self, spec: NodeSpec, starts: u32) -> anyhow::Result<Node> {
+        let holder = match (self.holders, &spec.image) {
+            (Some(holders), Some(_)) => Some(&holders[self.lab.topology().index(&spec.host)?]),
+            _ => None,
+        };
+        Node::start(self.lab, &self.spawner, holder, spec, self.output, starts)
     }
 
     /// The hosts that run a program.
@@ -208,7 +235,8 @@ impl<'a> Nodes<'a> {
                 let spec = node.spec.clone();
                 let starts = node.starts + 1;
                 nodes.remove(i).end();
-                let new = Node::start(self.lab, &self.spawner, spec, self.output, starts)
+                let new = self
+                    .start_one(spec, starts)
                     .with_context(|| format!("'{fault}'"))?;
                 nodes.insert(i, new);
                 return Ok(());
@@ -240,92 +268,162 @@ impl Node {
     fn start(
         lab: &Lab,
         spawner: &Spawner,
+        holder: Option<&Running>,
         spec: NodeSpec,
         output: Output,
         starts: u32,
     ) -> anyhow::Result<Self> {
         let host = lab.host(&spec.host)?;
         let argv = words(lab, &spec.host, &spec.run, "run")?;
-        let mut cmd = host.command(&crate::bins::resolve(&argv[0]));
-        cmd.args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = spawner
-            .spawn(cmd)
-            .with_context(|| format!("host {}: starting {:?}", spec.host, argv[0]))?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let sink = match output {
-            Output::Keep => {
-                let line = match &spec.ready {
-                    Ready::Line(re) => Some(re.clone()),
-                    _ => None,
-                };
-                let (mut streams, matched) = Streams::read(stdout, stderr, line);
-                super::programs::wait_ready(
-                    &mut child,
-                    &mut streams,
-                    &matched,
-                    host,
-                    &spec.ready,
-                    spec.ready_limit,
+        let failed = |what: &str| format!("host {}: {what} {:?}", spec.host, argv[0]);
+        let proc = match (holder, &spec.image) {
+            (Some(holder), Some(image)) => {
+                let c = Running::start(
+                    lab.run_id(),
+                    image,
+                    &format!("container:{}", holder.id),
+                    &argv,
                 )
-                .with_context(|| format!("host {}: its program {:?}", spec.host, argv[0]))?;
-                Sink::Kept(streams)
+                .with_context(|| failed("starting"))?;
+                wait_ready_container(&c, host, &spec.ready, spec.ready_limit)
+                    .with_context(|| failed(&format!("its program in {image}")))?;
+                Proc::Container(c)
             }
-            Output::Echo => {
-                echo(&spec.host, stdout, stderr);
-                Sink::Echo
+            _ => {
+                let mut cmd = host.command(&crate::bins::resolve(&argv[0]));
+                cmd.args(&argv[1..])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = spawner.spawn(cmd).with_context(|| failed("starting"))?;
+                let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+                let sink = match output {
+                    Output::Keep => {
+                        let line = match &spec.ready {
+                            Ready::Line(re) => Some(re.clone()),
+                            _ => None,
+                        };
+                        let (mut streams, matched) = Streams::read(stdout, stderr, line);
+                        super::programs::wait_ready(
+                            &mut child,
+                            &mut streams,
+                            &matched,
+                            host,
+                            &spec.ready,
+                            spec.ready_limit,
+                        )
+                        .with_context(|| failed("its program"))?;
+                        Sink::Kept(streams)
+                    }
+                    Output::Echo => {
+                        echo(&spec.host, stdout, stderr);
+                        Sink::Echo
+                    }
+                };
+                Proc::Process { child, sink }
             }
         };
         Ok(Self {
             spec,
             argv,
-            child,
-            sink,
+            proc,
             starts,
             killed: false,
         })
     }
 
-    fn signal(&self, signal: Signal) -> nix::Result<()> {
-        match kill(Pid::from_raw(-(self.child.id() as i32)), signal) {
-            // The group is gone (every process of it has exited): nothing
-            // to signal, as for a node already dead.
-            Err(nix::errno::Errno::ESRCH) => Ok(()),
-            other => other,
+    /// `signal` to the program's process group; for a container, SIGKILL
+    /// is `docker kill`, SIGSTOP and SIGCONT `docker pause` and `unpause`
+    /// (every process of it frozen, as a paused machine).
+    fn signal(&self, signal: Signal) -> anyhow::Result<()> {
+        match &self.proc {
+            Proc::Process { child, .. } => {
+                match kill(Pid::from_raw(-(child.id() as i32)), signal) {
+                    // The group is gone (every process of it has exited):
+                    // nothing to signal, as for a node already dead.
+                    Err(nix::errno::Errno::ESRCH) | Ok(()) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Proc::Container(c) => {
+                let verb = match signal {
+                    Signal::SIGSTOP => "pause",
+                    Signal::SIGCONT => "unpause",
+                    _ => "kill",
+                };
+                if verb == "kill" && !c.running() {
+                    return Ok(());
+                }
+                docker::docker(&[verb, &c.id]).map(drop)
+            }
         }
     }
 
-    fn end(mut self) -> NodeReport {
+    fn end(self) -> NodeReport {
         use std::os::unix::process::ExitStatusExt;
-        let before = self.child.try_wait().ok().flatten();
-        let exited_early = before.is_some() && !self.killed;
-        self.child.terminate();
-        let status = before.or_else(|| self.child.try_wait().ok().flatten());
-        let ended = match (before, self.killed) {
-            (Some(s), true) => format!("{} (a step killed it)", ended(s)),
-            (Some(s), false) => format!("{} before the end of the run", ended(s)),
+        let Node {
+            spec,
+            argv,
+            proc,
+            starts,
+            killed,
+        } = self;
+        // How it ended (None: it ran until now), and what it wrote.
+        let (code, signal, early, [out, err]) = match proc {
+            Proc::Process { mut child, sink } => {
+                let before = child.try_wait().ok().flatten();
+                child.terminate();
+                let kept = match sink {
+                    Sink::Kept(mut streams) => {
+                        streams.wait_closed(std::time::Instant::now() + Duration::from_millis(500));
+                        streams.take()
+                    }
+                    // Not waited for: what the program forked out of its
+                    // group may hold the pipes until the lab is removed.
+                    Sink::Echo => Default::default(),
+                };
+                let ended = before.map(|s| (s.code(), s.signal()));
+                (
+                    ended,
+                    Some(Signal::SIGKILL as i32),
+                    before.map(process::ended),
+                    kept,
+                )
+            }
+            Proc::Container(c) => {
+                let running = c.running();
+                let code = (!running)
+                    .then(|| {
+                        docker::docker(&["inspect", "-f", "{{.State.ExitCode}}", &c.id])
+                            .ok()?
+                            .parse::<i32>()
+                            .ok()
+                    })
+                    .flatten();
+                let kept = process::container_logs(&c.id);
+                drop(c);
+                let ended = (!running).then_some((code, None));
+                let words = (!running)
+                    .then(|| code.map_or("exited".to_owned(), |c| format!("exited with code {c}")));
+                (ended, None, words, kept)
+            }
+        };
+        let exited_early = code.is_some() && !killed;
+        let ended = match (&early, killed) {
+            (Some(how), true) => format!("{how} (a step killed it)"),
+            (Some(how), false) => format!("{how} before the end of the run"),
             (None, _) => "ran until the end, stopped".to_owned(),
         };
-        let [out, err] = match &mut self.sink {
-            Sink::Kept(streams) => {
-                streams.wait_closed(std::time::Instant::now() + Duration::from_millis(500));
-                streams.take()
-            }
-            // Not waited for: what the program forked out of its group may
-            // hold the pipes until the lab is removed.
-            Sink::Echo => Default::default(),
-        };
         NodeReport {
-            host: self.spec.host,
-            command: self.argv,
-            starts: self.starts,
-            exit_code: before.and_then(|s| s.code()),
-            signal: before.and_then(|s| s.signal()).or_else(|| {
-                // Stopped by us at the end: SIGKILL, whatever wait saw.
-                status.and_then(|s| s.signal())
-            }),
+            host: spec.host,
+            command: argv,
+            starts,
+            exit_code: code.and_then(|(c, _)| c),
+            signal: match code {
+                Some((_, s)) => s,
+                // Stopped at the end: SIGKILL.
+                None => signal,
+            },
             ended,
             exited_early,
             stdout: out.text(),

@@ -70,7 +70,7 @@ pub fn ended(status: ExitStatus) -> String {
 
 /// What a container wrote so far (`docker logs`), bounded as a program's
 /// output is.
-fn container_logs(id: &str) -> [Kept; 2] {
+pub(super) fn container_logs(id: &str) -> [Kept; 2] {
     let child = std::process::Command::new("docker")
         .args(["logs", id])
         .stdin(Stdio::null())

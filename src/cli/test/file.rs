@@ -105,6 +105,7 @@ struct HostToml {
     ready: Option<Spanned<String>>,
     ready_port: Option<Spanned<u16>>,
     ready_timeout: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
 }
 
 /// `[scenario.client]`: the client of a scenario with hosts.
@@ -114,6 +115,7 @@ struct ClientToml {
     host: Spanned<String>,
     run: Spanned<String>,
     timeout: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
 }
 
 /// `client`: your client's command line (a flag of `badnet run`), or the
@@ -459,6 +461,7 @@ fn cluster(
             run: fill_dir(h.run.get_ref()),
             ready,
             ready_limit: time(&h.ready_timeout, "ready_timeout", args.ready_timeout)?,
+            image: h.image.as_ref().map(|i| i.get_ref().clone()),
         });
     }
     let c = Cluster {
@@ -469,6 +472,7 @@ fn cluster(
             host: client.host.get_ref().clone(),
             run: fill_dir(client.run.get_ref()),
             limit: time(&client.timeout, "client.timeout", Duration::from_secs(60))?,
+            image: client.image.as_ref().map(|i| i.get_ref().clone()),
         },
     };
     let scenario_of = args.scenario()?;
@@ -476,6 +480,10 @@ fn cluster(
         let (key, at) = match e.flag.as_str() {
             "client.host" => ("client.host".to_owned(), client.host.span().start),
             "client.run" => ("client.run".to_owned(), client.run.span().start),
+            "client.image" => (
+                "client.image".to_owned(),
+                client.image.as_ref().map_or(start, |i| i.span().start),
+            ),
             "at" | "--at" => ("at".to_owned(), key_at(src, start, "at")),
             "--impair" => ("impair".to_owned(), key_at(src, start, "impair")),
             "hosts" => ("hosts".to_owned(), hosts_at),
@@ -486,6 +494,10 @@ fn cluster(
                         let h = h.get_ref();
                         match field {
                             "run" => h.run.span().start,
+                            "image" => h
+                                .image
+                                .as_ref()
+                                .map_or(h.name.span().start, |i| i.span().start),
                             _ => h.name.span().start,
                         }
                     });
