@@ -39,7 +39,9 @@ all: build
 ## System packages the suites need: iproute2 (ip, tc), python3 (the lecture's
 ## programs), tcpdump (the demo's captures), chromium (renders the demo's
 ## report.html in a test), iperf3 and socat (programs nobody here wrote, run
-## as your own programs).
+## as your own programs), Redis with Sentinel (a cluster nobody here wrote,
+## under a partition). No package may start a daemon of its own meanwhile
+## (RUNLEVEL=1 and, where none is, a policy-rc.d that says no, removed after).
 deps:
 	@missing=""; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
@@ -49,9 +51,16 @@ deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  made=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made=1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends $$missing; \
+	  rc=$$?; [ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ]; \
 	fi
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
