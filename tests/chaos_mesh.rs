@@ -472,6 +472,10 @@ const REFUSED: &[(&str, &str)] = &[
         "three nodes: a partition of one cuts its pairs alone; a paused node resumes, a killed one restarts",
         "at",
     ),
+    (
+        "Redis Sentinel: partition of the master, heal, kill and restart of a replica",
+        "at",
+    ),
 ];
 
 #[test]
