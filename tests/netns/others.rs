@@ -241,6 +241,12 @@ fn children(pid: u32) -> Vec<u32> {
                     == Some(pid)
             })
         })
+        // Not badnet's guard (`badnet guard PID`), which outlives it by
+        // design to sweep what a SIGKILL left.
+        .filter(|p| {
+            !std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).nth(1) == Some(b"guard"))
+        })
         .collect()
 }
 

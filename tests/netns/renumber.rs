@@ -11,7 +11,8 @@ use crate::common::*;
 /// probes in flight across it may be lost (their echoes go to an address
 /// that is gone) or refused by a kernel without a route for a moment
 /// (`send_errors`): at most the probes of the change's own time plus a
-/// round trip, bounded here by 20.
+/// round trip: 20, and one more per millisecond of the longest round trip
+/// observed (a loaded machine's server lags: 41 lost with a 25 ms RTT).
 #[test]
 fn udp_answers_the_new_address_after_a_renumbering() {
     let j = run_ok(&[
@@ -33,7 +34,11 @@ fn udp_answers_the_new_address_after_a_renumbering() {
         after >= 1000 - 20,
         "{after} of the last 1000 probes answered: {j}"
     );
-    assert!(count(&j["lost"]) + count(&j["send_errors"]) <= 20, "{j}");
+    let in_flight = 20 + num(&j["rtt_ms"]["max"]).ceil() as u64;
+    assert!(
+        count(&j["lost"]) + count(&j["send_errors"]) <= in_flight,
+        "more than {in_flight} lost across the change: {j}"
+    );
     // The echoes after the change crossed the link, to the new address.
     let back = count(&j["phases"][1]["link"]["reverse"]["passed"]);
     assert!(back >= 1000 - 20, "{back} echoes after the change: {j}");

@@ -21,7 +21,7 @@ sec() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
 say() { echo "[$(sec "$(now)") s] $*"; }
 broken() { say "BROKEN: $*"; exit 1; }
 at() { while [ "$(now)" -lt "$1" ]; do sleep 0.02; done; }
-nap() { sleep 0.05; }
+nap() { sleep 0.1; }
 # redis-cli with a bound: cli is in no partition group, but a stopped or
 # dead node must not hang the check.
 rc() { h=$1; shift; timeout 2 redis-cli -h "$h" --raw "$@" 2>&1 | tr -d '\r'; }
