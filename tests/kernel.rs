@@ -399,9 +399,14 @@ fn contract_verdicts(name: &str, v: &Value) -> Option<Vec<Check>> {
                     dropped > 0 && delivered == sent - dropped,
                     format!("sent {sent}, delivered {delivered}, netem dropped {dropped}"),
                 ),
+                // The p99, not the max: under emulation a guest that is
+                // not scheduled for a moment delays one message (163 ms
+                // once, the p99 28 ms), while a transport that waits for
+                // a retransmission delays every message behind a loss
+                // (5% of them here).
                 holds(
                     "no message waited a round trip",
-                    num(&latency["max"]) < 3.0 * num(&latency["min"]),
+                    num(&latency["p99"]) < 3.0 * num(&latency["min"]),
                     format!("latency {latency}"),
                 ),
             ]
