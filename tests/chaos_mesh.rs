@@ -21,6 +21,10 @@
 //! Every field, type, enum value and pattern the exported objects use is
 //! checked; a field the schema below does not know fails.
 
+mod support;
+
+use support::badnet_with_programs;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -920,16 +924,9 @@ fn the_books_worked_example_is_what_the_command_writes_and_it_is_valid() {
     let file = dir.join("replicas.toml");
     std::fs::write(&file, scenario).unwrap();
     // Its programs are the lecture's, found on PATH as after make install.
-    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let out = badnet_with_programs()
         .args(["export", "chaos-mesh", "--namespace", "shop"])
         .arg(&file)
-        .env("PATH", path)
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -19,7 +19,7 @@ use badnet::verdict::{self, assert_all};
 use faults::Direction;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{badnet, on_backend};
+use support::{badnet, badnet_with_programs, on_backend};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -548,22 +548,11 @@ fn a_cluster_of_containers_takes_the_partition_and_the_process_faults() {
     );
     let file = dir.join("s.toml");
     std::fs::write(&file, text).unwrap();
-    let bins = std::path::Path::new(env!("CARGO_BIN_EXE_badnet"))
-        .parent()
-        .unwrap();
-    let out = badnet()
+    let out = badnet_with_programs()
         .arg("test")
         .arg(&file)
         .arg("--reports")
         .arg(dir.join("reports"))
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bins.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
         .output()
         .unwrap();
     let report = std::fs::read_dir(dir.join("reports"))

@@ -10,6 +10,10 @@
 //!
 //! No root, no network, no mdbook: `make docs` builds the HTML.
 
+mod support;
+
+use support::badnet_with_programs;
+
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
@@ -620,16 +624,9 @@ fn checked_file(text: &str) -> Option<String> {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let file = std::env::temp_dir().join(format!("badnet-docs-{}-{n}.toml", std::process::id()));
     std::fs::write(&file, text).unwrap();
-    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_badnet"))
+    let out = badnet_with_programs()
         .args(["test", "--check"])
         .arg(&file)
-        .env("PATH", path)
         .output()
         .unwrap();
     std::fs::remove_file(&file).unwrap();

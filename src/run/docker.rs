@@ -236,26 +236,12 @@ pub fn holder_lab(
     seed: Option<u64>,
     initial: [&faults::Impairment; 2],
 ) -> anyhow::Result<(faults::Lab, [Running; 2])> {
-    check()?;
-    let image = format!("{IMAGE}:{TAG}");
-    if let Err(e) = sweep() {
-        tracing::warn!("sweeping dead runs' containers: {e:#}");
-    }
-    let hold: Vec<String> = ["/bin/udp-server", "--bind", "127.0.0.1", "--port", "9"]
-        .map(String::from)
-        .to_vec();
-    let host_error = |e: anyhow::Error| faults::Error::Hosts { source: e.into() };
-    let mut holders = None;
-    let lab = faults::Lab::build(backend, seed, initial, |run| {
-        let a = Running::start(run.id(), &image, "none", &hold).map_err(host_error)?;
-        let b = Running::start(run.id(), &image, "none", &hold).map_err(host_error)?;
-        let hosts = (
-            faults::Host::attach(&run.name("ca"), pid(&a.id).map_err(host_error)?)?,
-            faults::Host::attach(&run.name("cb"), pid(&b.id).map_err(host_error)?)?,
-        );
-        holders = Some([a, b]);
-        Ok(hosts)
-    })?;
-    let holders = holders.context("the holders")?;
+    let topology = faults::Topology::two()
+        .impair(faults::Pairs::One("a".into(), "b".into()), initial[0].clone())?
+        .impair(faults::Pairs::One("b".into(), "a".into()), initial[1].clone())?;
+    let (lab, holders) = holder_lab_of(topology, backend, seed)?;
+    let holders: [Running; 2] = holders
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("two hosts, two holders"))?;
     Ok((lab, holders))
 }

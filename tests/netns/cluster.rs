@@ -25,19 +25,12 @@ fn temp(name: &str) -> PathBuf {
 /// on the suites' backend: its output, and the run's JSON.
 fn test_file(file: &Path, dir: &Path) -> (Output, serde_json::Value) {
     require_root();
-    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let reports = dir.join("reports");
-    let out = badnet()
+    let out = badnet_with_programs()
         .arg("test")
         .arg(file)
         .arg("--reports")
         .arg(&reports)
-        .env("PATH", path)
         .output()
         .unwrap();
     let json = std::fs::read_dir(&reports)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faults::{Backend, Host, Lab};
 
-pub use crate::support::{badnet, count, num, on_backend};
+pub use crate::support::{badnet, badnet_with_programs, count, num, on_backend};
 pub use badnet::testing::{backend_from_env as backend, namespaces_of, require_root, run, seed};
 
 /// A lab of `backend`, seeded with this run's seed (printed; see

@@ -14,16 +14,9 @@ fn scenarios_dir() -> PathBuf {
 /// install), for the scenarios that run them by name.
 fn badnet_test(args: &[&Path]) -> Output {
     require_root();
-    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    badnet()
+    badnet_with_programs()
         .arg("test")
         .args(args)
-        .env("PATH", path)
         .output()
         .unwrap()
 }
@@ -184,16 +177,9 @@ fn a_client_that_detaches_fails_its_scenario_at_the_limit() {
 #[test]
 fn a_file_named_without_its_folder_knows_its_folder() {
     require_root();
-    let bins = Path::new(env!("CARGO_BIN_EXE_badnet")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = badnet()
+    let out = badnet_with_programs()
         .args(["test", "programs.toml"])
         .current_dir(scenarios_dir())
-        .env("PATH", path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
