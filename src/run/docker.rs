@@ -237,8 +237,14 @@ pub fn holder_lab(
     initial: [&faults::Impairment; 2],
 ) -> anyhow::Result<(faults::Lab, [Running; 2])> {
     let topology = faults::Topology::two()
-        .impair(faults::Pairs::One("a".into(), "b".into()), initial[0].clone())?
-        .impair(faults::Pairs::One("b".into(), "a".into()), initial[1].clone())?;
+        .impair(
+            faults::Pairs::One("a".into(), "b".into()),
+            initial[0].clone(),
+        )?
+        .impair(
+            faults::Pairs::One("b".into(), "a".into()),
+            initial[1].clone(),
+        )?;
     let (lab, holders) = holder_lab_of(topology, backend, seed)?;
     let holders: [Running; 2] = holders
         .try_into()
